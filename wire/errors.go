@@ -1,0 +1,29 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid is wrapped by every decode or validation error: the input was
+// not JSON of the expected shape, or broke a rule of the protocol.
+var ErrInvalid = errors.New("wire: invalid")
+
+// decode unmarshals b into v and turns encoding/json's errors into ones that
+// say which document was wrong, where, and why; they wrap ErrInvalid.
+func decode(b []byte, v any, what string) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("%w: %s: malformed JSON at byte %d: %v", ErrInvalid, what, se.Offset, se)
+		case errors.As(err, &te):
+			return fmt.Errorf("%w: %s: field %q: %s value where %s expected", ErrInvalid, what, te.Field, te.Value, te.Type)
+		default:
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, what, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package wire
+
+import "time"
+
+// OS families reported in [Heartbeat.OSFamily].
+const (
+	OSWindows = "windows"
+	OSLinux   = "linux"
+	OSDarwin  = "darwin"
+)
+
+// Heartbeat is the agent's liveness beacon, published on heartbeat.<pc_id>
+// with core NATS and returned by agents.<pc_id>.ping.
+type Heartbeat struct {
+	// PcID is the agent's pc id.
+	PcID string `json:"pc_id"`
+	// At is when the heartbeat was made.
+	At time.Time `json:"at"`
+	// AgentVersion is the running agent's version.
+	AgentVersion string `json:"agent_version"`
+	// Hostname is the machine's host name.
+	Hostname string `json:"hostname"`
+	// OSFamily is windows, linux or darwin.
+	OSFamily string `json:"os_family"`
+	// AgentCPUPct is the agent's CPU use in percent of one core since the last heartbeat.
+	AgentCPUPct float64 `json:"agent_cpu_pct"`
+	// AgentRSSBytes is the agent's resident memory.
+	AgentRSSBytes uint64 `json:"agent_rss_bytes"`
+	// QuarantinedVersions are agent versions that failed to boot and will not be tried again.
+	QuarantinedVersions []string `json:"quarantined_versions,omitempty"`
+	// CommandKeys lists the command signing keys as kid:fingerprint; always sent.
+	CommandKeys []string `json:"command_keys"`
+	// Enforcing is set when unsigned commands are refused; always sent.
+	Enforcing bool `json:"enforcing"`
+	// Outbox maps each outbox name to its state (ours).
+	Outbox map[string]OutboxStats `json:"outbox,omitempty"`
+}
+
+// OutboxStats is the state of one outbox in a Heartbeat (ours).
+type OutboxStats struct {
+	// Pending is the number of items waiting for a PubAck.
+	Pending int `json:"pending"`
+	// OldestAgeSecs is the age of the oldest pending item in seconds.
+	OldestAgeSecs float64 `json:"oldest_age_secs"`
+	// Stuck is the number of items moved to stuck/ after repeated failures.
+	Stuck int `json:"stuck"`
+}
+
+// HostPerf is a sample of the machine's load, published on host_perf.<pc_id>.
+type HostPerf struct {
+	// PcID is the agent's pc id.
+	PcID string `json:"pc_id"`
+	// At is when the sample was taken.
+	At time.Time `json:"at"`
+	// CPUPct is CPU use over all cores, 0 to 100.
+	CPUPct float64 `json:"cpu_pct"`
+	// CPUCount is the number of logical CPUs.
+	CPUCount int `json:"cpu_count"`
+	// MemUsedBytes is memory in use.
+	MemUsedBytes uint64 `json:"mem_used_bytes"`
+	// MemTotalBytes is total physical memory.
+	MemTotalBytes uint64 `json:"mem_total_bytes"`
+	// SwapUsedBytes is swap (page file) in use.
+	SwapUsedBytes uint64 `json:"swap_used_bytes"`
+	// SwapTotalBytes is total swap (page file).
+	SwapTotalBytes uint64 `json:"swap_total_bytes"`
+	// DiskReadBytesPerSec is the disk read rate since the previous sample.
+	DiskReadBytesPerSec float64 `json:"disk_read_bytes_per_sec"`
+	// DiskWrittenBytesPerSec is the disk write rate since the previous sample.
+	DiskWrittenBytesPerSec float64 `json:"disk_written_bytes_per_sec"`
+	// NetRxBytesPerSec is the network receive rate since the previous sample.
+	NetRxBytesPerSec float64 `json:"net_rx_bytes_per_sec"`
+	// NetTxBytesPerSec is the network transmit rate since the previous sample.
+	NetTxBytesPerSec float64 `json:"net_tx_bytes_per_sec"`
+}
+
+// DecodeHeartbeat decodes a Heartbeat.
+func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
+	var h Heartbeat
+	if err := decode(b, &h, "heartbeat"); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// DecodeHostPerf decodes a HostPerf.
+func DecodeHostPerf(b []byte) (*HostPerf, error) {
+	var h HostPerf
+	if err := decode(b, &h, "host perf"); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}

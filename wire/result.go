@@ -1,0 +1,85 @@
+package wire
+
+import "time"
+
+// Reserved exit codes of an ExecResult.
+const (
+	ExitKilled      int32 = -1  // Killed, timed out or failed to spawn.
+	ExitRestarted   int32 = 121 // The agent restarted while launching; outcome unknown.
+	ExitUnsupported int32 = 122 // Shell or feature unsupported on this OS.
+	ExitRefused     int32 = 123 // Unsigned or signature refused.
+	ExitVersionPin  int32 = 124 // script_current[id] != version.
+	ExitDeadline    int32 = 125 // deadline_at passed before the start.
+	ExitRevoked     int32 = 126 // script_status[id] is REVOKED.
+	ExitStale       int32 = 127 // Gate state too stale for the staleness mode.
+)
+
+// ExecResult is the outcome of one command on one agent, published on
+// results.<request_id>.
+type ExecResult struct {
+	// ResultID is a UUIDv4 minted by the agent; the backend's idempotency key.
+	ResultID string `json:"result_id"`
+	// RequestID is the command's request_id.
+	RequestID string `json:"request_id"`
+	// ExecID is the command's exec_id, when it had one.
+	ExecID string `json:"exec_id,omitempty"`
+	// PcID is the agent's pc id.
+	PcID string `json:"pc_id"`
+	// ExitCode is the script's exit code or one of the reserved codes.
+	ExitCode int32 `json:"exit_code"`
+	// Skipped is set when a gate refused the command and nothing ran.
+	Skipped bool `json:"skipped"`
+	// Stdout is the captured standard output (lossy UTF-8); empty when offloaded to StdoutObject.
+	Stdout string `json:"stdout"`
+	// Stderr is the captured standard error (lossy UTF-8) plus the agent's notes; empty when offloaded.
+	Stderr string `json:"stderr"`
+	// StartedAt is when the agent started handling the run.
+	StartedAt time.Time `json:"started_at"`
+	// FinishedAt is when the run ended.
+	FinishedAt time.Time `json:"finished_at"`
+	// StdoutObject is the result_output key holding stdout when it was over 256 KiB.
+	StdoutObject string `json:"stdout_object,omitempty"`
+	// StderrObject is the result_output key holding stderr when it was over 256 KiB.
+	StderrObject string `json:"stderr_object,omitempty"`
+	// StdoutTruncated is set when stdout exceeded the capture cap and was cut (ours).
+	StdoutTruncated bool `json:"stdout_truncated,omitempty"`
+	// StderrTruncated is set when stderr exceeded the capture cap and was cut (ours).
+	StderrTruncated bool `json:"stderr_truncated,omitempty"`
+}
+
+// EventStarted announces that a command is about to run, on
+// events.started.<exec_id>.<pc_id>. It is only sent when exec_id is set.
+type EventStarted struct {
+	// ExecID is the command's exec_id.
+	ExecID string `json:"exec_id"`
+	// PcID is the agent's pc id.
+	PcID string `json:"pc_id"`
+	// ResultID is the result_id the ExecResult of this run will carry.
+	ResultID string `json:"result_id"`
+	// RequestID is the command's request_id.
+	RequestID string `json:"request_id"`
+	// StartedAt is when the run started.
+	StartedAt time.Time `json:"started_at"`
+	// ManifestID is the command's job id, when it is not ad hoc.
+	ManifestID string `json:"manifest_id,omitempty"`
+	// Version is the command's script version.
+	Version string `json:"version,omitempty"`
+}
+
+// DecodeExecResult decodes an ExecResult.
+func DecodeExecResult(b []byte) (*ExecResult, error) {
+	var r ExecResult
+	if err := decode(b, &r, "exec result"); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeEventStarted decodes an EventStarted.
+func DecodeEventStarted(b []byte) (*EventStarted, error) {
+	var e EventStarted
+	if err := decode(b, &e, "event started"); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
