@@ -69,11 +69,12 @@ func ValidToken(kind, tok string) error {
 
 // SanitizePcID turns a host name into a valid pc id: lower-cased, each
 // character a token may not hold replaced by '-', cut to MaxTokenLen bytes.
-// An empty result becomes "unknown".
+// '/' and '\' are replaced too, so the result also names a valid
+// [ExecConsumer]. An empty result becomes "unknown".
 func SanitizePcID(host string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(host) {
-		if r == utf8.RuneError || r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) || unicode.IsControl(r) {
+		if r == utf8.RuneError || r == '.' || r == '*' || r == '>' || r == '/' || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
 			r = '-'
 		}
 		if b.Len()+utf8.RuneLen(r) > MaxTokenLen {
@@ -169,8 +170,16 @@ func HostPerf(pcID string) (string, error) {
 }
 
 // ExecConsumer returns the name of the durable EXEC replay consumer, agent-<pcID>.
+// Consumer names may not hold '/' or '\' either, so such a pc id is refused.
 func ExecConsumer(pcID string) (string, error) {
-	return join("agent-", []string{"pc_id"}, []string{pcID})
+	s, err := join("agent-", []string{"pc_id"}, []string{pcID})
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(pcID, `/\`) {
+		return "", &TokenError{Kind: "pc_id", Token: pcID, Reason: `contains '/' or '\', not allowed in a consumer name`}
+	}
+	return s, nil
 }
 
 // ConfigGroupKey returns the agent_config key groups.<group>.

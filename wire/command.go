@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -106,6 +107,11 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 		JobID string `json:"job_id"`
 	}
 	if err := json.Unmarshal(b, &aux); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// Name the field as on the wire, not by the decoding helper's path.
+			te.Field = strings.TrimPrefix(te.Field, "commandAlias.")
+		}
 		return err
 	}
 	*c = Command(aux.commandAlias)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 )
 
 // ErrInvalid is wrapped by every decode or validation error: the input was
@@ -19,6 +20,12 @@ func decode(b []byte, v any, what string) error {
 		switch {
 		case errors.As(err, &se):
 			return fmt.Errorf("%w: %s: malformed JSON at byte %d: %v", ErrInvalid, what, se.Offset, se)
+		case errors.As(err, &te) && te.Field == "":
+			want := "a JSON object"
+			if te.Type != nil && (te.Type.Kind() == reflect.Slice || te.Type.Kind() == reflect.Array) {
+				want = "a JSON array"
+			}
+			return fmt.Errorf("%w: %s: %s value where %s expected", ErrInvalid, what, te.Value, want)
 		case errors.As(err, &te):
 			return fmt.Errorf("%w: %s: field %q: %s value where %s expected", ErrInvalid, what, te.Field, te.Value, te.Type)
 		default:

@@ -1,6 +1,9 @@
 package wire
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // OS families reported in [Heartbeat.OSFamily].
 const (
@@ -34,6 +37,17 @@ type Heartbeat struct {
 	Enforcing bool `json:"enforcing"`
 	// Outbox maps each outbox name to its state (ours).
 	Outbox map[string]OutboxStats `json:"outbox,omitempty"`
+}
+
+// MarshalJSON encodes h with command_keys always present, as [] when there
+// are none (never null), as PROTOCOL.md requires.
+func (h Heartbeat) MarshalJSON() ([]byte, error) {
+	type plain Heartbeat // Heartbeat's fields without its methods.
+	p := plain(h)
+	if p.CommandKeys == nil {
+		p.CommandKeys = []string{}
+	}
+	return json.Marshal(p)
 }
 
 // OutboxStats is the state of one outbox in a Heartbeat (ours).

@@ -27,8 +27,8 @@ type ObsEvent struct {
 	Source string `json:"source"`
 	// EventRecordID is the source's record id; the backend dedups on (pc_id, source, event_record_id).
 	EventRecordID *uint64 `json:"event_record_id,omitempty"`
-	// Payload is any JSON describing the event.
-	Payload json.RawMessage `json:"payload,omitempty"`
+	// Payload is any JSON describing the event; always sent (null when unset).
+	Payload json.RawMessage `json:"payload"`
 }
 
 // Validate reports whether e has the fields every ObsEvent needs.

@@ -1,0 +1,37 @@
+package hostperf_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kanade/kanade-agent/internal/hostperf"
+)
+
+func ExampleHost_Sample() {
+	var host hostperf.Host
+	// The first sample primes the rates; they are 0 in it.
+	if _, err := host.Sample(time.Now()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// ... later, on the agent's HostPerf timer:
+	perf, err := host.Sample(time.Now())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	perf.PcID = "pc-01"
+	fmt.Printf("cpu %.0f%% of %d CPUs, %d of %d bytes of memory used\n",
+		perf.CPUPct, perf.CPUCount, perf.MemUsedBytes, perf.MemTotalBytes)
+}
+
+func ExampleSelf_Sample() {
+	var self hostperf.Self
+	// On the agent's heartbeat timer:
+	cpuPct, rss, err := self.Sample(time.Now())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("agent: %.1f%% of one core, %d bytes resident\n", cpuPct, rss)
+}

@@ -1,0 +1,7 @@
+package hostperf
+
+import "os"
+
+func newSystemSource() source {
+	return &procSource{fsys: os.DirFS("/")}
+}
