@@ -102,4 +102,3 @@ func Check(ctx context.Context, js jetstream.JetStream) error {
 	}
 	return nil
 }
-
