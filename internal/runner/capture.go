@@ -1,0 +1,65 @@
+package runner
+
+import (
+	"errors"
+	"io"
+	"os"
+)
+
+// readChunk is the size of one read from an output pipe. It is also the
+// only allocation a reader makes besides the kept bytes.
+const readChunk = 64 << 10
+
+// capture keeps the first max bytes written to it and counts the rest.
+// It is owned by one goroutine until that goroutine signals done.
+type capture struct {
+	max   int
+	buf   []byte
+	total int64
+}
+
+// add keeps what fits of p and counts all of it.
+func (c *capture) add(p []byte) {
+	c.total += int64(len(p))
+	room := c.max - len(c.buf)
+	if room <= 0 {
+		return
+	}
+	if len(p) > room {
+		p = p[:room]
+	}
+	if need := len(c.buf) + len(p); need > cap(c.buf) {
+		// Grow by doubling but never past max, so the kept buffer costs at
+		// most max bytes (append's own growth could reach about 2*max).
+		n := max(2*cap(c.buf), need, 4<<10)
+		n = min(n, c.max)
+		nb := make([]byte, len(c.buf), n)
+		copy(nb, c.buf)
+		c.buf = nb
+	}
+	c.buf = append(c.buf, p...)
+}
+
+// truncated reports whether bytes were dropped.
+func (c *capture) truncated() bool { return c.total > int64(len(c.buf)) }
+
+// drain reads r until EOF or error (including r being closed under it),
+// feeding c. It never stops reading because the cap was reached, so the
+// writer never blocks on a full pipe.
+func (c *capture) drain(r io.Reader) {
+	chunk := make([]byte, readChunk)
+	for {
+		n, err := r.Read(chunk)
+		if n > 0 {
+			c.add(chunk[:n])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// Any other read error (EPIPE-like conditions on Windows when the
+			// writer goes away) also ends the stream.
+			return
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package runner
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestStageScriptBOM(t *testing.T) {
+	dir := tempDir(t)
+	for _, tc := range []struct {
+		name, script string
+		want         []byte
+	}{
+		{"ascii", "Write-Output 'hi'\r\nexit 3", append([]byte{0xEF, 0xBB, 0xBF}, "Write-Output 'hi'\r\nexit 3"...)},
+		{"non-ascii", "Write-Output 'héllo 日本'", append([]byte{0xEF, 0xBB, 0xBF}, "Write-Output 'héllo 日本'"...)},
+		{"empty", "", []byte{0xEF, 0xBB, 0xBF}},
+		{"already has BOM", "\uFEFFexit 0", append([]byte{0xEF, 0xBB, 0xBF}, "exit 0"...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := stageScript(dir, tc.script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(p)
+			if filepath.Dir(p) != dir || !strings.HasSuffix(p, ".ps1") || !strings.HasPrefix(filepath.Base(p), "kanade-") {
+				t.Fatalf("path %q not kanade-*.ps1 in %q", p, dir)
+			}
+			got, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, tc.want) {
+				t.Fatalf("got % x\nwant % x", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStageScriptDefaultDirAndFailure(t *testing.T) {
+	p, err := stageScript("", "exit 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	if filepath.Dir(p) != filepath.Clean(os.TempDir()) {
+		t.Fatalf("staged in %q, want os.TempDir() %q", filepath.Dir(p), os.TempDir())
+	}
+	_, err = stageScript(filepath.Join(tempDir(t), "missing"), "exit 0")
+	if !errors.Is(err, ErrStage) {
+		t.Fatalf("err %v, want ErrStage", err)
+	}
+}
