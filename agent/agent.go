@@ -1,0 +1,460 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kanade/kanade-agent/internal/hostperf"
+	"github.com/kanade/kanade-agent/internal/ledger"
+	"github.com/kanade/kanade-agent/outbox"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrClosed is returned by Run when the agent already ran; it wraps net.ErrClosed.
+var ErrClosed = fmt.Errorf("agent: already run: %w", net.ErrClosed)
+
+// Agent is a kanade agent: it receives commands over NATS, runs them and
+// reports their results through durable outboxes, publishes heartbeats, host
+// performance and inventory, and follows its configuration live. Create it
+// with New and start it with Run; an Agent runs once.
+type Agent struct {
+	opts     Options
+	log      *slog.Logger
+	hostname string
+	stageDir string
+	ready    chan struct{}
+	started  atomic.Bool
+
+	nc *nats.Conn
+	js jetstream.JetStream
+
+	kv         *kvState
+	cfgMu      sync.Mutex
+	cfg        wire.Config
+	cfgChanged chan struct{} // signalled (non-blocking) when cfg changes
+	grpChanged chan struct{} // signalled when the effective groups change
+	kickCh     chan struct{} // signalled on (re)connect
+	replayUp   chan struct{} // closed once the EXEC consumer runs, or the first infra check failed
+	replayOnce sync.Once
+
+	limit    *limiter
+	ledger   *ledger.Ledger
+	results  *outbox.Outbox[wire.ExecResult]
+	events   *outbox.Outbox[wire.EventStarted]
+	obs      *outbox.Outbox[wire.ObsEvent]
+	invBox   *outbox.Outbox[wire.InventoryReport]
+	inv      inventoryReporter
+	verifier *verifier
+	self     *hostperf.Self
+	host     *hostperf.Host
+
+	execCtx    context.Context
+	execCancel context.CancelCauseFunc
+	execWG     sync.WaitGroup
+
+	acks      ackSet
+	subsMu    sync.Mutex
+	groupSubs map[string]*nats.Subscription
+
+	counters struct {
+		received, malformed, duplicate, refused, results atomic.Int64
+	}
+}
+
+// New validates opts and returns an Agent that has not started yet. Nothing
+// is opened or connected before Run.
+func New(opts Options) (*Agent, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	a := &Agent{
+		opts:       opts,
+		log:        opts.Logger.With("pc_id", opts.PcID),
+		hostname:   host,
+		stageDir:   filepath.Join(opts.DataDir, "staging"),
+		ready:      make(chan struct{}),
+		kv:         newKVState(),
+		cfg:        *opts.Defaults,
+		cfgChanged: make(chan struct{}, 1),
+		grpChanged: make(chan struct{}, 1),
+		kickCh:     make(chan struct{}, 1),
+		replayUp:   make(chan struct{}),
+		limit:      newLimiter(opts.Defaults.MaxLocalConcurrent),
+		groupSubs:  map[string]*nats.Subscription{},
+	}
+	return a, nil
+}
+
+// PcID returns the agent's pc id.
+func (a *Agent) PcID() string { return a.opts.PcID }
+
+// Ready is closed once the agent has opened its stores, connected to NATS
+// and subscribed to its command subjects: a command published after that is
+// received. Tests and host programs wait on it instead of sleeping.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Config returns the effective configuration now in force.
+func (a *Agent) Config() wire.Config { return a.config() }
+
+func (a *Agent) config() wire.Config {
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	return a.cfg
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) kick() { signal(a.kickCh) }
+
+// configChanged recomputes the effective configuration and applies it.
+func (a *Agent) configChanged() {
+	cfg, problems := a.kv.effectiveConfig(*a.opts.Defaults, a.opts.PcID)
+	for _, p := range problems {
+		a.log.Warn("ignoring config field", "err", p)
+	}
+	a.cfgMu.Lock()
+	old := a.cfg
+	a.cfg = cfg
+	a.cfgMu.Unlock()
+	if old != cfg {
+		a.log.Info("effective config changed", "max_local_concurrent", cfg.MaxLocalConcurrent,
+			"heartbeat_interval", cfg.HeartbeatInterval, "host_perf_interval", cfg.HostPerfInterval,
+			"inventory_interval", cfg.InventoryInterval, "target_version", cfg.TargetVersion)
+		a.limit.setLimit(cfg.MaxLocalConcurrent)
+		signal(a.cfgChanged)
+		if a.inv != nil {
+			a.inv.SetInterval(cfg.InventoryInterval)
+		}
+	}
+}
+
+// groupsChanged re-subscribes the group command subjects and recomputes the
+// config, whose group scopes depend on them.
+func (a *Agent) groupsChanged() {
+	a.syncGroupSubs()
+	signal(a.grpChanged)
+	a.configChanged()
+}
+
+// Run runs the agent until ctx ends, then stops it: running scripts are
+// killed and their results recorded, the outboxes get a last chance to
+// drain (bounded by Options.ShutdownTimeout) and are closed. Run returns nil
+// after a clean stop. It starts even when no server is reachable and waits
+// for one forever. Run may be called once.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	if !a.started.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	if err := a.open(); err != nil {
+		return err
+	}
+	defer a.closeStores()
+
+	nopts, err := a.natsOptions()
+	if err != nil {
+		return err
+	}
+	a.nc, err = nats.Connect(joinURLs(a.opts.Servers), nopts...)
+	if err != nil {
+		return fmt.Errorf("agent: connect: %w", err)
+	}
+	defer a.nc.Close()
+	a.js, err = jetstream.New(a.nc)
+	if err != nil {
+		return fmt.Errorf("agent: jetstream: %w", err)
+	}
+
+	a.execCtx, a.execCancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	a.emitStartup(ctx)
+	a.recover(ctx)
+
+	if err := a.subscribeCore(); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	var drains sync.WaitGroup
+	for _, run := range a.drainers() {
+		drains.Add(1)
+		go func() {
+			defer drains.Done()
+			if err := run(drainCtx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("outbox drain stopped", "err", err)
+			}
+		}()
+	}
+	var watchers sync.WaitGroup
+	g.Go(func() error {
+		if err := a.waitInfra(gctx); err != nil {
+			return nil
+		}
+		a.watchState(gctx, &watchers)
+		a.runConsumer(gctx)
+		return nil
+	})
+	g.Go(func() error { a.runTimers(gctx); return nil })
+	if a.inv != nil {
+		g.Go(func() error { return ignoreCanceled(a.inv.Run(gctx)) })
+	}
+	for _, src := range a.opts.ObsSources {
+		g.Go(func() error {
+			err := src.Run(gctx, a.emitObs)
+			if err != nil && gctx.Err() == nil {
+				a.log.Error("obs source stopped", "err", err)
+			}
+			return nil
+		})
+	}
+	a.markReady(gctx)
+
+	<-ctx.Done()
+	a.log.Info("stopping: killing running scripts and flushing outboxes")
+	a.execCancel(errShutdown)
+	_ = g.Wait()
+	watchers.Wait()
+	a.execWG.Wait()
+	a.unsubscribeAll()
+	// Give the drains a bounded last chance to deliver what the stop produced.
+	a.flush(a.opts.ShutdownTimeout)
+	stopDrain()
+	drains.Wait()
+	return nil
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// markReady closes Ready once the connection is up, the core
+// subscriptions are registered with the server, and the EXEC replay
+// consumer runs (or the server lacks the streams, which the agent waits for).
+func (a *Agent) markReady(ctx context.Context) {
+	go func() {
+		select {
+		case <-a.replayUp:
+		case <-ctx.Done():
+			return
+		}
+		for ctx.Err() == nil {
+			if a.nc.IsConnected() && a.nc.FlushTimeout(2*time.Second) == nil {
+				close(a.ready)
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-a.kickCh:
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}
+
+// emitObs stores an ObsEvent from a host source, stamped with this pc id.
+func (a *Agent) emitObs(ctx context.Context, ev wire.ObsEvent) error {
+	ev.PcID = a.opts.PcID
+	if ev.At.IsZero() {
+		ev.At = time.Now().UTC()
+	}
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	_, err := a.obs.Enqueue(ctx, ev)
+	return err
+}
+
+// emitStartup records agent_online.
+func (a *Agent) emitStartup(ctx context.Context) {
+	payload, _ := json.Marshal(map[string]any{"version": a.opts.Version, "hostname": a.hostname, "pid": os.Getpid()})
+	ev := wire.ObsEvent{At: time.Now().UTC(), Kind: wire.KindAgentOnline, Source: wire.SourceStartup, Payload: payload}
+	if err := a.emitObs(ctx, ev); err != nil {
+		a.log.Error("cannot record agent_online", "err", err)
+	}
+}
+
+// subscribeCore subscribes the fixed subjects: commands.all,
+// commands.pc.<pc_id>, the ping and the log fetch.
+func (a *Agent) subscribeCore() error {
+	pc, _ := subject.CommandsPC(a.opts.PcID)
+	ping, _ := subject.Ping(a.opts.PcID)
+	logs, _ := subject.LogsFetch(a.opts.PcID)
+	subs := []struct {
+		subj string
+		h    nats.MsgHandler
+	}{
+		{subject.CommandsAll, a.onCoreCommand},
+		{pc, a.onCoreCommand},
+		{ping, a.onPing},
+		{logs, a.onLogsFetch},
+	}
+	for _, s := range subs {
+		sub, err := a.nc.Subscribe(s.subj, s.h)
+		if err != nil {
+			return fmt.Errorf("agent: subscribe %s: %w", s.subj, err)
+		}
+		_ = sub.SetPendingLimits(4096, 256<<20)
+		a.subsMu.Lock()
+		a.groupSubs["\x00"+s.subj] = sub
+		a.subsMu.Unlock()
+	}
+	return nil
+}
+
+func (a *Agent) onCoreCommand(m *nats.Msg) { a.onCommand(m.Subject, m.Header, m.Data, nil) }
+
+// syncGroupSubs makes the commands.group.<g> subscriptions match the
+// effective groups.
+func (a *Agent) syncGroupSubs() {
+	want := map[string]bool{}
+	for _, g := range a.kv.effectiveGroups() {
+		if s, err := subject.CommandsGroup(g); err == nil {
+			want[s] = true
+		}
+	}
+	a.subsMu.Lock()
+	defer a.subsMu.Unlock()
+	for subj, sub := range a.groupSubs {
+		if subj[0] != 0 && !want[subj] {
+			_ = sub.Unsubscribe()
+			delete(a.groupSubs, subj)
+			a.log.Info("left group", "subject", subj)
+		}
+	}
+	for subj := range want {
+		if _, ok := a.groupSubs[subj]; ok {
+			continue
+		}
+		sub, err := a.nc.Subscribe(subj, a.onCoreCommand)
+		if err != nil {
+			a.log.Error("cannot subscribe group subject", "subject", subj, "err", err)
+			continue
+		}
+		a.groupSubs[subj] = sub
+		a.log.Info("joined group", "subject", subj)
+	}
+}
+
+func (a *Agent) unsubscribeAll() {
+	a.subsMu.Lock()
+	defer a.subsMu.Unlock()
+	for k, sub := range a.groupSubs {
+		_ = sub.Unsubscribe()
+		delete(a.groupSubs, k)
+	}
+}
+
+// commandFilters lists the agent's own command subjects.
+func (a *Agent) commandFilters() []string {
+	pc, _ := subject.CommandsPC(a.opts.PcID)
+	out := []string{subject.CommandsAll, pc}
+	for _, g := range a.kv.effectiveGroups() {
+		if s, err := subject.CommandsGroup(g); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// runConsumer keeps the durable EXEC replay consumer agent-<pc_id> alive,
+// filtered to the agent's command subjects, until ctx ends.
+func (a *Agent) runConsumer(ctx context.Context) {
+	name, _ := subject.ExecConsumer(a.opts.PcID) // checked by Options.Validate
+	for ctx.Err() == nil {
+		var cc jetstream.ConsumeContext
+		err := a.retry(ctx, "EXEC consumer", func(ctx context.Context) error {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			cons, err := a.js.CreateOrUpdateConsumer(cctx, subject.StreamExec, jetstream.ConsumerConfig{
+				Durable:        name,
+				DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+				AckPolicy:      jetstream.AckExplicitPolicy,
+				AckWait:        30 * time.Second,
+				MaxAckPending:  1024,
+				FilterSubjects: a.commandFilters(),
+			})
+			if err != nil {
+				return err
+			}
+			cc, err = cons.Consume(func(m jetstream.Msg) {
+				a.onCommand(m.Subject(), m.Headers(), m.Data(), func() {
+					if err := m.Ack(); err != nil {
+						a.log.Debug("cannot ack replayed command", "err", err)
+					}
+				})
+			}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				a.log.Debug("EXEC consumer", "err", err)
+			}))
+			if err == nil {
+				a.replayOnce.Do(func() { close(a.replayUp) })
+			}
+			return err
+		})
+		if err != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			return
+		case <-cc.Closed():
+		case <-a.grpChanged:
+			cc.Stop()
+			<-cc.Closed()
+		}
+	}
+}
+
+// open creates the data directories and opens the ledger and outboxes.
+func (a *Agent) open() error {
+	for _, d := range []string{a.opts.DataDir, a.stageDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+	}
+	var err error
+	if a.ledger, err = ledger.Open(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if err := a.openOutboxes(); err != nil {
+		a.ledger.Close()
+		return err
+	}
+	a.verifier = newVerifier(a.opts, a.log)
+	a.self = &hostperf.Self{}
+	a.host = &hostperf.Host{}
+	return nil
+}
+
+func joinURLs(urls []string) string {
+	s := ""
+	for i, u := range urls {
+		if i > 0 {
+			s += ","
+		}
+		s += u
+	}
+	return s
+}

@@ -1,0 +1,494 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/kanade/kanade-agent/internal/ledger"
+	"github.com/kanade/kanade-agent/internal/runner"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go"
+)
+
+// Causes of a cancelled execution, told apart with context.Cause.
+var (
+	errRemoteKill = errors.New("agent: killed by remote signal")
+	errShutdown   = errors.New("agent: shutting down")
+	errDeadline   = errors.New("agent: deadline passed")
+)
+
+// launchMeta is stored with a launching ledger entry, so that a restart can
+// report exit 121 for the command with the right ids.
+type launchMeta struct {
+	RequestID string    `json:"request_id"`
+	ExecID    string    `json:"exec_id,omitempty"`
+	ResultID  string    `json:"result_id"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// onCommand is the handler of every command message, live or replayed. It
+// decodes, checks the signature and claims the request id, then hands the
+// command to its own goroutine; it never blocks on the script. It returns
+// once the claim is durable, so a replayed message can be acked after it.
+//
+// Nothing from the network can make it panic or stop the agent: JSON that
+// does not decode is logged and counted; a command with an unusable
+// request_id is logged; any other malformed command is answered with a
+// skipped result (exit 122) that names the problem. Refusals do not use up
+// the dedup entry, so a forged or broken copy cannot block the real one;
+// their result_id is derived from the request, so repeats are idempotent.
+//
+// ack, when not nil, acknowledges the EXEC replay message that carried the
+// command. It is called at once when the message needs no further work, and
+// otherwise only once the command is durably launching or its result is
+// stored: a crash before that leaves the message unacked, so the replay
+// delivers it again and the command is not lost.
+func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func()) {
+	a.counters.received.Add(1)
+	done := true
+	if ack != nil {
+		defer func() {
+			if done {
+				ack()
+			}
+		}()
+	}
+	var cmd wire.Command
+	if err := json.Unmarshal(data, &cmd); err != nil {
+		a.counters.malformed.Add(1)
+		a.log.Warn("dropping command that is not valid JSON", "subject", subj, "bytes", len(data), "err", err)
+		return
+	}
+	if err := subject.ValidToken("request_id", cmd.RequestID); err != nil {
+		a.counters.malformed.Add(1)
+		a.log.Warn("dropping command without a usable request_id", "subject", subj, "err", err)
+		return
+	}
+	if !a.checkSignature(hdr, data, &cmd) {
+		return
+	}
+	err := cmd.Validate()
+	if err == nil && cmd.ExecID != "" {
+		err = subject.ValidToken("exec_id", cmd.ExecID)
+	}
+	if err != nil {
+		a.counters.malformed.Add(1)
+		a.log.Warn("refusing malformed command", "subject", subj, "request_id", cmd.RequestID, "err", err)
+		cmd.ExecID = ""
+		now := time.Now()
+		r := a.newResult(&cmd, refusalID(cmd.RequestID, a.opts.PcID, "malformed"), now)
+		r.ExitCode, r.Skipped, r.FinishedAt = wire.ExitUnsupported, true, now
+		r.Stderr = "kanade-agent: refused malformed command: " + err.Error()
+		a.store(r)
+		return
+	}
+	done = a.claimAndStart(&cmd, ack)
+}
+
+// refusalID is the deterministic result_id of a refusal.
+func refusalID(requestID, pcID, why string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(requestID+"|"+pcID+"|"+why)).String()
+}
+
+// store enqueues a result that is not tied to a ledger entry.
+func (a *Agent) store(r wire.ExecResult) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.results.Enqueue(ctx, r); err != nil {
+		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err)
+	}
+}
+
+// claimAndStart records cmd in the dedup ledger and starts it when it is
+// new. It reports whether the caller may ack the carrying replay message
+// now; if not, ack is fired when the command launches or finishes.
+func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
+	ok, st, err := a.ledger.Claim(cmd.RequestID)
+	if err != nil {
+		a.log.Error("dedup ledger failed; command not run", "request_id", cmd.RequestID, "err", err)
+		return false
+	}
+	if !ok {
+		a.counters.duplicate.Add(1)
+		if st == ledger.StatePending && ack != nil {
+			a.acks.add(cmd.RequestID, ack)
+			return false
+		}
+		return true
+	}
+	if ack != nil {
+		a.acks.add(cmd.RequestID, ack)
+	}
+	// Reserve the limiter place in arrival order (FIFO), before the
+	// command's own goroutine starts; a command with jitter queues after it.
+	var slot *waiter
+	if !cmd.BypassLocalLimit && cmd.JitterSecs <= 0 {
+		slot = a.limit.reserve()
+	}
+	a.startExec(cmd, slot)
+	return false
+}
+
+// ackSet holds the acks of replay messages whose command is not yet
+// durably launching or finished.
+type ackSet struct {
+	mu sync.Mutex
+	m  map[string][]func()
+}
+
+func (s *ackSet) add(id string, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]func(){}
+	}
+	s.m[id] = append(s.m[id], f)
+}
+
+// fire calls and forgets the acks held for id.
+func (s *ackSet) fire(id string) {
+	s.mu.Lock()
+	fs := s.m[id]
+	delete(s.m, id)
+	s.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// startExec runs cmd on its own goroutine, tracked for shutdown.
+func (a *Agent) startExec(cmd *wire.Command, slot *waiter) {
+	a.execWG.Add(1)
+	go func() {
+		defer a.execWG.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				a.log.Error("command handler panicked", "request_id", cmd.RequestID, "panic", p)
+			}
+		}()
+		a.execute(cmd, slot)
+	}()
+}
+
+// execute takes one claimed command through gates, jitter, the limiter and
+// the run, and records its result.
+func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
+	received := time.Now()
+	ctx, cancel := context.WithCancelCause(a.execCtx)
+	defer cancel(nil)
+	resultID := uuid.NewString()
+	held := false // whether this command holds a limiter slot
+	defer func() {
+		switch {
+		case held:
+			a.limit.release()
+		case slot != nil:
+			a.limit.cancel(slot)
+		}
+	}()
+
+	skip := func(code int32, note string) {
+		r := a.newResult(cmd, resultID, received)
+		r.ExitCode, r.Skipped, r.Stderr, r.FinishedAt = code, true, note, time.Now()
+		a.finish(ctx, cmd, r)
+	}
+	if code, note := a.gates(ctx, cmd, received); code != 0 {
+		skip(code, note)
+		return
+	}
+	if err := runner.Supported(cmd.Shell, cmd.EffectiveRunAs()); err != nil {
+		skip(wire.ExitUnsupported, "kanade-agent: "+err.Error())
+		return
+	}
+
+	// kill.<exec_id> is honoured from here on: while waiting, queued and running.
+	if cmd.ExecID != "" {
+		ks, _ := subject.Kill(cmd.ExecID)
+		sub, err := a.nc.Subscribe(ks, func(*nats.Msg) { cancel(errRemoteKill) })
+		if err != nil {
+			a.log.Warn("cannot subscribe to kill subject", "subject", ks, "err", err)
+		} else {
+			defer sub.Unsubscribe()
+		}
+	}
+	if cmd.DeadlineAt != nil {
+		var dcancel context.CancelFunc
+		ctx, dcancel = context.WithDeadlineCause(ctx, *cmd.DeadlineAt, errDeadline)
+		defer dcancel()
+	}
+	stopped := func() (int32, string, bool) {
+		switch cause := context.Cause(ctx); {
+		case cause == nil:
+			return 0, "", false
+		case errors.Is(cause, errRemoteKill):
+			return wire.ExitKilled, fmt.Sprintf("killed by remote signal (kill.%s)", cmd.ExecID), true
+		case errors.Is(cause, errDeadline):
+			return wire.ExitDeadline, "deadline passed before start (deadline_at " + cmd.DeadlineAt.Format(time.RFC3339) + ")", true
+		default:
+			return wire.ExitKilled, "killed: agent shutting down", true
+		}
+	}
+
+	if cmd.JitterSecs > 0 {
+		d := time.Duration(rand.Int64N(cmd.JitterSecs*int64(time.Second) + 1))
+		sleepCtx(ctx, d)
+	}
+	if code, note, ok := stopped(); ok {
+		skip(code, note)
+		return
+	}
+	if !cmd.BypassLocalLimit {
+		if slot == nil {
+			slot = a.limit.reserve()
+		}
+		err := a.limit.wait(ctx, slot)
+		slot = nil
+		if err != nil {
+			code, note, _ := stopped()
+			skip(code, note)
+			return
+		}
+		held = true
+	}
+	if code, note, ok := stopped(); ok {
+		skip(code, note)
+		return
+	}
+
+	script := cmd.Script
+	if cmd.ScriptObject != "" {
+		s, err := a.fetchScript(ctx, cmd)
+		if err != nil {
+			r := a.newResult(cmd, resultID, received)
+			r.ExitCode, r.Stderr, r.FinishedAt = wire.ExitKilled, "kanade-agent: "+err.Error(), time.Now()
+			a.finish(ctx, cmd, r)
+			return
+		}
+		script = s
+	}
+
+	started := time.Now()
+	meta, _ := json.Marshal(launchMeta{RequestID: cmd.RequestID, ExecID: cmd.ExecID, ResultID: resultID, StartedAt: started})
+	if err := a.ledger.Launching(cmd.RequestID, meta); err != nil {
+		// Without a durable launching mark a crash could run it twice: refuse.
+		a.log.Error("dedup ledger failed; command not run", "request_id", cmd.RequestID, "err", err)
+		r := a.newResult(cmd, resultID, started)
+		r.ExitCode, r.Stderr, r.FinishedAt = wire.ExitKilled, "kanade-agent: cannot record launch: "+err.Error(), time.Now()
+		a.finish(ctx, cmd, r)
+		return
+	}
+	a.acks.fire(cmd.RequestID)
+	if cmd.ExecID != "" {
+		ev := wire.EventStarted{ExecID: cmd.ExecID, PcID: a.opts.PcID, ResultID: resultID,
+			RequestID: cmd.RequestID, StartedAt: started, Version: cmd.Version}
+		if cmd.ID != wire.AdhocID {
+			ev.ManifestID = cmd.ID
+		}
+		if _, err := a.events.Enqueue(context.WithoutCancel(ctx), ev); err != nil {
+			a.log.Error("cannot record started event", "exec_id", cmd.ExecID, "err", err)
+		}
+	}
+
+	spec := runner.Spec{
+		Shell: cmd.Shell, Script: script, Cwd: cmd.Cwd, Timeout: cmd.EffectiveTimeout(),
+		MaxOutput: a.opts.MaxOutput, StageDir: a.stageDir, KillGrace: a.opts.KillGrace, RunAs: cmd.EffectiveRunAs(),
+	}
+	attempts := 1
+	if cmd.Retry != nil {
+		attempts += cmd.Retry.Max
+	}
+	var res runner.Result
+	var notes []string
+	for i := 1; i <= attempts; i++ {
+		res = runner.Run(ctx, spec)
+		if res.ExitCode == 0 && !res.TimedOut || res.Killed || ctx.Err() != nil || i == attempts {
+			break
+		}
+		if errors.Is(res.Err, runner.ErrUnsupported) {
+			break
+		}
+		notes = append(notes, fmt.Sprintf("kanade-agent: attempt %d of %d exited %d; retrying", i, attempts, res.ExitCode))
+		if cmd.Retry.BackoffSecs > 0 && !sleepCtx(ctx, time.Duration(cmd.Retry.BackoffSecs)*time.Second) {
+			break
+		}
+	}
+
+	r := a.newResult(cmd, resultID, started)
+	r.ExitCode = res.ExitCode
+	r.Stdout = lossy(res.Stdout)
+	r.Stderr = lossy(res.Stderr)
+	r.StdoutTruncated, r.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
+	switch {
+	case res.TimedOut:
+		r.ExitCode = wire.ExitKilled
+		notes = append(notes, runner.TimeoutNote(spec.Timeout))
+	case res.Killed:
+		r.ExitCode = wire.ExitKilled
+		_, note, _ := stopped()
+		if note == "" || strings.HasPrefix(note, "deadline") {
+			note = "killed: agent shutting down"
+		}
+		notes = append(notes, note)
+	case res.Err != nil:
+		notes = append(notes, "kanade-agent: "+res.Err.Error())
+	}
+	if res.StdoutTruncated {
+		notes = append(notes, fmt.Sprintf("kanade-agent: stdout truncated: kept %d of %d bytes", len(res.Stdout), res.StdoutBytes))
+	}
+	if res.StderrTruncated {
+		notes = append(notes, fmt.Sprintf("kanade-agent: stderr truncated: kept %d of %d bytes", len(res.Stderr), res.StderrBytes))
+	}
+	if cmd.Emit != nil {
+		if n := a.emitEvents(ctx, res.Stdout, &notes); n >= 0 {
+			r.Stdout = ""
+		}
+	}
+	r.Stderr = appendNotes(r.Stderr, notes)
+	r.FinishedAt = time.Now()
+	a.finish(ctx, cmd, r)
+}
+
+// gates applies staleness, version pin, revocation and deadline in that
+// order; a non-zero code means the command is skipped.
+func (a *Agent) gates(ctx context.Context, cmd *wire.Command, now time.Time) (int32, string) {
+	if cmd.StalenessMode() != wire.StalenessUnchecked && cmd.ID != "" && cmd.ID != wire.AdhocID {
+		current, hasCurrent, status, age, synced := a.kv.gate(cmd.ID, now)
+		if cmd.StalenessMode() == wire.StalenessStrict {
+			maxAge, _ := cmd.Staleness.MaxAge()
+			if !synced || age > maxAge {
+				var err error
+				current, hasCurrent, status, err = a.fetchGate(ctx, cmd.ID)
+				if err != nil {
+					return wire.ExitStale, fmt.Sprintf("kanade-agent: skipped: gate state older than max_cache_age %s and the buckets are unreachable: %v", maxAge, err)
+				}
+			}
+		} else if !synced {
+			// Never read the buckets yet: ask them once; unreachable means
+			// no cached state, which the cached mode accepts.
+			if c, h, s, err := a.fetchGate(ctx, cmd.ID); err == nil {
+				current, hasCurrent, status = c, h, s
+			}
+		}
+		if hasCurrent && current != cmd.Version {
+			return wire.ExitVersionPin, fmt.Sprintf("kanade-agent: skipped: version pin: script_current[%s] is %q, command has %q", cmd.ID, current, cmd.Version)
+		}
+		if status == wire.ScriptRevoked {
+			return wire.ExitRevoked, fmt.Sprintf("kanade-agent: skipped: script %s is revoked", cmd.ID)
+		}
+	}
+	if cmd.DeadlineAt != nil && !now.Before(*cmd.DeadlineAt) {
+		return wire.ExitDeadline, "kanade-agent: skipped: deadline_at " + cmd.DeadlineAt.Format(time.RFC3339) + " has passed"
+	}
+	return 0, ""
+}
+
+// fetchScript downloads a script_object and checks its SHA-256.
+func (a *Agent) fetchScript(ctx context.Context, cmd *wire.Command) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	store, err := a.js.ObjectStore(ctx, subject.ObjectScripts)
+	if err != nil {
+		return "", fmt.Errorf("script_object %s: %w", cmd.ScriptObject, err)
+	}
+	obj, err := store.Get(ctx, cmd.ScriptObject)
+	if err != nil {
+		return "", fmt.Errorf("script_object %s: %w", cmd.ScriptObject, err)
+	}
+	defer obj.Close()
+	var buf bytes.Buffer
+	h := sha256.New()
+	const maxScript = 64 << 20
+	n, err := buf.ReadFrom(ioLimit(obj, maxScript+1, h))
+	if err != nil {
+		return "", fmt.Errorf("script_object %s: %w", cmd.ScriptObject, err)
+	}
+	if n > maxScript {
+		return "", fmt.Errorf("script_object %s is over %d bytes", cmd.ScriptObject, maxScript)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != cmd.ScriptObjectSHA256 {
+		return "", fmt.Errorf("script_object %s: sha256 %s does not match script_object_sha256 %s", cmd.ScriptObject, got, cmd.ScriptObjectSHA256)
+	}
+	return buf.String(), nil
+}
+
+// emitEvents turns each stdout line into an ObsEvent in the obs outbox. Bad
+// lines are counted and noted. It returns the number of events stored.
+func (a *Agent) emitEvents(ctx context.Context, stdout []byte, notes *[]string) int {
+	sc := bufio.NewScanner(bytes.NewReader(stdout))
+	sc.Buffer(make([]byte, 0, 64<<10), len(stdout)+1)
+	good, bad := 0, 0
+	var firstErr error
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		ev, err := wire.DecodeObsEvent(line)
+		if err == nil {
+			ev.PcID = a.opts.PcID
+			_, err = a.obs.Enqueue(context.WithoutCancel(ctx), *ev)
+		}
+		if err != nil {
+			bad++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		good++
+	}
+	if bad > 0 {
+		*notes = append(*notes, fmt.Sprintf("kanade-agent: emit: %d of %d lines were not stored as events (first error: %v)", bad, good+bad, firstErr))
+	}
+	return good
+}
+
+// newResult starts an ExecResult for cmd.
+func (a *Agent) newResult(cmd *wire.Command, resultID string, started time.Time) wire.ExecResult {
+	return wire.ExecResult{ResultID: resultID, RequestID: cmd.RequestID, ExecID: cmd.ExecID,
+		PcID: a.opts.PcID, StartedAt: started}
+}
+
+// finish stores r durably in the results outbox, then marks the request
+// finished in the ledger. It runs even while the agent shuts down.
+func (a *Agent) finish(ctx context.Context, cmd *wire.Command, r wire.ExecResult) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := a.results.Enqueue(ctx, r); err != nil {
+		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err)
+		// A command that never launched may run again from the replay.
+		a.ledger.Release(cmd.RequestID)
+		return
+	}
+	a.counters.results.Add(1)
+	if err := a.ledger.Finished(cmd.RequestID); err != nil {
+		a.log.Error("cannot mark command finished", "request_id", cmd.RequestID, "err", err)
+	}
+	a.acks.fire(cmd.RequestID)
+	a.log.Info("command finished", "request_id", r.RequestID, "exec_id", r.ExecID, "exit_code", r.ExitCode,
+		"skipped", r.Skipped, "duration", r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
+}
+
+func lossy(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD") }
+
+func appendNotes(s string, notes []string) string {
+	if len(notes) == 0 {
+		return s
+	}
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return s + strings.Join(notes, "\n")
+}

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/kanade/kanade-agent/provision"
+	"github.com/nats-io/nats.go"
+)
+
+// natsOptions builds the connection options: the agent's name, reconnection
+// forever with jitter, a connection that starts even when no server is
+// reachable, and the configured credentials.
+func (a *Agent) natsOptions() ([]nats.Option, error) {
+	log := a.log
+	o := []nats.Option{
+		nats.Name("kanade-agent/" + a.opts.PcID),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		// Heartbeats are never queued while disconnected (see heartbeat.go);
+		// the reconnect buffer only holds what core publishes slip through.
+		nats.ReconnectBufSize(1 << 20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			a.kv.markGateLive(false, time.Now())
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			} else {
+				log.Info("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			a.kv.reconnected(time.Now())
+			a.kick()
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
+			a.kick()
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats async error", "subject", subj, "err", err)
+		}),
+	}
+	c := a.opts.Credentials
+	switch {
+	case c.Token != "":
+		o = append(o, nats.Token(c.Token))
+	case c.User != "":
+		o = append(o, nats.UserInfo(c.User, c.Password))
+	case c.CredsFile != "":
+		o = append(o, nats.UserCredentials(c.CredsFile))
+	case c.NKeySeedFile != "":
+		opt, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: nkey seed %s: %w", c.NKeySeedFile, err)
+		}
+		o = append(o, opt)
+	}
+	switch {
+	case c.TLSConfig != nil:
+		o = append(o, nats.Secure(c.TLSConfig))
+	case c.CAFile != "" || c.CertFile != "":
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("agent: tls ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("agent: tls ca %s: no certificate found", c.CAFile)
+			}
+			cfg.RootCAs = pool
+		}
+		if c.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("agent: tls client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		o = append(o, nats.Secure(cfg))
+	}
+	return append(o, a.opts.NATSOptions...), nil
+}
+
+// backoff is the protocol's retry schedule: 1 s doubling to 300 s, ±25 % jitter.
+type backoff struct{ n int }
+
+func (b *backoff) next() time.Duration {
+	d := time.Second << min(b.n, 9)
+	if d > 300*time.Second {
+		d = 300 * time.Second
+	}
+	b.n++
+	j := 0.75 + rand.Float64()*0.5
+	return time.Duration(float64(d) * j)
+}
+
+// sleepCtx waits d or until ctx ends, reporting whether the full wait elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// retry calls f until it succeeds or ctx ends, backing off between failures.
+// It logs the first failure and then every change of error text.
+func (a *Agent) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	var b backoff
+	last := ""
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d := b.next()
+		if msg := err.Error(); msg != last {
+			a.log.Warn("waiting for "+what, "err", err, "retry_in", d.Round(time.Millisecond))
+			last = msg
+		}
+		if !sleepCtx(ctx, d) {
+			return ctx.Err()
+		}
+	}
+}
+
+// waitInfra waits until the streams, buckets and object stores the agent
+// needs exist, retrying with backoff; it never gives up before ctx ends.
+func (a *Agent) waitInfra(ctx context.Context) error {
+	return a.retry(ctx, "streams and buckets", func(ctx context.Context) error {
+		if !a.nc.IsConnected() {
+			return errNotConnected
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := provision.Check(cctx, a.js)
+		if err != nil {
+			a.replayOnce.Do(func() { close(a.replayUp) })
+		}
+		return err
+	})
+}
+
+var errNotConnected = errors.New("agent: not connected to NATS")

@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go"
+)
+
+// Version is the agent version reported in heartbeats when Options.Version
+// is empty. The daemon sets it at link time.
+var Version = "dev"
+
+// ObsSource is an extra source of ObsEvents supplied by a host program. Run
+// is started once the agent runs and must return when ctx ends; it hands
+// each event to emit, which stores it durably in the obs outbox (the agent
+// overwrites PcID) and returns nil once it is on disk. A returned error other
+// than ctx's ends only that source, which is logged.
+type ObsSource interface {
+	Run(ctx context.Context, emit func(context.Context, wire.ObsEvent) error) error
+}
+
+// ObsSourceFunc adapts a function to ObsSource.
+type ObsSourceFunc func(ctx context.Context, emit func(context.Context, wire.ObsEvent) error) error
+
+// Run calls f.
+func (f ObsSourceFunc) Run(ctx context.Context, emit func(context.Context, wire.ObsEvent) error) error {
+	return f(ctx, emit)
+}
+
+// Credentials selects how the agent authenticates to NATS. At most one of
+// Token, User/Password, CredsFile and NKeySeedFile is used; TLS may be
+// combined with any of them.
+type Credentials struct {
+	// Token is a NATS auth token.
+	Token string
+	// User and Password are NATS user credentials.
+	User, Password string
+	// CredsFile is a NATS .creds file (JWT and nkey seed).
+	CredsFile string
+	// NKeySeedFile is a file holding an nkey seed.
+	NKeySeedFile string
+	// CAFile is a PEM file of root CAs to trust for the server certificate.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and key.
+	CertFile, KeyFile string
+	// TLSConfig, when set, is used as is (CAFile, CertFile and KeyFile are ignored).
+	TLSConfig *tls.Config
+}
+
+// Options configures an Agent. The zero value of every field but DataDir
+// has a documented default.
+type Options struct {
+	// PcID identifies this agent in subjects. Default: the host name,
+	// lower-cased with invalid characters replaced (subject.SanitizePcID).
+	PcID string
+	// DataDir holds the outboxes, the dedup ledger and staged scripts. Required.
+	DataDir string
+	// Servers lists NATS server URLs (a cluster); default nats://127.0.0.1:4222.
+	Servers []string
+	// Credentials authenticate to NATS.
+	Credentials Credentials
+	// NATSOptions are appended after the agent's own nats.Options.
+	NATSOptions []nats.Option
+	// Logger receives the agent's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// LogFile is the agent log served by logs.fetch.<pc_id>. Default: none
+	// (the request is answered with a note saying so).
+	LogFile string
+	// Version is the agent version reported in heartbeats. Default: Version.
+	Version string
+	// ObsSources are extra ObsEvent sources run beside the agent.
+	ObsSources []ObsSource
+	// KeyringFile is a JSON command signing keyring (see package signing). Default: none.
+	KeyringFile string
+	// Enforcing refuses commands that are not verified against a non-empty keyring.
+	Enforcing bool
+	// MaxOutput is the number of bytes kept per output stream of a script. Default 4 MiB.
+	MaxOutput int
+	// KillGrace is the time between SIGTERM and SIGKILL of a script's process group. Default 5 s.
+	KillGrace time.Duration
+	// DisableInventory turns the inventory reporter off.
+	DisableInventory bool
+	// Defaults are the built-in configuration under every agent_config scope.
+	// Default: wire.DefaultConfig(runtime.NumCPU()).
+	Defaults *wire.Config
+	// ShutdownTimeout bounds the final flush of the outboxes at Close. Default 5 s.
+	ShutdownTimeout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.PcID == "" {
+		h, _ := os.Hostname()
+		o.PcID = subject.SanitizePcID(h)
+	}
+	if len(o.Servers) == 0 {
+		o.Servers = []string{nats.DefaultURL}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Version == "" {
+		o.Version = Version
+	}
+	if o.MaxOutput <= 0 {
+		o.MaxOutput = 4 << 20
+	}
+	if o.KillGrace <= 0 {
+		o.KillGrace = 5 * time.Second
+	}
+	if o.Defaults == nil {
+		d := wire.DefaultConfig(runtime.NumCPU())
+		o.Defaults = &d
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+}
+
+// Validate reports the first problem with o after defaults are applied.
+func (o *Options) Validate() error {
+	if o.DataDir == "" {
+		return errors.New("agent: Options.DataDir is required")
+	}
+	if !filepath.IsAbs(o.DataDir) {
+		return fmt.Errorf("agent: Options.DataDir %q is not an absolute path", o.DataDir)
+	}
+	if _, err := subject.ExecConsumer(o.PcID); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	c := o.Credentials
+	n := 0
+	for _, set := range []bool{c.Token != "", c.User != "", c.CredsFile != "", c.NKeySeedFile != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("agent: set at most one of token, user/password, creds file and nkey seed")
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return errors.New("agent: a client certificate needs both CertFile and KeyFile")
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/kanade/kanade-agent/outbox"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+)
+
+// inlineOutputMax is the largest stdout or stderr sent inline in an
+// ExecResult; larger output is offloaded to the result_output object store.
+const inlineOutputMax = 256 << 10
+
+// Outbox names, as reported in the heartbeat.
+const (
+	outboxResults   = "results"
+	outboxEvents    = "events"
+	outboxObs       = "obs"
+	outboxInventory = "inventory"
+)
+
+func newOutbox[T any](a *Agent, name string, subj func(T) (string, error), prep func(context.Context, string, T) (T, error)) (*outbox.Outbox[T], error) {
+	o, err := outbox.New(outbox.Options[T]{
+		Dir:     filepath.Join(a.opts.DataDir, "outbox", name),
+		Name:    name,
+		Subject: subj,
+		Logger:  a.log,
+		Prepare: prep,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %s outbox: %w", name, err)
+	}
+	return o, nil
+}
+
+// openOutboxes opens the results, events and obs outboxes.
+func (a *Agent) openOutboxes() error {
+	var err error
+	if a.results, err = newOutbox(a, outboxResults, func(r wire.ExecResult) (string, error) {
+		return subject.Result(r.RequestID)
+	}, a.offloadOutput); err != nil {
+		return err
+	}
+	if a.events, err = newOutbox(a, outboxEvents, func(e wire.EventStarted) (string, error) {
+		return subject.EventStarted(e.ExecID, e.PcID)
+	}, nil); err != nil {
+		return err
+	}
+	pc := a.opts.PcID
+	if a.obs, err = newOutbox(a, outboxObs, func(wire.ObsEvent) (string, error) {
+		return subject.Obs(pc)
+	}, nil); err != nil {
+		return err
+	}
+	return a.openInventory()
+}
+
+// offloadOutput uploads stdout or stderr over inlineOutputMax to
+// result_output as <request_id>/stdout|stderr and empties the inline field.
+// It runs at drain time, so results stored while offline are offloaded
+// when the server is back; a failed upload is a failed publish attempt.
+func (a *Agent) offloadOutput(ctx context.Context, _ string, r wire.ExecResult) (wire.ExecResult, error) {
+	if len(r.Stdout) <= inlineOutputMax && len(r.Stderr) <= inlineOutputMax {
+		return r, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	store, err := a.js.ObjectStore(ctx, subject.ObjectResultOutput)
+	if err != nil {
+		return r, fmt.Errorf("agent: result_output: %w", err)
+	}
+	for _, f := range []struct {
+		name   string
+		inline *string
+		key    *string
+	}{{"stdout", &r.Stdout, &r.StdoutObject}, {"stderr", &r.Stderr, &r.StderrObject}} {
+		if len(*f.inline) <= inlineOutputMax {
+			continue
+		}
+		key, err := subject.ResultOutputKey(r.RequestID, f.name)
+		if err != nil {
+			return r, err
+		}
+		if _, err := store.PutBytes(ctx, key, []byte(*f.inline)); err != nil {
+			return r, fmt.Errorf("agent: upload %s: %w", key, err)
+		}
+		*f.inline, *f.key = "", key
+	}
+	return r, nil
+}
+
+// each calls f for every open outbox, as its name and a generic view.
+func (a *Agent) eachOutbox(f func(name string, o outboxView)) {
+	if a.results != nil {
+		f(outboxResults, a.results)
+	}
+	if a.events != nil {
+		f(outboxEvents, a.events)
+	}
+	if a.obs != nil {
+		f(outboxObs, a.obs)
+	}
+	if a.invBox != nil {
+		f(outboxInventory, a.invBox)
+	}
+}
+
+// outboxView is what the agent needs of an Outbox whatever its item type.
+type outboxView interface {
+	Run(context.Context) error
+	Stats() outbox.Stats
+	Close() error
+}
+
+// drainers returns the Run functions of every outbox, with the connection
+// handed over first.
+func (a *Agent) drainers() []func(context.Context) error {
+	var out []func(context.Context) error
+	a.results.SetJetStream(a.js)
+	a.events.SetJetStream(a.js)
+	a.obs.SetJetStream(a.js)
+	if a.invBox != nil {
+		a.invBox.SetJetStream(a.js)
+	}
+	a.eachOutbox(func(_ string, o outboxView) { out = append(out, o.Run) })
+	return out
+}
+
+// outboxStats reports every outbox for the heartbeat.
+func (a *Agent) outboxStats() map[string]wire.OutboxStats {
+	m := map[string]wire.OutboxStats{}
+	a.eachOutbox(func(name string, o outboxView) {
+		s := o.Stats()
+		m[name] = wire.OutboxStats{Pending: s.Pending, OldestAgeSecs: s.OldestAge.Seconds(), Stuck: s.Stuck}
+	})
+	return m
+}
+
+// flush waits up to d for every outbox to be empty, while connected.
+func (a *Agent) flush(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && a.nc.IsConnected() {
+		pending := 0
+		a.eachOutbox(func(_ string, o outboxView) { pending += o.Stats().Pending })
+		if pending == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// closeStores closes the outboxes and the ledger.
+func (a *Agent) closeStores() {
+	a.eachOutbox(func(name string, o outboxView) {
+		if err := o.Close(); err != nil {
+			a.log.Warn("closing outbox", "outbox", name, "err", err)
+		}
+	})
+	if a.ledger != nil {
+		if err := a.ledger.Close(); err != nil {
+			a.log.Warn("closing ledger", "err", err)
+		}
+	}
+}

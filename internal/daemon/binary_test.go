@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// binaryVersion is linked into the test binary with -ldflags -X.
+const binaryVersion = "9.8.7-bintest"
+
+var (
+	binDir    string
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	binDir, err = os.MkdirTemp("", "kanade-agent-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+// binary builds cmd/kanade-agent once per test run, with agent.Version set
+// to binaryVersion, and returns its path. A build failure fails the test.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		name := "kanade-agent"
+		if runtime.GOOS == "windows" {
+			name += ".exe"
+		}
+		binPath = filepath.Join(binDir, name)
+		gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(gotool); err != nil {
+			gotool = "go"
+		}
+		cmd := exec.Command(gotool, "build", "-o", binPath,
+			"-ldflags", "-X github.com/kanade/kanade-agent/agent.Version="+binaryVersion,
+			"github.com/kanade/kanade-agent/cmd/kanade-agent")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// cleanEnv is the test's environment without KANADE_* variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KANADE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func TestBinaryVersion(t *testing.T) {
+	cmd := exec.Command(binary(t), "version")
+	cmd.Env = cleanEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kanade-agent version: %v\n%s", err, stderr.String())
+	}
+	if !strings.HasPrefix(string(out), "kanade-agent "+binaryVersion+" (") {
+		t.Fatalf("kanade-agent version printed %q, want the -ldflags version %s", out, binaryVersion)
+	}
+}
+
+func TestBinaryBadFlagExits2(t *testing.T) {
+	cmd := exec.Command(binary(t), "--log-level", "loud")
+	cmd.Env = cleanEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != ExitUsage {
+		t.Fatalf("exit %v (%v), want %d; stderr %s", cmd.ProcessState, err, ExitUsage, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "invalid log-level") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+}

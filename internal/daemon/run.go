@@ -1,0 +1,176 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/kanade/kanade-agent/agent"
+	"github.com/kanade/kanade-agent/embedded"
+	"github.com/kanade/kanade-agent/internal/daemon/logrotate"
+)
+
+// Log file rotation of <data-dir>/logs/agent.log.
+const (
+	logMaxSize  = 10 << 20
+	logMaxFiles = 3
+)
+
+// LogPath returns the agent log file under dataDir.
+func LogPath(dataDir string) string { return filepath.Join(dataDir, "logs", "agent.log") }
+
+// EmbeddedStoreDir returns the embedded server's JetStream store under dataDir.
+func EmbeddedStoreDir(dataDir string) string { return filepath.Join(dataDir, "nats") }
+
+// exitCoder is implemented by an error that asks for a given process exit
+// code, such as the agent's restart request after a self-update (64).
+//
+// HOOK: when the agent gains a restart sentinel (say agent.ErrRestart),
+// either give it an ExitCode() int method or add a case in exitCode below.
+type exitCoder interface{ ExitCode() int }
+
+// exitCode maps the error of agent.Run to the process exit code.
+func exitCode(ctx context.Context, err error) int {
+	var ec exitCoder
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return ExitOK
+	}
+	return ExitFailure
+}
+
+// newLogger returns a logger writing to console (if not nil) and file, in
+// cfg's format at cfg's level.
+func newLogger(cfg *Config, console, file io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	handler := func(w io.Writer) slog.Handler {
+		if cfg.LogFormat == "json" {
+			return slog.NewJSONHandler(w, opts)
+		}
+		return slog.NewTextHandler(w, opts)
+	}
+	hs := []slog.Handler{handler(file)}
+	if console != nil {
+		hs = append(hs, handler(console))
+	}
+	return slog.New(slog.NewMultiHandler(hs...))
+}
+
+// runAgent runs the agent described by cfg until ctx ends, with an embedded
+// server when cfg has no NATS URL, and returns the exit code. Logs go to
+// console (nil: none) and the rotated log file; errors before the log file
+// is open go to stderr.
+func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fail(stderr, fmt.Errorf("data directory: %w", err))
+	}
+	logPath := LogPath(cfg.DataDir)
+	lw, err := logrotate.Open(logPath, logrotate.Options{MaxSize: logMaxSize, MaxFiles: logMaxFiles})
+	if err != nil {
+		return fail(stderr, fmt.Errorf("log file: %w", err))
+	}
+	defer lw.Close()
+	log := newLogger(cfg, console, lw)
+	prev := slog.Default()
+	slog.SetDefault(log)
+	defer slog.SetDefault(prev)
+
+	if applied, err := secureDataDir(cfg.DataDir); err != nil {
+		log.Error("could not restrict the data directory to SYSTEM and Administrators", "data_dir", cfg.DataDir, "err", err)
+		return ExitFailure
+	} else if applied {
+		log.Debug("data directory restricted to SYSTEM and Administrators", "data_dir", cfg.DataDir)
+	}
+	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
+		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
+
+	servers := cfg.NATSURLs
+	if cfg.Embedded() {
+		store := EmbeddedStoreDir(cfg.DataDir)
+		srvLevel := slog.LevelWarn
+		if cfg.LogLevel <= slog.LevelDebug {
+			srvLevel = cfg.LogLevel
+		}
+		srv, err := embedded.Start(ctx, embedded.Options{
+			StoreDir: store,
+			Listen:   cfg.EmbeddedListen,
+			Logger:   log,
+			LogLevel: srvLevel,
+		})
+		if err != nil && ctx.Err() != nil {
+			log.Info("stopped while the embedded NATS server was starting")
+			return ExitOK
+		}
+		if err != nil {
+			log.Error("embedded NATS server failed to start", "listen", cfg.EmbeddedListen, "store_dir", store, "err", err)
+			return ExitFailure
+		}
+		defer func() {
+			if err := srv.Close(); err != nil {
+				log.Error("embedded NATS server: close", "err", err)
+			}
+			log.Info("embedded NATS server stopped")
+		}()
+		log.Warn("no NATS URL configured: running an embedded single-machine NATS server; set --nats-url to connect to a kanade backend",
+			"url", srv.ClientURL(), "store_dir", store)
+		servers = []string{srv.ClientURL()}
+	}
+
+	a, err := agent.New(agent.Options{
+		PcID:    cfg.PcID,
+		DataDir: cfg.DataDir,
+		Servers: servers,
+		Credentials: agent.Credentials{
+			Token:        cfg.Token,
+			User:         cfg.User,
+			Password:     cfg.Password,
+			CredsFile:    cfg.CredsFile,
+			NKeySeedFile: cfg.NKeyFile,
+			CAFile:       cfg.TLSCA,
+			CertFile:     cfg.TLSCert,
+			KeyFile:      cfg.TLSKey,
+		},
+		Logger:      log,
+		LogFile:     logPath,
+		Version:     Version(),
+		KeyringFile: cfg.KeyringFile,
+		Enforcing:   cfg.EnforceSignatures,
+	})
+	if err != nil {
+		log.Error("invalid agent options", "err", err)
+		return ExitFailure
+	}
+
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-a.Ready():
+			log.Info("agent ready", "servers", servers)
+		case <-done:
+		}
+	}()
+
+	start := time.Now()
+	err = a.Run(ctx)
+	code := exitCode(ctx, err)
+	switch {
+	case code == ExitOK:
+		log.Info("agent stopped", "uptime", time.Since(start).Round(time.Second).String())
+	case code == ExitFailure:
+		log.Error("agent failed", "err", err)
+	default:
+		log.Info("agent exiting with a requested code", "exit_code", code, "reason", err)
+	}
+	return code
+}

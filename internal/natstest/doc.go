@@ -1,0 +1,54 @@
+// Package natstest is the project's test harness: embedded NATS servers with
+// JetStream, a delay/fault TCP proxy, and a polling helper. It is imported by
+// the tests of every other package and is not API.
+//
+// # Servers
+//
+//	s := natstest.RunServer(t)             // JetStream, protocol streams provisioned
+//	s := natstest.RunBareServer(t)         // JetStream, no streams (for "wait for streams" tests)
+//	s := natstest.RunServerWith(t, natstest.Options{StoreDir: dir, Port: p, Bare: true, MaxPayload: 1 << 20})
+//	s.URL()                                // nats://127.0.0.1:<port>; stable across Restart
+//	s.Port(), s.StoreDir(), s.NATS()       // the running *server.Server (changes on Restart)
+//	s.Shutdown()                           // stop (idempotent); the broker is down
+//	s.Start()                              // start again on the same port and store dir
+//	s.Restart()                            // Shutdown then Start
+//
+// Every server listens on 127.0.0.1 with Port -1 (a free port) unless told
+// otherwise, stores in t.TempDir() unless told otherwise, runs with NoLog and
+// NoSigs, is waited for with ReadyForConnections, and is shut down (and
+// waited for) by t.Cleanup. Start after Shutdown reuses the port and the store,
+// so streams and their messages survive, as with a real broker restart.
+//
+// # Clients
+//
+//	nc := natstest.Connect(t, s.URL())      // fast reconnect (20 ms, forever); closed by t.Cleanup
+//	js := natstest.JetStream(t, nc)         // jetstream.New, fails the test on error
+//
+// # Proxy
+//
+//	p := natstest.NewProxy(t, s.Addr(), 25*time.Millisecond) // 25 ms each way = 50 ms RTT
+//	nc := natstest.Connect(t, p.URL())
+//	p.Cut()     // close every current connection (the client reconnects)
+//	p.Pause()   // refuse new connections (accept and close at once): the broker looks dead
+//	p.Resume()  // accept again
+//	p.Close()   // stop; safe to call twice (second returns an error wrapping net.ErrClosed)
+//
+// The proxy delays each direction by the given one-way delay without
+// limiting throughput: a reader goroutine timestamps each chunk as it
+// arrives and queues it, a writer goroutine writes each chunk when its time
+// comes, so many chunks are in flight at once (like a long fat pipe, not a
+// sleep per read).
+//
+// # Polling
+//
+//	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error { ... })
+//
+// CheckFor calls f every interval until it returns nil, and fails the test
+// with f's last error when total has passed. Tests wait with CheckFor (or
+// channels), never with time.Sleep.
+//
+// # Concurrency
+//
+// Server and Proxy methods are safe for concurrent use. Helpers that take a
+// testing.TB call t.Fatal and so must run on the test's goroutine.
+package natstest

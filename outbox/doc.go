@@ -1,0 +1,150 @@
+// Package outbox is a durable file outbox drained to JetStream: the
+// agent's results, events, obs and inventory reports go through one each.
+//
+//	ob, err := outbox.New(outbox.Options[wire.ObsEvent]{
+//		Dir:     filepath.Join(dataDir, "outbox", "obs"),
+//		Subject: func(e wire.ObsEvent) (string, error) { return subject.Obs(e.PcID) },
+//	})
+//	go ob.Run(ctx)          // drains; waits for a connection
+//	ob.SetJetStream(js)     // whenever the agent has connected
+//	id, err := ob.Enqueue(ctx, ev)
+//
+// # Promises
+//
+// A nil error from Enqueue means the item is on disk: its record and the
+// directory entry of its segment file have been fsynced (fdatasync on
+// Linux, FlushFileBuffers on Windows, see below), so it survives a crash,
+// kill -9 and power loss on a disk that honours flushes. From then on the
+// item is published until JetStream acknowledges it, or it is moved to
+// stuck/ (repeated item failures) or corrupt/ (it no longer reads back).
+// Nothing else removes it.
+//
+// A PubAck means the stream has stored the message; the server writes it to
+// its own disk at once but fsyncs only every sync_interval (2 min by
+// default), so a server power loss can still lose an acknowledged message.
+// Only after the PubAck is the item removed here.
+//
+// Delivery is at least once. Every publish carries Nats-Msg-Id = the item's
+// id (a UUIDv7 fixed at Enqueue; for legacy files the file name stem), so a
+// re-publish (after a crash between the ack and the removal, a lost ack, a
+// reconnect) is dropped by the server within the stream's duplicate window
+// (1 h for the protocol's streams, see provision). An item re-published
+// after more than that window is stored twice; consumers dedup on the id.
+//
+// Items are published in enqueue order (FIFO) on each pass; a retry after
+// a failure can overtake nothing older but is overtaken by newer items.
+//
+// # Failures
+//
+// A transport failure says nothing about the item: no connection, no ack
+// within AckTimeout, the publisher closed, JetStream answering 503 or 408.
+// It does not count as an attempt; it pauses all publishing (backoff from
+// BackoffBase doubling to 30 s, reset by any ack, cut short when the
+// connection reports CONNECTED again) and the item is retried in order.
+// A long outage therefore never moves anything to stuck/.
+//
+// An item failure is the server or Prepare refusing that item: any other
+// publish error (an API error in the PubAck such as a wrong expected
+// sequence or a sealed stream, no stream bound to the subject (no
+// responders after the client's retries), a Prepare error). It counts as an
+// attempt; the item alone backs off (BackoffBase doubling to MaxBackoff)
+// while the others keep flowing, and after MaxAttempts it moves to stuck/.
+// A message over the server's max payload can never succeed and moves to
+// stuck/ at once. Attempt counts live in memory: a restart starts them over.
+//
+// jetstream.ErrTooManyStalledMsgs is backpressure, not failure: publishing
+// waits for acks and the item is retried without counting an attempt.
+//
+// Enqueue refuses at once, storing nothing, an item whose Subject func fails
+// or returns an invalid subject (ErrSubject), that does not encode
+// (ErrEncode), or whose message (with the Nats-Msg-Id header) is larger
+// than the max payload (ErrTooLarge; with Prepare set, only MaxItemBytes
+// applies at Enqueue since Prepare may shrink the item). A write or fsync
+// failure (a full disk: the error wraps ENOSPC) fails the Enqueue calls of
+// that batch; the partial write is cut off the file, so it is never
+// published.
+//
+// # Directory layout and file format
+//
+//	<dir>/seg-<seq:016x>.log   segments of records, appended, never rewritten
+//	<dir>/seg-<seq:016x>.ack   ordinals of finished records of that segment
+//	<dir>/<name>.json          legacy items of the previous agent (raw JSON of T)
+//	<dir>/stuck/<id>.json      items that failed MaxAttempts times (raw JSON of T)
+//	<dir>/corrupt/...          unreadable bytes, preserved for inspection
+//
+// A segment starts with the 8-byte magic "KOBXSEG1", then records:
+//
+//	u32 LE  body length
+//	u32 LE  CRC-32C (Castagnoli) of the body
+//	body:   u8 version (1), u8 id length, u16 LE subject length,
+//	        i64 LE enqueue time (Unix ns), id, subject, item JSON
+//
+// An ack file is a sequence of 8-byte entries: u32 LE record ordinal in the
+// segment, u32 LE CRC-32C of (u64 LE segment seq, u32 LE ordinal). Entries
+// are appended after acks (and stuck/corrupt moves) without fsync.
+//
+// Stuck items use the legacy format on purpose: moving stuck/<id>.json
+// back into <dir> re-queues the item, with the same id.
+//
+// # Group commit
+//
+// Enqueue encodes and checksums its record on the caller's goroutine and
+// hands it to the committer goroutine, which takes every queued record
+// (waiting up to 200 µs while other Enqueue calls are still encoding),
+// appends them with one write and makes them durable with one fdatasync,
+// then answers all their callers. A new segment is created with O_EXCL,
+// its magic written and the directory fsynced before any record in it is
+// acknowledged. Segments roll at SegmentBytes; each Open starts a new one
+// (old segments are never appended to again).
+//
+// # Crash states and recovery (New)
+//
+//   - Stray *.tmp files (an interrupted stuck/ or corrupt/ write) in the
+//     directory, stuck/ and corrupt/ are removed.
+//   - A segment shorter than its magic (crash right after creation) holds
+//     no items and is removed.
+//   - A torn tail (crash during an append that was never acknowledged, or a
+//     failed write whose cut-back failed): the bytes from the first record
+//     that does not check out to the end are copied to
+//     corrupt/<segment>-<offset>.bin (fsynced), then the segment is
+//     truncated there.
+//   - A damaged record in the middle (bad checksum or length): the reader
+//     resynchronises on the next record that checks out; the bytes in
+//     between go to corrupt/ and every later record is still delivered.
+//   - Acked but not yet recorded in the ack file (crash between ack and
+//     ack write, or the ack write lost in a power cut): re-published and
+//     dropped by the server's duplicate window.
+//   - Crash between writing stuck/<id>.json and its ack entry: the item is
+//     retried and, failing again, rewritten to the same stuck file.
+//   - A segment whose records are all finished, or an ack file without its
+//     segment (crash during removal), is removed.
+//   - A legacy <name>.json that is not valid JSON of T moves to corrupt/;
+//     one whose Subject fails moves to stuck/.
+//
+// Every unreadable thing is logged as a *CorruptError (path, offset,
+// destination; unwraps to ErrCorrupt and the cause) and counted in
+// Stats.Corrupt.
+//
+// # Windows
+//
+// A directory cannot be fsynced through os.File.Sync on Windows ("Access is
+// denied"). There, record durability comes from FlushFileBuffers on the
+// segment; the directory is flushed by opening it with
+// FILE_FLAG_BACKUP_SEMANTICS and calling FlushFileBuffers, which NTFS
+// accepts on current versions; where it is refused we rely on NTFS
+// journaling the new directory entry (metadata) no later than the flushed
+// file data. Renames (stuck/, corrupt/, atomic files) use MoveFileEx with
+// MOVEFILE_WRITE_THROUGH, which returns once the rename is on disk.
+//
+// # Costs and concurrency
+//
+// Enqueue, Stats, SetJetStream and Close are safe for concurrent use; Run
+// runs once at a time (ErrRunning otherwise) and may be called again after
+// it returned. Stats is cheap (counters in memory, no disk access). An idle
+// outbox costs nothing: Run sleeps on channels (Enqueue, acks, connection
+// events) and a timer armed only for the next backoff deadline; there is no
+// polling tick. Memory holds ~40 bytes per pending item plus the payloads
+// in flight (bounded by Window and MaxInflightBytes). OnAck and Prepare run
+// on the Run goroutine: they must not block for long, since publishing
+// waits for them. One Outbox per directory, in one process.
+package outbox

@@ -1,0 +1,753 @@
+package outbox
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// flight is one publish waiting for its ack.
+type flight struct {
+	seg  *segment
+	idx  int
+	id   string
+	orig []byte // the item as stored
+	size int
+}
+
+type result struct {
+	msg *nats.Msg
+	err error
+}
+
+// retry is a heap entry: an item waiting for its next attempt.
+type retry struct {
+	next int64
+	seg  *segment
+	idx  int
+}
+
+type retryHeap []retry
+
+func (h retryHeap) Len() int { return len(h) }
+func (h retryHeap) Less(i, j int) bool {
+	if h[i].next != h[j].next {
+		return h[i].next < h[j].next
+	}
+	if h[i].seg.seq != h[j].seg.seq {
+		return h[i].seg.seq < h[j].seg.seq
+	}
+	return h[i].idx < h[j].idx
+}
+func (h retryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)   { *h = append(*h, x.(retry)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// drainer is the state of one Run. Everything in it is owned by the Run
+// goroutine, except res (callbacks) which resMu guards.
+type drainer[T any] struct {
+	o      *Outbox[T]
+	ctx    context.Context
+	js     jetstream.JetStream // as handed over
+	nc     *nats.Conn
+	pub    jetstream.JetStream // private publisher with our callbacks
+	status chan nats.Status
+
+	inflight map[*nats.Msg]*flight
+	nBytes   int
+	retries  retryHeap
+	curSeq   uint64
+	curIdx   int
+
+	pausedUntil time.Time
+	gback       time.Duration
+	stalled     bool
+	acksDirty   bool // some segment has ack entries to write
+
+	resMu sync.Mutex
+	res   []result
+	spare []result
+	resCh chan struct{}
+}
+
+// Run drains the outbox to JetStream until ctx ends or Close is called,
+// then waits up to StopTimeout for the acks of publishes in flight and
+// returns nil (unacked items stay on disk for the next Run). It waits for a
+// connection (Options.JetStream or SetJetStream) and for the connection to
+// be up, resumes by itself after a reconnect, and costs nothing while idle:
+// it is woken by Enqueue, by acks, by connection events and by the timer of
+// the next backoff deadline, never by a polling tick. Run returns ErrClosed
+// after Close and ErrRunning if another Run is active.
+func (o *Outbox[T]) Run(ctx context.Context) error {
+	o.encMu.RLock()
+	if o.closed {
+		o.encMu.RUnlock()
+		return ErrClosed
+	}
+	o.runWG.Add(1)
+	o.encMu.RUnlock()
+	defer o.runWG.Done()
+	if !o.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer o.running.Store(false)
+	d := &drainer[T]{o: o, ctx: ctx, inflight: map[*nats.Msg]*flight{}, resCh: make(chan struct{}, 1)}
+	d.reset()
+	return d.loop()
+}
+
+// reset makes every unfinished item pending again and puts the cursor at
+// the start (a previous Run may have left items in flight or waiting).
+func (d *drainer[T]) reset() {
+	o := d.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.segs {
+		for i := range s.recs {
+			if s.recs[i].state != stDone {
+				s.recs[i].state = stPending
+			}
+		}
+	}
+}
+
+func (d *drainer[T]) loop() error {
+	o := d.o
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		o.loops.Add(1)
+		d.handleResults()
+		d.gc()
+		select {
+		case <-d.ctx.Done():
+			return d.stop()
+		case <-o.closing:
+			return d.stop()
+		default:
+		}
+		d.ensureConn()
+		wait := time.Duration(-1)
+		if d.pub != nil && d.nc.Status() == nats.CONNECTED {
+			now := o.opts.Now()
+			if now.Before(d.pausedUntil) {
+				wait = d.pausedUntil.Sub(now)
+			} else if !d.stalled {
+				d.fill(now)
+				d.flushAcks() // stuck or corrupt items finished by fill
+				wait = d.nextWait()
+			}
+		}
+		if wait >= 0 {
+			timer.Reset(wait)
+		}
+		var status chan nats.Status
+		if d.pub != nil {
+			status = d.status
+		}
+		select {
+		case <-d.ctx.Done():
+		case <-o.closing:
+		case <-o.wake:
+		case <-d.resCh:
+		case <-o.jsCh:
+		case <-timer.C:
+		case st := <-status:
+			if st == nats.CONNECTED {
+				d.pausedUntil = time.Time{}
+				d.learnMaxPayload()
+			}
+		}
+		if wait >= 0 && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// nextWait returns how long until the next retry or the end of a global
+// pause, or -1 if nothing is scheduled.
+func (d *drainer[T]) nextWait() time.Duration {
+	now := d.o.opts.Now()
+	if now.Before(d.pausedUntil) {
+		return d.pausedUntil.Sub(now)
+	}
+	if d.stalled || len(d.inflight) >= d.o.opts.Window || len(d.retries) == 0 {
+		return -1
+	}
+	w := time.Duration(d.retries[0].next - now.UnixNano())
+	if w < 0 {
+		w = 0
+	}
+	return w
+}
+
+func (d *drainer[T]) learnMaxPayload() {
+	if d.o.opts.MaxPayload == 0 && d.nc != nil {
+		if mp := d.nc.MaxPayload(); mp > 0 {
+			d.o.maxPayload.Store(mp)
+		}
+	}
+}
+
+// ensureConn builds the private publisher for the latest JetStream handed
+// over, dropping the previous one (its publishes in flight are retried).
+func (d *drainer[T]) ensureConn() {
+	o := d.o
+	o.mu.Lock()
+	js := o.js
+	o.mu.Unlock()
+	if js == d.js && (d.pub != nil || js == nil) {
+		return
+	}
+	d.dropPub()
+	d.js = js
+	if js == nil || js.Conn() == nil {
+		return
+	}
+	nc := js.Conn()
+	pub, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(o.opts.Window),
+		jetstream.WithPublishAsyncTimeout(o.opts.AckTimeout),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+			d.push(result{msg: m})
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			d.push(result{msg: m, err: err})
+		}),
+	)
+	if err != nil {
+		o.log.Error("outbox: cannot use connection", "err", err)
+		return
+	}
+	d.nc, d.pub = nc, pub
+	d.status = nc.StatusChanged(nats.CONNECTED)
+	d.learnMaxPayload()
+}
+
+func (d *drainer[T]) dropPub() {
+	if d.pub == nil {
+		return
+	}
+	d.o.mu.Lock()
+	for m, f := range d.inflight {
+		delete(d.inflight, m)
+		d.requeueLocked(f.seg, f.idx, 0)
+	}
+	d.nBytes = 0
+	d.o.mu.Unlock()
+	d.pub.CleanupPublisher()
+	d.nc.RemoveStatusListener(d.status)
+	d.pub, d.nc, d.status = nil, nil, nil
+}
+
+func (d *drainer[T]) push(r result) {
+	d.resMu.Lock()
+	d.res = append(d.res, r)
+	d.resMu.Unlock()
+	select {
+	case d.resCh <- struct{}{}:
+	default:
+	}
+}
+
+// requeueLocked puts an item in the retry heap with the given next attempt
+// time. o.mu must be held.
+func (d *drainer[T]) requeueLocked(seg *segment, idx int, next int64) {
+	r := &seg.recs[idx]
+	r.state = stWaiting
+	r.next = next
+	heap.Push(&d.retries, retry{next: next, seg: seg, idx: idx})
+}
+
+func (d *drainer[T]) backoff(attempts int) time.Duration {
+	b := d.o.opts.BackoffBase
+	for i := 1; i < attempts && b < d.o.opts.MaxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, d.o.opts.MaxBackoff)
+}
+
+// transportFailure pauses all publishing: nothing is the item's fault.
+func (d *drainer[T]) transportFailure(err error) {
+	if d.o.opts.Now().Before(d.pausedUntil) {
+		return
+	}
+	if d.gback == 0 {
+		d.gback = d.o.opts.BackoffBase
+	} else {
+		d.gback = min(2*d.gback, min(d.o.opts.MaxBackoff, maxTransportBackoff))
+	}
+	d.pausedUntil = d.o.opts.Now().Add(d.gback)
+	d.o.log.Debug("outbox: transport failure; pausing", "err", err, "for", d.gback)
+}
+
+// isTransport reports whether err says nothing about the item: no
+// connection, no ack in time, the publisher closed, JetStream temporarily
+// unavailable.
+func isTransport(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.Code == 408
+	}
+	for _, t := range []error{nats.ErrDisconnected, nats.ErrConnectionClosed, nats.ErrConnectionReconnecting,
+		nats.ErrConnectionDraining, nats.ErrTimeout, nats.ErrNoServers, nats.ErrStaleConnection,
+		jetstream.ErrAsyncPublishTimeout, jetstream.ErrJetStreamPublisherClosed,
+		context.DeadlineExceeded, context.Canceled} {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// isPermanent reports whether retrying can never help.
+func isPermanent(err error) bool {
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, ErrTooLarge)
+}
+
+type cand struct {
+	seg *segment
+	idx int
+	rec rec
+}
+
+// fill publishes due retries, then fresh items in order, while the window
+// has room.
+func (d *drainer[T]) fill(now time.Time) {
+	o := d.o
+	nowNs := now.UnixNano()
+	count, bytes := len(d.inflight), d.nBytes
+	room := func() bool {
+		return count < o.opts.Window && (bytes < o.opts.MaxInflightBytes || count == 0)
+	}
+	var batch []cand
+	take := func(s *segment, i int) {
+		s.recs[i].state = stInflight
+		batch = append(batch, cand{s, i, s.recs[i]})
+		count++
+		bytes += int(s.recs[i].n)
+	}
+	o.mu.Lock()
+	for room() && len(d.retries) > 0 {
+		top := d.retries[0]
+		if top.next > nowNs {
+			break
+		}
+		heap.Pop(&d.retries)
+		if top.seg.removed || top.seg.recs[top.idx].state != stWaiting {
+			continue
+		}
+		take(top.seg, top.idx)
+	}
+	for room() {
+		s := d.cursorSeg()
+		if s == nil {
+			break
+		}
+		if d.curIdx >= len(s.recs) {
+			if !d.advanceSeg(s) {
+				break
+			}
+			continue
+		}
+		i := d.curIdx
+		d.curIdx++
+		r := &s.recs[i]
+		if r.state != stPending {
+			continue
+		}
+		if r.next > nowNs {
+			d.requeueLocked(s, i, r.next)
+			continue
+		}
+		take(s, i)
+	}
+	o.mu.Unlock()
+	d.publish(batch)
+}
+
+// cursorSeg returns the segment under the cursor (the first one at or after
+// curSeq). o.mu must be held.
+func (d *drainer[T]) cursorSeg() *segment {
+	for _, s := range d.o.segs {
+		if s.seq >= d.curSeq {
+			if s.seq != d.curSeq {
+				d.curSeq, d.curIdx = s.seq, 0
+			}
+			return s
+		}
+	}
+	return nil
+}
+
+// advanceSeg moves the cursor past s if a later segment exists.
+func (d *drainer[T]) advanceSeg(s *segment) bool {
+	for _, t := range d.o.segs {
+		if t.seq > s.seq {
+			d.curSeq, d.curIdx = t.seq, 0
+			return true
+		}
+	}
+	return false
+}
+
+const readChunk = 1 << 20
+
+// publish reads the candidates' records (contiguous ones with one read)
+// and publishes them.
+func (d *drainer[T]) publish(batch []cand) {
+	for i := 0; i < len(batch); {
+		c := batch[i]
+		if c.seg.legacy {
+			d.publishOne(c, nil)
+			i++
+			continue
+		}
+		j := i + 1
+		end := c.rec.off + int64(c.rec.n)
+		for j < len(batch) && batch[j].seg == c.seg && batch[j].rec.off == end && end-c.rec.off < readChunk {
+			end += int64(batch[j].rec.n)
+			j++
+		}
+		buf, err := d.readAt(c.seg, c.rec.off, int(end-c.rec.off))
+		for k := i; k < j; k++ {
+			if err != nil {
+				d.itemError(batch[k], nil, nil, fmt.Errorf("outbox: read %s: %w", c.seg.path, err))
+				continue
+			}
+			lo := batch[k].rec.off - c.rec.off
+			d.publishOne(batch[k], buf[lo:lo+int64(batch[k].rec.n)])
+		}
+		i = j
+	}
+}
+
+func (d *drainer[T]) readAt(s *segment, off int64, n int) ([]byte, error) {
+	if s.rf == nil {
+		f, err := os.Open(s.path)
+		if err != nil {
+			return nil, err
+		}
+		s.rf = f
+	}
+	buf := make([]byte, n)
+	_, err := s.rf.ReadAt(buf, off)
+	return buf, err
+}
+
+// publishOne publishes one item; raw is its record (nil for legacy items).
+func (d *drainer[T]) publishOne(c cand, raw []byte) {
+	o := d.o
+	var id, subj string
+	var data []byte
+	if c.seg.legacy {
+		b, err := os.ReadFile(c.seg.lpaths[c.idx])
+		if err != nil {
+			d.itemError(c, nil, nil, fmt.Errorf("outbox: read legacy item: %w", err))
+			return
+		}
+		id = legacyID(c.seg.lpaths[c.idx])
+		subj, data = c.seg.lsubj[c.idx], b
+	} else {
+		rec, err := decodeRecord(raw, o.maxBody())
+		if err != nil {
+			d.corruptAtDrain(c, raw, err)
+			return
+		}
+		id, subj, data = rec.id, rec.subj, rec.data
+	}
+	f := &flight{seg: c.seg, idx: c.idx, id: id, orig: data, size: int(c.rec.n)}
+	if d.stalled || d.o.opts.Now().Before(d.pausedUntil) {
+		d.requeue(c, 0)
+		return
+	}
+	out := data
+	if o.opts.Prepare != nil {
+		var v T
+		err := json.Unmarshal(data, &v)
+		if err == nil {
+			v, err = o.opts.Prepare(d.ctx, id, v)
+		}
+		if err == nil {
+			out, err = json.Marshal(v)
+		}
+		if err != nil {
+			d.itemError(c, f, nil, fmt.Errorf("outbox: prepare: %w", err))
+			return
+		}
+	}
+	if mp := d.nc.MaxPayload(); mp > 0 && int64(msgSize(id, out)) > mp {
+		d.itemError(c, f, nil, fmt.Errorf("%w: %d bytes with headers, server max payload %d", ErrTooLarge, msgSize(id, out), mp))
+		return
+	}
+	m := &nats.Msg{Subject: subj, Data: out, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	d.inflight[m] = f
+	d.nBytes += f.size
+	_, err := d.pub.PublishMsgAsync(m)
+	if err == nil {
+		return
+	}
+	delete(d.inflight, m)
+	d.nBytes -= f.size
+	switch {
+	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
+		d.stalled = true // backpressure: wait for acks, not an attempt
+		d.requeue(c, 0)
+	case isTransport(err):
+		d.transportFailure(err)
+		d.requeue(c, 0)
+	default:
+		d.itemError(c, f, nil, err)
+	}
+}
+
+func legacyID(path string) string {
+	b := filepath.Base(path)
+	return b[:len(b)-len(legacySuffix)]
+}
+
+func (d *drainer[T]) requeue(c cand, next int64) {
+	d.o.mu.Lock()
+	d.requeueLocked(c.seg, c.idx, next)
+	d.o.mu.Unlock()
+}
+
+// itemError handles a failure that is the item's fault: back off, or move
+// to stuck/ after MaxAttempts (at once for a permanent failure). f may be
+// nil when the item could not even be read.
+func (d *drainer[T]) itemError(c cand, f *flight, _ *nats.Msg, err error) {
+	o := d.o
+	o.mu.Lock()
+	r := &c.seg.recs[c.idx]
+	if r.attempts < 255 {
+		r.attempts++
+	}
+	attempts := int(r.attempts)
+	stuck := f != nil && (attempts >= o.opts.MaxAttempts || isPermanent(err))
+	if !stuck {
+		d.requeueLocked(c.seg, c.idx, o.opts.Now().Add(d.backoff(attempts)).UnixNano())
+	}
+	o.mu.Unlock()
+	o.log.Warn("outbox: publish failed", "attempt", attempts, "err", err)
+	if stuck {
+		d.moveStuck(f, err)
+	}
+}
+
+// moveStuck preserves an item under stuck/ (as <id>.json, the legacy
+// format, so moving it back into the outbox directory re-queues it) and
+// marks it done.
+func (d *drainer[T]) moveStuck(f *flight, cause error) {
+	o := d.o
+	var err error
+	if f.seg.legacy {
+		err = renameDurable(f.seg.lpaths[f.idx], filepath.Join(o.stuckDir, filepath.Base(f.seg.lpaths[f.idx])))
+	} else {
+		err = writeFileDurable(filepath.Join(o.stuckDir, f.id+legacySuffix), f.orig)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		o.log.Error("outbox: cannot move item to stuck/; will retry", "id", f.id, "err", err)
+		d.requeueLocked(f.seg, f.idx, o.opts.Now().Add(o.opts.MaxBackoff).UnixNano())
+		return
+	}
+	o.log.Warn("outbox: item moved to stuck/", "id", f.id, "err", cause)
+	d.doneLocked(f.seg, f.idx)
+	o.stuck++
+}
+
+// corruptAtDrain handles a record that no longer reads back correctly.
+func (d *drainer[T]) corruptAtDrain(c cand, raw []byte, err error) {
+	d.o.saveCorrupt(c.seg.path, c.rec.off, raw, err)
+	d.o.mu.Lock()
+	d.doneLocked(c.seg, c.idx)
+	d.o.mu.Unlock()
+}
+
+// doneLocked marks an item finished (acked, stuck or corrupt). o.mu must
+// be held.
+func (d *drainer[T]) doneLocked(s *segment, idx int) {
+	s.recs[idx].state = stDone
+	s.done++
+	d.o.pending--
+	if !s.legacy {
+		s.acks = append(s.acks, ackEntry(s.seq, uint32(idx))...)
+		d.acksDirty = true
+	}
+}
+
+// handleResults applies the acks and errors delivered by the callbacks.
+func (d *drainer[T]) handleResults() {
+	d.resMu.Lock()
+	res := d.res
+	d.res = d.spare[:0]
+	d.resMu.Unlock()
+	if len(res) == 0 {
+		d.spare = res
+		return
+	}
+	o := d.o
+	var acked, failed []*flight
+	var errs []error
+	var transportErr error
+	o.mu.Lock()
+	for _, r := range res {
+		f := d.inflight[r.msg]
+		if f == nil {
+			continue // a previous publisher's, or already handled
+		}
+		delete(d.inflight, r.msg)
+		d.nBytes -= f.size
+		switch {
+		case r.err == nil:
+			d.doneLocked(f.seg, f.idx)
+			acked = append(acked, f)
+		case isTransport(r.err):
+			d.requeueLocked(f.seg, f.idx, 0)
+			transportErr = r.err
+		default:
+			failed = append(failed, f)
+			errs = append(errs, r.err)
+		}
+	}
+	o.mu.Unlock()
+	clear(res)
+	d.spare = res[:0]
+	d.stalled = false
+	if len(acked) > 0 {
+		d.gback = 0
+	}
+	if transportErr != nil {
+		d.transportFailure(transportErr)
+	}
+	for i, f := range failed {
+		d.itemError(cand{seg: f.seg, idx: f.idx}, f, nil, errs[i])
+	}
+	d.flushAcks()
+	for _, f := range acked {
+		if f.seg.legacy {
+			if err := os.Remove(f.seg.lpaths[f.idx]); err != nil && !errors.Is(err, os.ErrNotExist) {
+				o.log.Warn("outbox: cannot remove acked legacy item", "err", err)
+			}
+		}
+		if o.opts.OnAck != nil {
+			var v T
+			if err := json.Unmarshal(f.orig, &v); err != nil {
+				o.log.Warn("outbox: cannot decode acked item for OnAck", "id", f.id, "err", err)
+				continue
+			}
+			o.opts.OnAck(f.id, v)
+		}
+	}
+}
+
+// flushAcks appends the pending ack entries to each segment's ack file
+// (no fsync: a lost ack only means a re-publish, dropped by the server's
+// duplicate window).
+func (d *drainer[T]) flushAcks() {
+	if !d.acksDirty {
+		return
+	}
+	d.acksDirty = false
+	d.o.mu.Lock()
+	segs := append([]*segment(nil), d.o.segs...)
+	d.o.mu.Unlock()
+	for _, s := range segs {
+		if len(s.acks) == 0 {
+			continue
+		}
+		if s.ackf == nil {
+			f, err := os.OpenFile(ackPath(s.path), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				d.o.log.Warn("outbox: ack file", "err", err)
+				s.acks = s.acks[:0]
+				continue
+			}
+			s.ackf = f
+		}
+		if _, err := s.ackf.Write(s.acks); err != nil {
+			d.o.log.Warn("outbox: ack file", "err", err)
+		}
+		s.acks = s.acks[:0]
+	}
+}
+
+// gc deletes finished segments (every item acked, stuck or corrupt, and
+// the committer no longer appending).
+func (d *drainer[T]) gc() {
+	o := d.o
+	o.mu.Lock()
+	var dead []*segment
+	keep := o.segs[:0]
+	for _, s := range o.segs {
+		if !s.active && s.done == len(s.recs) {
+			s.removed = true
+			dead = append(dead, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	clear(o.segs[len(keep):])
+	o.segs = keep
+	o.mu.Unlock()
+	for _, s := range dead {
+		if s.rf != nil {
+			_ = s.rf.Close()
+		}
+		if s.ackf != nil {
+			_ = s.ackf.Close()
+		}
+		if s.legacy {
+			continue
+		}
+		if err := os.Remove(s.path); err != nil {
+			o.log.Warn("outbox: cannot remove finished segment", "err", err)
+			continue
+		}
+		_ = os.Remove(ackPath(s.path))
+	}
+}
+
+// stop waits up to StopTimeout for the acks in flight, then leaves the
+// rest on disk.
+func (d *drainer[T]) stop() error {
+	timer := time.NewTimer(d.o.opts.StopTimeout)
+	defer timer.Stop()
+	for len(d.inflight) > 0 {
+		d.handleResults()
+		if len(d.inflight) == 0 {
+			break
+		}
+		select {
+		case <-d.resCh:
+		case <-timer.C:
+			d.o.log.Warn("outbox: stopping with publishes unacknowledged; they stay on disk", "n", len(d.inflight))
+			goto out
+		}
+	}
+out:
+	d.handleResults()
+	d.dropPub()
+	d.flushAcks()
+	d.gc()
+	return nil
+}

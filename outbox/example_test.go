@@ -1,0 +1,72 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kanade/kanade-agent/outbox"
+	"github.com/kanade/kanade-agent/provision"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func Example() {
+	dir, err := os.MkdirTemp("", "outbox-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// An embedded JetStream server with the protocol's streams.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Start()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := provision.Ensure(ctx, js); err != nil {
+		log.Fatal(err)
+	}
+
+	acked := make(chan string, 1)
+	ob, err := outbox.New(outbox.Options[wire.ObsEvent]{
+		Dir:       filepath.Join(dir, "obs"),
+		Subject:   func(e wire.ObsEvent) (string, error) { return subject.Obs(e.PcID) },
+		JetStream: js,
+		OnAck:     func(id string, e wire.ObsEvent) { acked <- e.Kind },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ob.Close()
+	go ob.Run(ctx)
+
+	// Enqueue returns once the event is durable on disk; Run publishes it.
+	if _, err := ob.Enqueue(ctx, wire.ObsEvent{PcID: "pc1", At: time.Now(), Kind: "boot", Source: "agent:startup"}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("acked:", <-acked)
+	fmt.Println("pending:", ob.Stats().Pending)
+	// Output:
+	// acked: boot
+	// pending: 0
+}

@@ -1,0 +1,651 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Outbox is a durable file outbox of items of type T drained to JetStream.
+// Enqueue, Stats, SetJetStream and Close are safe for concurrent use; Run
+// runs at most once at a time.
+type Outbox[T any] struct {
+	opts       Options[T]
+	log        *slog.Logger
+	dir        string
+	stuckDir   string
+	corruptDir string
+	maxPayload atomic.Int64
+
+	// Enqueue side.
+	encMu      sync.RWMutex
+	closed     bool
+	reqs       chan *request
+	inEnqueue  atomic.Int64 // Enqueue calls in progress (group commit hint)
+	comDone    chan struct{}
+	activeFile *os.File // committer only
+
+	// Shared state, guarded by mu.
+	mu      sync.Mutex
+	segs    []*segment // ascending seq; the legacy pseudo-segment (seq 0) first
+	active  *segment   // segment the committer appends to (nil: create on next batch)
+	nextSeq uint64
+	pending int
+	stuck   int
+	corrupt int
+	js      jetstream.JetStream
+
+	wake    chan struct{} // new items, segment rolled (cap 1)
+	jsCh    chan struct{} // SetJetStream called (cap 1)
+	closing chan struct{} // closed by Close
+	running atomic.Bool
+	loops   atomic.Int64 // drain loop iterations (tests: idle costs nothing)
+	runWG   sync.WaitGroup
+}
+
+type request struct {
+	buf  []byte // encoded record
+	at   int64
+	done chan error
+}
+
+// Stats is a snapshot of an outbox's counters.
+type Stats struct {
+	// Name is Options.Name.
+	Name string
+	// Pending is the number of items not yet acknowledged (in flight included).
+	Pending int
+	// OldestAge is the age of the oldest pending item (0 if none).
+	OldestAge time.Duration
+	// Stuck is the number of items in stuck/.
+	Stuck int
+	// Corrupt is the number of files in corrupt/.
+	Corrupt int
+}
+
+// New opens (creating if needed) the outbox in opts.Dir and recovers what
+// it holds: stray temporary files are removed, segments are checked record
+// by record (unreadable bytes go to corrupt/), acknowledged records are
+// skipped, and legacy <name>.json files are picked up. It does not publish:
+// call Run.
+func New[T any](opts Options[T]) (*Outbox[T], error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := &Outbox[T]{
+		opts:       opts,
+		log:        opts.Logger.With("outbox", opts.Name),
+		dir:        opts.Dir,
+		stuckDir:   filepath.Join(opts.Dir, stuckDirName),
+		corruptDir: filepath.Join(opts.Dir, corruptDirNam),
+		reqs:       make(chan *request, 1024),
+		comDone:    make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		jsCh:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+		js:         opts.JetStream,
+	}
+	mp := int64(opts.MaxPayload)
+	if mp == 0 {
+		mp = defaultMaxPayload
+	}
+	o.maxPayload.Store(mp)
+	for _, d := range []string{o.dir, o.stuckDir, o.corruptDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+	}
+	if err := o.recover(); err != nil {
+		o.closeFiles()
+		return nil, err
+	}
+	go o.committer()
+	return o, nil
+}
+
+// SetJetStream hands the outbox a JetStream connection (or a new one after
+// the previous was closed). Run uses the latest; a Run waiting for a
+// connection starts publishing.
+func (o *Outbox[T]) SetJetStream(js jetstream.JetStream) {
+	o.mu.Lock()
+	o.js = js
+	o.mu.Unlock()
+	select {
+	case o.jsCh <- struct{}{}:
+	default:
+	}
+}
+
+// Enqueue stores v durably and returns its id (a UUIDv7, time ordered),
+// which is also its Nats-Msg-Id.
+//
+// A nil error means the item's bytes and the directory entry of the file
+// holding them have been fsynced (fdatasync on Linux): the item survives a
+// process crash, kill -9 and power loss (given a disk that honours flushes),
+// and will be published until JetStream acknowledges it, or moved to stuck/.
+// Concurrent calls share fsyncs (group commit).
+//
+// ErrTooLarge, ErrSubject, ErrEncode and ErrClosed mean nothing was stored.
+// Any other error (a write or fsync failure, such as a full disk, wrapped
+// so errors.Is finds the cause; or ctx ending first) means the item is not
+// promised: it may or may not be delivered, but a partly written item is
+// never delivered.
+func (o *Outbox[T]) Enqueue(ctx context.Context, v T) (string, error) {
+	o.inEnqueue.Add(1)
+	defer o.inEnqueue.Add(-1)
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	subj, err := o.opts.Subject(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSubject, err)
+	}
+	if err := checkSubject(subj); err != nil {
+		return "", fmt.Errorf("%w: %q: %w", ErrSubject, subj, err)
+	}
+	uid, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("outbox: id: %w", err)
+	}
+	id := uid.String()
+	if o.opts.Prepare == nil {
+		if size, limit := msgSize(id, data), o.maxPayload.Load(); int64(size) > limit {
+			return "", fmt.Errorf("%w: %d bytes with headers, max payload %d", ErrTooLarge, size, limit)
+		}
+	}
+	if len(data) > o.opts.MaxItemBytes {
+		return "", fmt.Errorf("%w: %d bytes, MaxItemBytes %d", ErrTooLarge, len(data), o.opts.MaxItemBytes)
+	}
+	at := o.opts.Now().UnixNano()
+	r := &request{buf: encodeRecord(nil, id, subj, at, data), at: at, done: make(chan error, 1)}
+
+	o.encMu.RLock()
+	if o.closed {
+		o.encMu.RUnlock()
+		return "", ErrClosed
+	}
+	select {
+	case o.reqs <- r:
+	case <-ctx.Done():
+		o.encMu.RUnlock()
+		return "", ctx.Err()
+	}
+	o.encMu.RUnlock()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return "", err
+		}
+		return id, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// msgSize is the size the server checks against max_payload: the
+// Nats-Msg-Id header block plus the data.
+func msgSize(id string, data []byte) int {
+	return len("NATS/1.0\r\n"+jetstream.MsgIDHeader+": \r\n\r\n") + len(id) + len(data)
+}
+
+func checkSubject(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if len(s) > 1<<15 {
+		return errors.New("too long")
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" || tok == "*" || tok == ">" {
+			return errors.New("empty token or wildcard")
+		}
+		if strings.ContainsAny(tok, " \t\r\n") {
+			return errors.New("whitespace")
+		}
+	}
+	return nil
+}
+
+// committer appends batches of records to the active segment with one
+// write and one fdatasync per batch (group commit).
+func (o *Outbox[T]) committer() {
+	defer close(o.comDone)
+	var (
+		batch []*request
+		buf   []byte
+	)
+	const (
+		maxBatchBytes = 4 << 20
+		gatherWait    = 200 * time.Microsecond
+	)
+	for r := range o.reqs {
+		batch = append(batch[:0], r)
+		size := len(r.buf)
+		// Take what is queued; while other Enqueue calls are still encoding
+		// their items, give them a moment (bounded) to join this batch: one
+		// fsync for all of them.
+		var deadline time.Time
+	more:
+		for size < maxBatchBytes {
+			select {
+			case r2, ok := <-o.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r2)
+				size += len(r2.buf)
+				continue
+			default:
+			}
+			if int64(len(batch)) >= o.inEnqueue.Load() {
+				break
+			}
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(gatherWait)
+			} else if now.After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+		buf = buf[:0]
+		for _, r := range batch {
+			buf = append(buf, r.buf...)
+		}
+		err := o.commit(batch, buf)
+		for _, r := range batch {
+			r.done <- err
+		}
+		if cap(buf) > maxBatchBytes*2 {
+			buf = nil
+		}
+	}
+}
+
+// commit writes buf (the records of batch) and fsyncs it. On error the
+// segment is cut back to its last committed size or abandoned.
+func (o *Outbox[T]) commit(batch []*request, buf []byte) error {
+	seg, f, err := o.activeSegment()
+	if err != nil {
+		return fmt.Errorf("outbox: create segment: %w", err)
+	}
+	n, werr := o.opts.writeFile(f, buf)
+	if werr == nil && n != len(buf) {
+		werr = errors.New("short write")
+	}
+	var serr error
+	if werr == nil {
+		serr = syncData(f)
+	}
+	if err := errors.Join(werr, serr); err != nil {
+		// Cut the partial batch off. If that fails, or the fsync failed (the
+		// page cache state is then unknown), abandon the segment: its tail
+		// is found unreadable at the next open and moved to corrupt/; its
+		// committed records stay valid.
+		if terr := f.Truncate(seg.size); terr != nil || serr != nil {
+			o.abandonActive()
+		}
+		o.log.Warn("outbox: enqueue failed", "err", err)
+		return fmt.Errorf("outbox: write %s: %w", seg.path, err)
+	}
+	o.mu.Lock()
+	off := seg.size
+	for _, r := range batch {
+		seg.recs = append(seg.recs, rec{off: off, n: uint32(len(r.buf)), at: r.at})
+		off += int64(len(r.buf))
+	}
+	seg.size = off
+	o.pending += len(batch)
+	roll := seg.size >= o.opts.SegmentBytes
+	if roll {
+		seg.active = false
+		o.active = nil
+	}
+	o.mu.Unlock()
+	if roll {
+		_ = f.Close()
+		o.activeFile = nil
+	}
+	o.signal()
+	return nil
+}
+
+func (o *Outbox[T]) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// activeSegment returns the segment to append to, creating it (header
+// written, directory fsynced) when there is none. Committer only.
+func (o *Outbox[T]) activeSegment() (*segment, *os.File, error) {
+	o.mu.Lock()
+	seg := o.active
+	o.mu.Unlock()
+	if seg != nil && o.activeFile != nil {
+		return seg, o.activeFile, nil
+	}
+	o.mu.Lock()
+	o.nextSeq++
+	seq := o.nextSeq
+	o.mu.Unlock()
+	path := filepath.Join(o.dir, segName(seq))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*segment, *os.File, error) {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return nil, nil, err
+	}
+	if _, err := o.opts.writeFile(f, []byte(segMagic)); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(o.dir); err != nil {
+		return fail(err)
+	}
+	seg = &segment{seq: seq, path: path, size: int64(segHeaderLen), active: true}
+	o.mu.Lock()
+	o.segs = append(o.segs, seg)
+	o.active = seg
+	o.mu.Unlock()
+	o.activeFile = f
+	return seg, f, nil
+}
+
+func (o *Outbox[T]) abandonActive() {
+	o.mu.Lock()
+	if o.active != nil {
+		o.active.active = false
+		o.active = nil
+	}
+	o.mu.Unlock()
+	if o.activeFile != nil {
+		_ = o.activeFile.Close()
+		o.activeFile = nil
+	}
+	o.signal()
+}
+
+// Stats returns the outbox's counters. It is cheap (no disk access).
+func (o *Outbox[T]) Stats() Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := Stats{Name: o.opts.Name, Pending: o.pending, Stuck: o.stuck, Corrupt: o.corrupt}
+	for _, seg := range o.segs {
+		for seg.low < len(seg.recs) && seg.recs[seg.low].state == stDone {
+			seg.low++
+		}
+		if seg.low < len(seg.recs) {
+			s.OldestAge = o.opts.Now().Sub(time.Unix(0, seg.recs[seg.low].at))
+			if s.OldestAge < 0 {
+				s.OldestAge = 0
+			}
+			break
+		}
+	}
+	return s
+}
+
+// Close stops Run (waiting up to StopTimeout for in-flight acks; unacked
+// items stay on disk), lets Enqueue calls already accepted finish, and
+// closes the files. Later Enqueue and Run calls return ErrClosed. The
+// second Close returns ErrClosed, which wraps net.ErrClosed.
+func (o *Outbox[T]) Close() error {
+	o.encMu.Lock()
+	if o.closed {
+		o.encMu.Unlock()
+		return ErrClosed
+	}
+	o.closed = true
+	close(o.reqs)
+	close(o.closing)
+	o.encMu.Unlock()
+	<-o.comDone
+	o.runWG.Wait()
+	o.closeFiles()
+	return nil
+}
+
+func (o *Outbox[T]) closeFiles() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.segs {
+		if s.rf != nil {
+			_ = s.rf.Close()
+			s.rf = nil
+		}
+		if s.ackf != nil {
+			_ = s.ackf.Close()
+			s.ackf = nil
+		}
+	}
+	if o.activeFile != nil {
+		_ = o.activeFile.Close()
+		o.activeFile = nil
+	}
+}
+
+// recover loads the directory's state. See doc.go, "Recovery".
+func (o *Outbox[T]) recover() error {
+	// Sweep temporary files and count stuck/ and corrupt/.
+	for _, d := range []string{o.dir, o.stuckDir, o.corruptDir} {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		for _, e := range ents {
+			name := e.Name()
+			switch {
+			case strings.HasSuffix(name, tmpSuffix):
+				if err := os.Remove(filepath.Join(d, name)); err != nil {
+					return fmt.Errorf("outbox: sweep: %w", err)
+				}
+			case d == o.stuckDir && e.Type().IsRegular():
+				o.stuck++
+			case d == o.corruptDir && e.Type().IsRegular():
+				o.corrupt++
+			}
+		}
+	}
+	ents, err := os.ReadDir(o.dir)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	var legacy []fs.DirEntry
+	segSeqs := map[uint64]bool{}
+	var seqs []uint64
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if seq, ok := parseSegName(name); ok {
+			seqs = append(seqs, seq)
+			segSeqs[seq] = true
+		} else if strings.HasSuffix(name, legacySuffix) {
+			legacy = append(legacy, e)
+		}
+	}
+	// Orphan ack files (their segment was deleted): remove.
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ackSuffix) {
+			if seq, ok := parseSegName(strings.TrimSuffix(name, ackSuffix) + segSuffix); ok && !segSeqs[seq] {
+				_ = os.Remove(filepath.Join(o.dir, name))
+			}
+		}
+	}
+	if err := o.loadLegacy(legacy); err != nil {
+		return err
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	for _, seq := range seqs {
+		if err := o.loadSegment(seq); err != nil {
+			return err
+		}
+		o.nextSeq = seq
+	}
+	return nil
+}
+
+func (o *Outbox[T]) maxBody() int { return bodyFixedLen + 255 + 1<<16 + o.opts.MaxItemBytes }
+
+// loadSegment reads and checks one segment and applies its ack file.
+func (o *Outbox[T]) loadSegment(seq uint64) error {
+	path := filepath.Join(o.dir, segName(seq))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if len(b) < segHeaderLen || string(b[:segHeaderLen]) != segMagic {
+		if string(b) == segMagic[:len(b)] { // created, never written: no items
+			_ = os.Remove(path)
+			_ = os.Remove(ackPath(path))
+			return nil
+		}
+		o.moveCorruptFile(path, 0, errBadBody)
+		return nil
+	}
+	seg := &segment{seq: seq, path: path}
+	maxBody := o.maxBody()
+	off := segHeaderLen
+	for off < len(b) {
+		d, err := decodeRecord(b[off:], maxBody)
+		if err == nil {
+			seg.recs = append(seg.recs, rec{off: int64(off), n: uint32(d.n), at: d.at})
+			off += d.n
+			continue
+		}
+		next := resync(b, off+1, maxBody)
+		if next == len(b) {
+			// Bad tail: preserve it, then cut the segment back.
+			o.saveCorrupt(path, int64(off), b[off:], err)
+			if terr := os.Truncate(path, int64(off)); terr != nil {
+				return fmt.Errorf("outbox: truncate %s: %w", path, terr)
+			}
+			b = b[:off]
+			break
+		}
+		o.saveCorrupt(path, int64(off), b[off:next], err)
+		off = next
+	}
+	seg.size = int64(len(b))
+	if ab, err := os.ReadFile(ackPath(path)); err == nil {
+		for _, ord := range readAcks(seq, ab) {
+			if int(ord) < len(seg.recs) && seg.recs[ord].state != stDone {
+				seg.recs[ord].state = stDone
+				seg.done++
+			}
+		}
+	}
+	if seg.done == len(seg.recs) {
+		_ = os.Remove(path)
+		_ = os.Remove(ackPath(path))
+		return nil
+	}
+	o.pending += len(seg.recs) - seg.done
+	o.segs = append(o.segs, seg)
+	return nil
+}
+
+// saveCorrupt preserves bad bytes under corrupt/ and logs a *CorruptError.
+func (o *Outbox[T]) saveCorrupt(path string, off int64, b []byte, cause error) {
+	dst := filepath.Join(o.corruptDir, fmt.Sprintf("%s-%d.bin", filepath.Base(path), off))
+	cerr := &CorruptError{Path: path, Offset: off, MovedTo: dst, Err: cause}
+	if err := writeFileDurable(dst, b); err != nil {
+		cerr.MovedTo = ""
+		o.log.Error("outbox: cannot preserve corrupt bytes", "err", cerr, "write_err", err)
+	} else {
+		o.log.Warn("outbox: corrupt item moved", "err", cerr)
+	}
+	o.mu.Lock()
+	o.corrupt++
+	o.mu.Unlock()
+}
+
+// moveCorruptFile moves a whole file to corrupt/ and logs a *CorruptError.
+func (o *Outbox[T]) moveCorruptFile(path string, off int64, cause error) {
+	dst := filepath.Join(o.corruptDir, filepath.Base(path))
+	cerr := &CorruptError{Path: path, Offset: off, MovedTo: dst, Err: cause}
+	if err := renameDurable(path, dst); err != nil {
+		cerr.MovedTo = ""
+		o.log.Error("outbox: cannot move corrupt file", "err", cerr, "move_err", err)
+		return
+	}
+	o.log.Warn("outbox: corrupt item moved", "err", cerr)
+	o.mu.Lock()
+	o.corrupt++
+	o.mu.Unlock()
+}
+
+// loadLegacy picks up <name>.json files of the previous agent, oldest first.
+func (o *Outbox[T]) loadLegacy(ents []fs.DirEntry) error {
+	type lf struct {
+		path string
+		mod  time.Time
+	}
+	var files []lf
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		files = append(files, lf{filepath.Join(o.dir, e.Name()), info.ModTime()})
+	}
+	sort.Slice(files, func(i, j int) bool {
+		if !files[i].mod.Equal(files[j].mod) {
+			return files[i].mod.Before(files[j].mod)
+		}
+		return files[i].path < files[j].path
+	})
+	seg := &segment{seq: 0, legacy: true}
+	for _, f := range files {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			o.moveCorruptFile(f.path, 0, err)
+			continue
+		}
+		subj, err := o.opts.Subject(v)
+		if err == nil {
+			err = checkSubject(subj)
+		}
+		if err != nil {
+			o.log.Warn("outbox: legacy item has no valid subject; moved to stuck/", "path", f.path, "err", err)
+			if merr := renameDurable(f.path, filepath.Join(o.stuckDir, filepath.Base(f.path))); merr == nil {
+				o.stuck++
+			}
+			continue
+		}
+		seg.recs = append(seg.recs, rec{n: uint32(len(b)), at: f.mod.UnixNano()})
+		seg.lpaths = append(seg.lpaths, f.path)
+		seg.lsubj = append(seg.lsubj, subj)
+	}
+	if len(seg.recs) > 0 {
+		o.segs = append(o.segs, seg)
+		o.pending += len(seg.recs)
+	}
+	return nil
+}
