@@ -22,17 +22,18 @@ import (
 
 // BenchmarkRoundTrip measures a command's round trip: publish of the
 // command to its result stored in RESULTS (seen by a core subscriber of
-// the stream's subject after the store), running "true" with sh on
-// loopback, one command at a time. The ledger and the outboxes are durable.
-// The baseline is a responder with no durability at all that runs the same
-// script and answers over request/reply.
+// the stream's subject after the store), running noopScript ("true" with
+// sh, "rem" with cmd on Windows) on loopback, one command at a time. The
+// ledger and the outboxes are durable. The baseline is a responder with no
+// durability at all that runs the same script and answers over
+// request/reply.
 //
 //	go test ./agent -run '^$' -bench RoundTrip -benchtime 200x
 func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("agent", func(b *testing.B) {
 		srv := natstest.RunServer(b)
 		nc := natstest.Connect(b, srv.URL())
-		a, err := agent.New(agent.Options{PcID: "bench", DataDir: b.TempDir(), Servers: []string{srv.URL()},
+		a, err := agent.New(agent.Options{PcID: "bench", DataDir: natstest.TempDir(b), Servers: []string{srv.URL()},
 			Logger: benchLogger(), DisableInventory: true})
 		if err != nil {
 			b.Fatal(err)
@@ -51,7 +52,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		lat := make([]time.Duration, 0, b.N)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			c := wire.Command{ID: wire.AdhocID, RequestID: "rt-" + strconv.Itoa(i), Shell: wire.ShellSh, Script: "true", TimeoutSecs: 10}
+			c := wire.Command{ID: wire.AdhocID, RequestID: "rt-" + strconv.Itoa(i), Shell: testShell, Script: noopScript, TimeoutSecs: 10}
 			body, _ := json.Marshal(c)
 			start := time.Now()
 			if err := nc.Publish("commands.pc.bench", body); err != nil {
@@ -74,7 +75,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		srv := natstest.RunServer(b)
 		nc := natstest.Connect(b, srv.URL())
 		sub, err := nc.Subscribe("bench.echo", func(m *nats.Msg) {
-			r := runner.Run(context.Background(), runner.Spec{Shell: wire.ShellSh, Script: "true", Timeout: 10 * time.Second})
+			r := runner.Run(context.Background(), runner.Spec{Shell: testShell, Script: noopScript, Timeout: 10 * time.Second})
 			body, _ := json.Marshal(wire.ExecResult{ExitCode: r.ExitCode})
 			_ = m.Respond(body)
 		})
@@ -106,9 +107,10 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkConcurrency sends eight "sleep 1" commands at once and reports
-// how long until all eight results are stored, with max_local_concurrent 8
-// (target: within 2 s) and with the default (the CPU count).
+// BenchmarkConcurrency sends eight sleepScript(1) commands at once and
+// reports how long until all eight results are stored, with
+// max_local_concurrent 8 (target: within 2 s) and with the default (the CPU
+// count).
 //
 //	go test ./agent -run '^$' -bench Concurrency -benchtime 1x
 func BenchmarkConcurrency(b *testing.B) {
@@ -120,7 +122,7 @@ func BenchmarkConcurrency(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			srv := natstest.RunServer(b)
 			nc := natstest.Connect(b, srv.URL())
-			o := agent.Options{PcID: "conc", DataDir: b.TempDir(), Servers: []string{srv.URL()},
+			o := agent.Options{PcID: "conc", DataDir: natstest.TempDir(b), Servers: []string{srv.URL()},
 				Logger: benchLogger(), DisableInventory: true}
 			if limit > 0 {
 				d := wire.DefaultConfig(limit)
@@ -142,7 +144,7 @@ func BenchmarkConcurrency(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
 				for j := 0; j < 8; j++ {
-					c := wire.Command{ID: wire.AdhocID, RequestID: fmt.Sprintf("c-%d-%d", i, j), Shell: wire.ShellSh, Script: "sleep 1", TimeoutSecs: 10}
+					c := wire.Command{ID: wire.AdhocID, RequestID: fmt.Sprintf("c-%d-%d", i, j), Shell: testShell, Script: sleepScript(1), TimeoutSecs: 10}
 					body, _ := json.Marshal(c)
 					_ = nc.Publish("commands.pc.conc", body)
 				}
@@ -165,7 +167,7 @@ func TestFIFOQueue(t *testing.T) {
 	e := newEnv(t)
 	d := wire.DefaultConfig(1)
 	e.start("pc-f", "", func(o *agent.Options) { o.Defaults = &d })
-	out := filepath.Join(t.TempDir(), "order")
+	out := filepath.Join(natstest.TempDir(t), "order")
 	var last wire.Command
 	for i := range 8 {
 		last = cmd(fmt.Sprintf("echo %d >> %s", i, out))

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -147,7 +148,7 @@ func tailFile(path string, n, max int) ([]byte, error) {
 		return nil, err
 	}
 	if start > 0 { // drop the partial first line
-		if i := indexByte(buf, '\n'); i >= 0 {
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
 			buf = buf[i+1:]
 		}
 	}
@@ -168,13 +169,4 @@ func tailFile(path string, n, max int) ([]byte, error) {
 		}
 	}
 	return buf, nil
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/kanade/kanade-agent/inventory"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -90,6 +91,17 @@ type Options struct {
 	KillGrace time.Duration
 	// DisableInventory turns the inventory reporter off.
 	DisableInventory bool
+	// InventoryCollector collects the inventory. Default: the platform's
+	// (inventory.NewCollector): WMI on Windows, /proc and /sys on Linux.
+	InventoryCollector inventory.Collector
+	// InventoryCheckInterval is how often the inventory is collected to
+	// publish categories that changed between full runs (every
+	// inventory_interval). Default inventory.DefaultCheckInterval (15 min).
+	InventoryCheckInterval time.Duration
+	// InventoryStartSplay bounds the random delay before the first
+	// inventory run, so a fleet that boots together does not report at
+	// once. Default min(inventory_interval/10, 1 min); negative for none.
+	InventoryStartSplay time.Duration
 	// Defaults are the built-in configuration under every agent_config scope.
 	// Default: wire.DefaultConfig(runtime.NumCPU()).
 	Defaults *wire.Config

@@ -24,17 +24,22 @@ const (
 )
 
 func newOutbox[T any](a *Agent, name string, subj func(T) (string, error), prep func(context.Context, string, T) (T, error)) (*outbox.Outbox[T], error) {
-	o, err := outbox.New(outbox.Options[T]{
-		Dir:     filepath.Join(a.opts.DataDir, "outbox", name),
-		Name:    name,
-		Subject: subj,
-		Logger:  a.log,
-		Prepare: prep,
-	})
+	return openOutbox(a, outbox.Options[T]{Name: name, Subject: subj, Prepare: prep})
+}
+
+func newOutboxAck[T any](a *Agent, name string, subj func(T) (string, error), onAck func(string, T)) (*outbox.Outbox[T], error) {
+	return openOutbox(a, outbox.Options[T]{Name: name, Subject: subj, OnAck: onAck})
+}
+
+func openOutbox[T any](a *Agent, o outbox.Options[T]) (*outbox.Outbox[T], error) {
+	name := o.Name
+	o.Dir = filepath.Join(a.opts.DataDir, "outbox", name)
+	o.Logger = a.log
+	ob, err := outbox.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %s outbox: %w", name, err)
 	}
-	return o, nil
+	return ob, nil
 }
 
 // openOutboxes opens the results, events and obs outboxes.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kanade/kanade-agent/embedded"
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/provision"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,7 +39,7 @@ func (s *syncBuffer) String() string {
 func start(t *testing.T, opts embedded.Options) *embedded.Server {
 	t.Helper()
 	if opts.StoreDir == "" {
-		opts.StoreDir = t.TempDir()
+		opts.StoreDir = natstest.TempDir(t)
 	}
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:-1"
@@ -121,7 +122,7 @@ func TestSkipProvision(t *testing.T) {
 }
 
 func TestRestartKeepsData(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	srv := start(t, embedded.Options{StoreDir: dir})
 	js := connect(t, srv.ClientURL())
 	ctx := context.Background()
@@ -165,7 +166,7 @@ func TestStartPortInUseFailsFast(t *testing.T) {
 	var logs syncBuffer
 	begin := time.Now()
 	_, err = embedded.Start(context.Background(), embedded.Options{
-		StoreDir: t.TempDir(),
+		StoreDir: natstest.TempDir(t),
 		Listen:   l.Addr().String(),
 		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -186,7 +187,7 @@ func TestStartPortInUseFailsFast(t *testing.T) {
 func TestStartContextCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := embedded.Start(ctx, embedded.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1"})
+	_, err := embedded.Start(ctx, embedded.Options{StoreDir: natstest.TempDir(t), Listen: "127.0.0.1:-1"})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Start with a canceled ctx = %v, want context.Canceled", err)
 	}

@@ -47,7 +47,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	}
 	for _, producers := range []int{1, 16} {
 		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
-			ob := benchOutbox(b, b.TempDir(), nil, nil)
+			ob := benchOutbox(b, natstest.TempDir(b), nil, nil)
 			ev := benchEvent(1)
 			var next atomic.Int64
 			var wg sync.WaitGroup
@@ -75,7 +75,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			name = fmt.Sprintf("baseline=append+sync-every-%d", every)
 		}
 		b.Run(name, func(b *testing.B) {
-			f, err := os.Create(filepath.Join(b.TempDir(), "log"))
+			f, err := os.Create(filepath.Join(natstest.TempDir(b), "log"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func BenchmarkDrain(b *testing.B) {
 			js := natstest.JetStream(b, natstest.Connect(b, p.URL()))
 			var acked atomic.Int64
 			done := make(chan struct{})
-			ob := benchOutbox(b, b.TempDir(), js, func(string, wire.ObsEvent) {
+			ob := benchOutbox(b, natstest.TempDir(b), js, func(string, wire.ObsEvent) {
 				if acked.Add(1) == int64(b.N) {
 					close(done)
 				}

@@ -3,6 +3,7 @@ package outbox
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,7 +20,8 @@ import (
 )
 
 // The crash tests re-execute the test binary as a child (TestMain sees
-// OUTBOX_CHILD set and runs crashChild) and kill it with SIGKILL.
+// OUTBOX_CHILD set and runs crashChild) and kill it with SIGKILL (on
+// Windows, Process.Signal(SIGKILL) is TerminateProcess: as abrupt).
 const childEnv = "OUTBOX_CHILD"
 
 func TestMain(m *testing.M) {
@@ -128,7 +130,7 @@ func runChild(t *testing.T, dir, url string, from, atLeast int, ready func() boo
 func TestCrashKill9(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	all := map[string]int{}
 	add := func(m map[string]int) {
 		for k, v := range m {
@@ -160,9 +162,18 @@ func TestCrashKill9(t *testing.T) {
 	})
 	msgs := streamMsgs(t, js, "OBS_EVENTS") // fails on a duplicate msg id
 	for id, seq := range all {
-		if _, ok := msgs[id]; !ok {
+		b, ok := msgs[id]
+		if !ok {
 			t.Fatalf("acknowledged item %s (seq %d) lost", id, seq)
 		}
+		var v item
+		if err := json.Unmarshal(b, &v); err != nil || v.Seq != seq {
+			t.Fatalf("acknowledged item %s: %s (%v), want seq %d", id, b, err, seq)
+		}
 	}
+	// The stream may hold more than was acknowledged: items whose Enqueue
+	// had written them but not yet returned (or whose "ID" line was not yet
+	// printed) when the kill landed. Those are allowed; a lost acknowledged
+	// item or a duplicate msg id is not.
 	t.Logf("%d acknowledged, %d in stream (the rest were written but not yet acknowledged when killed)", len(all), len(msgs))
 }

@@ -18,7 +18,7 @@ import (
 // delivered (no partial item). It needs mount(2) (root); without it the
 // fault-injection test TestDiskFullFault covers the same path.
 func TestDiskFullTmpfs(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
 		t.Skipf("cannot mount a tmpfs (%v); TestDiskFullFault covers ENOSPC by fault injection", err)
 	}

@@ -22,7 +22,7 @@ func TestDeliverExactlyOnceInOrder(t *testing.T) {
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
 	var mu sync.Mutex
 	acked := map[string]int{}
-	o := testOptions(t.TempDir(), js)
+	o := testOptions(natstest.TempDir(t), js)
 	o.OnAck = func(id string, v item) {
 		mu.Lock()
 		acked[id] = v.Seq
@@ -58,7 +58,7 @@ func TestDeliverExactlyOnceInOrder(t *testing.T) {
 func TestRestartWithPending(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	ob, err := New(testOptions(dir, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestRestartWithPending(t *testing.T) {
 func TestBrokerDownThenBack(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	o := testOptions(t.TempDir(), js)
+	o := testOptions(natstest.TempDir(t), js)
 	o.BackoffBase, o.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
 	o.MaxAttempts = 2 // a transport failure counted as an item failure would show up as stuck
 	ob := mustNew(t, o)
@@ -117,7 +117,7 @@ func TestProxyPauseAndCutMidDrain(t *testing.T) {
 	p := natstest.NewProxy(t, s.Addr(), 5*time.Millisecond)
 	js := natstest.JetStream(t, natstest.Connect(t, p.URL()))
 	check := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	o := testOptions(t.TempDir(), js)
+	o := testOptions(natstest.TempDir(t), js)
 	o.BackoffBase, o.MaxBackoff, o.MaxAttempts = 5*time.Millisecond, 50*time.Millisecond, 2
 	o.Window = 512 // slow the drain down so the cuts land mid-flight
 	o.AckTimeout = 2 * time.Second
@@ -180,7 +180,7 @@ func enqueueConcurrent(t testing.TB, ob *Outbox[item], from, n, producers int) [
 func TestConcurrentProducersWhileDraining(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	ob := mustNew(t, testOptions(t.TempDir(), js))
+	ob := mustNew(t, testOptions(natstest.TempDir(t), js))
 	startRun(t, ob)
 	ids := enqueueConcurrent(t, ob, 0, 3200, 16)
 	waitDelivered(t, ob, js, 3200)
@@ -188,7 +188,7 @@ func TestConcurrentProducersWhileDraining(t *testing.T) {
 }
 
 func TestSetJetStreamLater(t *testing.T) {
-	ob := mustNew(t, testOptions(t.TempDir(), nil))
+	ob := mustNew(t, testOptions(natstest.TempDir(t), nil))
 	startRun(t, ob)
 	ids := enqueueN(t, ob, 0, 50)
 	s := natstest.RunServer(t)
@@ -201,7 +201,7 @@ func TestSetJetStreamLater(t *testing.T) {
 func TestCorruptAndTruncated(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	ob, err := New(testOptions(dir, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestCorruptErrorUnwraps(t *testing.T) {
 func TestLegacyFiles(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	for i, name := range []string{"legacy-a", "legacy-b"} {
 		b, _ := json.Marshal(item{Seq: 100 + i})
 		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o600); err != nil {
@@ -296,7 +296,7 @@ func TestLegacyFiles(t *testing.T) {
 func TestStuckAfterMaxAttempts(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	o := testOptions(dir, js)
 	o.BackoffBase, o.MaxBackoff = time.Millisecond, 8*time.Millisecond
 	var mu sync.Mutex
@@ -359,7 +359,7 @@ func TestStuckAfterMaxAttempts(t *testing.T) {
 func TestItemFailureDoesNotBlockOthers(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	o := testOptions(t.TempDir(), js)
+	o := testOptions(natstest.TempDir(t), js)
 	ob := mustNew(t, o)
 	// No stream captures this subject: the server has no responder.
 	if _, err := ob.Enqueue(context.Background(), item{Seq: -1, Sub: "nostream.x"}); err != nil {
@@ -381,7 +381,7 @@ func TestItemFailureDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestRefusedAtEnqueue(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	o := testOptions(dir, nil)
 	o.MaxPayload = 1024
 	o.Subject = func(v item) (string, error) {
@@ -422,7 +422,7 @@ func TestRefusedAtEnqueue(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
-	ob, err := New(testOptions(t.TempDir(), nil))
+	ob, err := New(testOptions(natstest.TempDir(t), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestCloseTwice(t *testing.T) {
 func TestCloseStopsRun(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	ob, err := New(testOptions(t.TempDir(), js))
+	ob, err := New(testOptions(natstest.TempDir(t), js))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ func TestOptionsValidate(t *testing.T) {
 func TestDiskFullFault(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	o := testOptions(dir, nil)
 	var mu sync.Mutex
 	full := false
@@ -526,7 +526,7 @@ func TestIdleCostsNothing(t *testing.T) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s.URL())
 	js := natstest.JetStream(t, nc)
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	ob := mustNew(t, testOptions(dir, js))
 	startRun(t, ob)
 	enqueueN(t, ob, 0, 10)

@@ -34,10 +34,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// binaryEnv names a prebuilt kanade-agent for the binary tests, for
+// machines without a Go toolchain (a Windows test binary run under Wine):
+//
+//	GOOS=windows go build -o kanade-agent.exe \
+//	    -ldflags "-X github.com/kanade/kanade-agent/agent.Version=9.8.7-bintest" \
+//	    ./cmd/kanade-agent
+//
+// It must be built with agent.Version set to binaryVersion, as shown.
+const binaryEnv = "KANADE_TEST_AGENT_BINARY"
+
 // binary builds cmd/kanade-agent once per test run, with agent.Version set
-// to binaryVersion, and returns its path. A build failure fails the test.
+// to binaryVersion, and returns its path; or returns $KANADE_TEST_AGENT_BINARY
+// when that is set. A build failure or a missing binary fails the test.
 func binary(t *testing.T) string {
 	t.Helper()
+	if p := os.Getenv(binaryEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s: %v", binaryEnv, err)
+		}
+		return p
+	}
 	buildOnce.Do(func() {
 		name := "kanade-agent"
 		if runtime.GOOS == "windows" {
@@ -53,7 +70,7 @@ func binary(t *testing.T) string {
 			"github.com/kanade/kanade-agent/cmd/kanade-agent")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %v\n%s(without a Go toolchain, set %s to a prebuilt binary)", err, out, binaryEnv)
 		}
 	})
 	if buildErr != nil {

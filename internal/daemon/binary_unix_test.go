@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -22,7 +23,7 @@ import (
 // checks that its embedded server is up and provisioned, then stops it with
 // SIGTERM and expects exit code 0.
 func TestBinaryEmbeddedAndSIGTERM(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	port := freePort(t)
 	cmd := exec.Command(binary(t), "--data-dir", dir, "--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--pc-id", "bin-test-pc")

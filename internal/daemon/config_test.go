@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 // load parses args and loads the config with env and, if file is not
@@ -22,7 +25,7 @@ func load(t *testing.T, args []string, env map[string]string, file string) (*Con
 		env["HOME"] = "/home/u"
 	}
 	if file != "" {
-		path := filepath.Join(t.TempDir(), "agent.toml")
+		path := filepath.Join(natstest.TempDir(t), "agent.toml")
 		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -33,6 +36,16 @@ func load(t *testing.T, args []string, env map[string]string, file string) (*Con
 		t.Fatalf("parse %q: %v", args, err)
 	}
 	return loadConfig(f, testSystem(env))
+}
+
+// rootPath makes the slash-separated absolute path p absolute on this OS:
+// p itself on Unix, C: and p with backslashes on Windows (where /srv/k
+// has no drive and so is not absolute).
+func rootPath(p string) string {
+	if runtime.GOOS == "windows" {
+		return `C:` + filepath.FromSlash(p)
+	}
+	return p
 }
 
 func TestPrecedence(t *testing.T) {
@@ -78,9 +91,9 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) any { return c.EnforceSignatures }, false},
 
 		{"data dir default", layers{}, func(c *Config) any { return c.DataDir }, "/home/u/.local/state/kanade"},
-		{"data dir env", layers{env: map[string]string{"KANADE_DATA_DIR": "/srv/k"}}, func(c *Config) any { return c.DataDir }, "/srv/k"},
-		{"data dir flag over env", layers{env: map[string]string{"KANADE_DATA_DIR": "/srv/k"}, args: []string{"--data-dir", "/opt/k"}},
-			func(c *Config) any { return c.DataDir }, "/opt/k"},
+		{"data dir env", layers{env: map[string]string{"KANADE_DATA_DIR": rootPath("/srv/k")}}, func(c *Config) any { return c.DataDir }, rootPath("/srv/k")},
+		{"data dir flag over env", layers{env: map[string]string{"KANADE_DATA_DIR": rootPath("/srv/k")}, args: []string{"--data-dir", rootPath("/opt/k")}},
+			func(c *Config) any { return c.DataDir }, rootPath("/opt/k")},
 
 		{"pc id default sanitized host name", layers{}, func(c *Config) any { return c.PcID }, "test-host"},
 		{"pc id file", layers{file: `pc_id = "from-file"`}, func(c *Config) any { return c.PcID }, "from-file"},
@@ -111,7 +124,7 @@ func TestPrecedence(t *testing.T) {
 }
 
 func TestConfigFlagOverridesConfigEnv(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	a, b := filepath.Join(dir, "a.toml"), filepath.Join(dir, "b.toml")
 	os.WriteFile(a, []byte(`pc_id = "from-a"`), 0o600)
 	os.WriteFile(b, []byte(`pc_id = "from-b"`), 0o600)
@@ -125,14 +138,15 @@ func TestConfigFlagOverridesConfigEnv(t *testing.T) {
 }
 
 func TestFilePathsRelativeToFile(t *testing.T) {
-	cfg, err := load(t, nil, nil, "data_dir = \"data\"\nkeyring = \"/abs/keys.json\"\n")
+	keyring := rootPath("/abs/keys.json")
+	cfg, err := load(t, nil, nil, fmt.Sprintf("data_dir = \"data\"\nkeyring = %q\n", keyring))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if filepath.Base(cfg.DataDir) != "data" || filepath.Dir(cfg.DataDir) != filepath.Dir(cfg.ConfigFile) {
 		t.Errorf("data dir %q is not next to %q", cfg.DataDir, cfg.ConfigFile)
 	}
-	if cfg.KeyringFile != "/abs/keys.json" {
+	if cfg.KeyringFile != keyring {
 		t.Errorf("keyring %q", cfg.KeyringFile)
 	}
 }
@@ -176,7 +190,7 @@ func TestConfigErrors(t *testing.T) {
 		{"cert without key", []string{"--nats-url", "nats://x", "--tls-cert", "/c"}, nil, "", []string{"--tls-cert and --tls-key"}},
 		{"creds without url", []string{"--nats-creds", "/c"}, nil, "", []string{"--nats-creds set but no --nats-url", "embedded"}},
 		{"tls without url", nil, map[string]string{"KANADE_TLS_CA": "/ca.pem"}, "", []string{"--tls-ca set but no --nats-url"}},
-		{"missing config file", []string{"--config", "/nonexistent/agent.toml"}, nil, "", []string{"/nonexistent/agent.toml"}},
+		{"missing config file", []string{"--config", rootPath("/nonexistent/agent.toml")}, nil, "", []string{rootPath("/nonexistent/agent.toml")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.args, tc.env, tc.file)

@@ -86,9 +86,6 @@ func mainContext(ctx context.Context, args []string, sy *system, stdout, stderr 
 		if err != nil {
 			return fail(stderr, err)
 		}
-		if inventoryCmd == nil {
-			return fail(stderr, errInventoryUnavailable)
-		}
 		if err := inventoryCmd(ctx, cfg.PcID, stdout); err != nil {
 			return fail(stderr, err)
 		}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kanade/kanade-agent/agent"
+	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -108,16 +112,25 @@ func TestServiceCommandsOutsideWindows(t *testing.T) {
 	}
 }
 
-func TestInventoryNotAvailable(t *testing.T) {
-	if inventoryCmd != nil {
-		t.Skip("inventoryCmd is wired in this build; TestInventoryHook covers it")
+func TestInventoryCommand(t *testing.T) {
+	code, out, stderr := runMain(t, context.Background(), map[string]string{"HOME": "/home/u"}, "inventory", "--pc-id", "pc-inv")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	code, out, stderr := runMain(t, context.Background(), map[string]string{"HOME": "/home/u"}, "inventory")
-	if code != ExitFailure {
-		t.Errorf("exit %d, want %d", code, ExitFailure)
+	dec := json.NewDecoder(strings.NewReader(out))
+	var cats []string
+	for dec.More() {
+		var r wire.InventoryReport
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if r.PcID != "pc-inv" || r.Hash == "" || len(r.Data) == 0 {
+			t.Fatalf("report %+v", r)
+		}
+		cats = append(cats, r.Category)
 	}
-	if out != "" || !strings.Contains(stderr, "inventory: not available") {
-		t.Errorf("stdout %q, stderr %q", out, stderr)
+	if !slices.Equal(cats, wire.Categories) {
+		t.Fatalf("categories %v, want %v", cats, wire.Categories)
 	}
 }
 
@@ -209,7 +222,7 @@ func waitStreams(t *testing.T, url string, within time.Duration) {
 }
 
 func TestRunEmbeddedInProcess(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -267,14 +280,14 @@ func TestRunEmbeddedPortBusy(t *testing.T) {
 	}
 	defer l.Close()
 	code, _, stderr := runMain(t, context.Background(), map[string]string{"HOME": "/home/u"},
-		"--data-dir", t.TempDir(), "--embedded-listen", l.Addr().String())
+		"--data-dir", natstest.TempDir(t), "--embedded-listen", l.Addr().String())
 	if code != ExitFailure || !strings.Contains(stderr, "embedded NATS server failed to start") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
 
 func TestRunJSONLogs(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // stop at once: only the startup logs matter
 	code, _, stderr := runMain(t, ctx, map[string]string{"HOME": "/home/u", "KANADE_LOG_FORMAT": "json"},

@@ -2,19 +2,30 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
 	"io"
+
+	"github.com/kanade/kanade-agent/inventory"
 )
 
 // inventoryCmd runs the "inventory" subcommand: it collects this machine's
-// inventory for pcID and writes it to w (stdout), without connecting to
-// NATS. The daemon passes the configured pc id; ctx ends on SIGINT/SIGTERM.
-//
-// HOOK: nil until the inventory package is wired in. To wire it, set it in
-// this file (for example in an init function calling the inventory
-// collector); nothing else in the daemon needs to change.
-var inventoryCmd func(ctx context.Context, pcID string, w io.Writer) error
-
-// errInventoryUnavailable is returned by the inventory subcommand while
-// inventoryCmd is nil.
-var errInventoryUnavailable = errors.New("inventory: not available in this build of kanade-agent")
+// inventory for pcID and writes it to w (stdout) as JSON, one
+// InventoryReport per category, without connecting anywhere: the first
+// thing a support engineer runs on a misbehaving PC. Classes that failed are
+// listed inside each report (see package inventory). A variable so tests
+// can replace it.
+var inventoryCmd = func(ctx context.Context, pcID string, w io.Writer) error {
+	reports, err := inventory.Collect(ctx, inventory.NewCollector(inventory.CollectorOptions{}), pcID)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	for _, r := range reports {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	return nil
+}

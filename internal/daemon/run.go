@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kanade/kanade-agent/agent"
-	"github.com/kanade/kanade-agent/embedded"
 	"github.com/kanade/kanade-agent/internal/daemon/logrotate"
 )
 
@@ -101,12 +100,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		if cfg.LogLevel <= slog.LevelDebug {
 			srvLevel = cfg.LogLevel
 		}
-		srv, err := embedded.Start(ctx, embedded.Options{
-			StoreDir: store,
-			Listen:   cfg.EmbeddedListen,
-			Logger:   log,
-			LogLevel: srvLevel,
-		})
+		url, closeSrv, err := startEmbedded(ctx, store, cfg.EmbeddedListen, log, srvLevel)
 		if err != nil && ctx.Err() != nil {
 			log.Info("stopped while the embedded NATS server was starting")
 			return ExitOK
@@ -116,14 +110,14 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 			return ExitFailure
 		}
 		defer func() {
-			if err := srv.Close(); err != nil {
+			if err := closeSrv(); err != nil {
 				log.Error("embedded NATS server: close", "err", err)
 			}
 			log.Info("embedded NATS server stopped")
 		}()
 		log.Warn("no NATS URL configured: running an embedded single-machine NATS server; set --nats-url to connect to a kanade backend",
-			"url", srv.ClientURL(), "store_dir", store)
-		servers = []string{srv.ClientURL()}
+			"url", url, "store_dir", store)
+		servers = []string{url}
 	}
 
 	a, err := agent.New(agent.Options{

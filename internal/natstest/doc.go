@@ -14,7 +14,7 @@
 //	s.Restart()                            // Shutdown then Start
 //
 // Every server listens on 127.0.0.1 with Port -1 (a free port) unless told
-// otherwise, stores in t.TempDir() unless told otherwise, runs with NoLog and
+// otherwise, stores in TempDir(t) unless told otherwise, runs with NoLog and
 // NoSigs, is waited for with ReadyForConnections, and is shut down (and
 // waited for) by t.Cleanup. Start after Shutdown reuses the port and the store,
 // so streams and their messages survive, as with a real broker restart.
@@ -38,6 +38,15 @@
 // arrives and queues it, a writer goroutine writes each chunk when its time
 // comes, so many chunks are in flight at once (like a long fat pipe, not a
 // sleep per read).
+//
+// # Temporary directories
+//
+//	dir := natstest.TempDir(t)              // like t.TempDir, but removed file by file
+//
+// TempDir is t.TempDir for tests that also run under Wine, where
+// os.RemoveAll (t.TempDir's cleanup) fails: its cleanup removes the tree
+// bottom-up with os.Remove, retrying briefly on Windows while a file is
+// still busy. Tests in this repository use it instead of t.TempDir.
 //
 // # Polling
 //

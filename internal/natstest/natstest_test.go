@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -148,5 +151,24 @@ func TestCheckFor(t *testing.T) {
 	})
 	if n != 3 {
 		t.Fatalf("n = %d", n)
+	}
+}
+
+func TestTempDirRemovedFileByFile(t *testing.T) {
+	var dir string
+	t.Run("make", func(t *testing.T) {
+		dir = natstest.TempDir(t)
+		sub := filepath.Join(dir, "a", "b")
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{filepath.Join(dir, "f"), filepath.Join(dir, "a", "g"), filepath.Join(sub, "h")} {
+			if err := os.WriteFile(p, []byte("x"), 0o400); err != nil { // read-only too
+				t.Fatal(err)
+			}
+		}
+	})
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("TempDir %s after its test: %v, want it gone", dir, err)
 	}
 }

@@ -15,9 +15,9 @@ import (
 )
 
 // Options configures RunServerWith. The zero value is a provisioned
-// JetStream server on a free port storing in t.TempDir().
+// JetStream server on a free port storing in TempDir(t).
 type Options struct {
-	// StoreDir is the JetStream store directory; default t.TempDir().
+	// StoreDir is the JetStream store directory; default TempDir(t).
 	StoreDir string
 	// Port is the client port; default -1 (a free port, kept across Restart).
 	Port int
@@ -50,7 +50,7 @@ func RunBareServer(t testing.TB) *Server { return RunServerWith(t, Options{Bare:
 func RunServerWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	if o.StoreDir == "" {
-		o.StoreDir = t.TempDir()
+		o.StoreDir = TempDir(t)
 	}
 	if o.Port == 0 {
 		o.Port = -1

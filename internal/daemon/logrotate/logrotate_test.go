@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kanade/kanade-agent/internal/daemon/logrotate"
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 func files(t *testing.T, dir string) map[string]string {
@@ -31,7 +32,7 @@ func files(t *testing.T, dir string) map[string]string {
 }
 
 func TestRotatesAndKeepsMaxFiles(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	w, err := logrotate.Open(filepath.Join(dir, "logs", "agent.log"), logrotate.Options{MaxSize: 20, MaxFiles: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func TestRotatesAndKeepsMaxFiles(t *testing.T) {
 }
 
 func TestMaxFilesOneTruncates(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	w, err := logrotate.Open(filepath.Join(dir, "a.log"), logrotate.Options{MaxSize: 10, MaxFiles: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestMaxFilesOneTruncates(t *testing.T) {
 }
 
 func TestAppendsToExistingAndCountsItsSize(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	path := filepath.Join(dir, "a.log")
 	if err := os.WriteFile(path, []byte("old old old old\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -96,7 +97,7 @@ func TestAppendsToExistingAndCountsItsSize(t *testing.T) {
 }
 
 func TestOversizedWriteIsNotSplit(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	w, err := logrotate.Open(filepath.Join(dir, "a.log"), logrotate.Options{MaxSize: 4, MaxFiles: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestOversizedWriteIsNotSplit(t *testing.T) {
 }
 
 func TestRotateFailureKeepsWriting(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	path := filepath.Join(dir, "a.log")
 	w, err := logrotate.Open(path, logrotate.Options{MaxSize: 10, MaxFiles: 2})
 	if err != nil {
@@ -138,7 +139,7 @@ func TestRotateFailureKeepsWriting(t *testing.T) {
 }
 
 func TestConcurrentWriters(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	w, err := logrotate.Open(filepath.Join(dir, "a.log"), logrotate.Options{MaxSize: 1000, MaxFiles: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 func TestCloseTwiceAndWriteAfterClose(t *testing.T) {
-	w, err := logrotate.Open(filepath.Join(t.TempDir(), "a.log"), logrotate.Options{})
+	w, err := logrotate.Open(filepath.Join(natstest.TempDir(t), "a.log"), logrotate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
