@@ -64,6 +64,7 @@ type Agent struct {
 	execCtx    context.Context
 	execCancel context.CancelCauseFunc
 	execWG     sync.WaitGroup
+	inflight   atomic.Int64 // commands claimed and not finished
 
 	acks      ackSet
 	subsMu    sync.Mutex

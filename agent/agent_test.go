@@ -383,3 +383,38 @@ func TestSIGKILLMidCommandReports121(t *testing.T) {
 		t.Fatalf("%d results for the crashed command, want 1", len(rs))
 	}
 }
+
+func TestQueueFullRefusesWithoutClaiming(t *testing.T) {
+	e := newEnv(t)
+	one := wire.DefaultConfig(1)
+	e.start("pc-q", "", func(o *agent.Options) { o.MaxQueued = 2; o.Defaults = &one })
+	for i := range 2 {
+		c := cmd(sleepScript(60))
+		c.ExecID = fmt.Sprintf("q-%d", i)
+		e.publish(pcSubject("pc-q"), c)
+	}
+	over := cmd(noopScript)
+	e.publish(pcSubject("pc-q"), over)
+	r := e.waitResult(over.RequestID, 20*time.Second)
+	if r.ExitCode != wire.ExitKilled || !r.Skipped || !strings.Contains(r.Stderr, "already waiting or running") {
+		t.Fatalf("over the queue limit: %+v", r)
+	}
+	// Not claimed: once there is room, the same command runs.
+	for i := range 2 {
+		s, _ := subject.Kill(fmt.Sprintf("q-%d", i))
+		e.publishRaw(s, nil)
+	}
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		e.publish(pcSubject("pc-q"), over)
+		rs, err := e.results(over.RequestID)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if !r.Skipped && r.ExitCode == 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d results, none ran", len(rs))
+	})
+}

@@ -102,6 +102,16 @@ func refusalID(requestID, pcID, why string) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(requestID+"|"+pcID+"|"+why)).String()
 }
 
+// refuseUnclaimed records a result for a command that was not claimed, with
+// a result_id derived from the request and the reason, so repeats are
+// idempotent for the backend.
+func (a *Agent) refuseUnclaimed(cmd *wire.Command, why, note string) {
+	now := time.Now()
+	r := a.newResult(cmd, refusalID(cmd.RequestID, a.opts.PcID, why), now)
+	r.ExitCode, r.Skipped, r.FinishedAt, r.Stderr = wire.ExitKilled, true, now, note
+	a.store(r)
+}
+
 // store enqueues a result that is not tied to a ledger entry.
 func (a *Agent) store(r wire.ExecResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -114,10 +124,22 @@ func (a *Agent) store(r wire.ExecResult) {
 // claimAndStart records cmd in the dedup ledger and starts it when it is
 // new. It reports whether the caller may ack the carrying replay message
 // now; if not, ack is fired when the command launches or finishes.
+//
+// A command is refused, without using up its dedup entry, when the ledger
+// fails or when Options.MaxQueued commands are already waiting or running:
+// a flood of commands cannot exhaust the agent's memory, and the refused
+// replay message is left unacked, so JetStream delivers it again later.
 func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
+	if n := a.inflight.Load(); n >= int64(a.opts.MaxQueued) {
+		a.counters.refused.Add(1)
+		a.log.Warn("refusing command: too many commands waiting or running", "request_id", cmd.RequestID, "inflight", n)
+		a.refuseUnclaimed(cmd, "queue-full", fmt.Sprintf("kanade-agent: refused: %d commands are already waiting or running (max_queued)", n))
+		return false
+	}
 	ok, st, err := a.ledger.Claim(cmd.RequestID)
 	if err != nil {
 		a.log.Error("dedup ledger failed; command not run", "request_id", cmd.RequestID, "err", err)
+		a.refuseUnclaimed(cmd, "ledger", "kanade-agent: refused: cannot record the command in the dedup ledger: "+err.Error())
 		return false
 	}
 	if !ok {
@@ -171,8 +193,10 @@ func (s *ackSet) fire(id string) {
 // startExec runs cmd on its own goroutine, tracked for shutdown.
 func (a *Agent) startExec(cmd *wire.Command, slot *waiter) {
 	a.execWG.Add(1)
+	a.inflight.Add(1)
 	go func() {
 		defer a.execWG.Done()
+		defer a.inflight.Add(-1)
 		defer func() {
 			if p := recover(); p != nil {
 				a.log.Error("command handler panicked", "request_id", cmd.RequestID, "panic", p)

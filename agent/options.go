@@ -105,6 +105,10 @@ type Options struct {
 	// Defaults are the built-in configuration under every agent_config scope.
 	// Default: wire.DefaultConfig(runtime.NumCPU()).
 	Defaults *wire.Config
+	// MaxQueued bounds the commands waiting (jitter, limiter) or running at
+	// once; more are refused with a skipped result and retried by the EXEC
+	// replay. Default 1000.
+	MaxQueued int
 	// ShutdownTimeout bounds the final flush of the outboxes at Close. Default 5 s.
 	ShutdownTimeout time.Duration
 }
@@ -132,6 +136,9 @@ func (o *Options) setDefaults() {
 	if o.Defaults == nil {
 		d := wire.DefaultConfig(runtime.NumCPU())
 		o.Defaults = &d
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 1000
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Second
