@@ -158,8 +158,16 @@ func TestKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []wire.Command{jit, queued, run} {
-		kill(c.ExecID)
-		r := e.waitResult(c.RequestID, 20*time.Second)
+		// The kill subscription exists once the agent has accepted the
+		// command; send the kill until its result shows up.
+		natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+			kill(c.ExecID)
+			if rs, err := e.results(c.RequestID); err != nil || len(rs) == 0 {
+				return fmt.Errorf("no result for %s (err %v)", c.ExecID, err)
+			}
+			return nil
+		})
+		r := e.waitResult(c.RequestID, time.Second)
 		want := "killed by remote signal (kill." + c.ExecID + ")"
 		if r.ExitCode != wire.ExitKilled || !strings.Contains(r.Stderr, want) || strings.Contains(r.Stdout, "should-not-run") {
 			t.Fatalf("%s: %+v", c.ExecID, r)
@@ -417,4 +425,48 @@ func TestQueueFullRefusesWithoutClaiming(t *testing.T) {
 		}
 		return fmt.Errorf("%d results, none ran", len(rs))
 	})
+}
+
+func TestDeadlineOnlyGuardsTheStart(t *testing.T) {
+	e := newEnv(t)
+	e.start("pc-dl", "", nil)
+	// The deadline passes while the script runs: it is not killed.
+	c := cmd(sleepScript(2))
+	soon := time.Now().Add(500 * time.Millisecond)
+	c.DeadlineAt = &soon
+	e.publish(pcSubject("pc-dl"), c)
+	if r := e.waitResult(c.RequestID, 30*time.Second); r.ExitCode != 0 || r.Skipped {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestHostileNumbers(t *testing.T) {
+	e := newEnv(t)
+	e.start("pc-n", "", nil)
+	huge := cmd(noopScript)
+	huge.JitterSecs = 1 << 62
+	huge.ExecID = "huge-jitter"
+	e.publish(pcSubject("pc-n"), huge)
+	retry := cmd("exit 1")
+	retry.Retry = &wire.Retry{Max: 1 << 40, BackoffSecs: 1 << 62}
+	retry.ExecID = "huge-retry"
+	e.publish(pcSubject("pc-n"), retry)
+	// Both wait (clamped, not overflowed); a kill ends each.
+	ping, _ := subject.Ping("pc-n")
+	if _, err := e.nc.Request(ping, nil, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []wire.Command{huge, retry} {
+		natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+			s, _ := subject.Kill(c.ExecID)
+			e.publishRaw(s, nil)
+			if rs, _ := e.results(c.RequestID); len(rs) == 0 {
+				return fmt.Errorf("no result for %s", c.ExecID)
+			}
+			return nil
+		})
+		if r := e.waitResult(c.RequestID, time.Second); r.ExitCode != wire.ExitKilled || !strings.Contains(r.Stderr, "kill."+c.ExecID) {
+			t.Fatalf("%s: %+v", c.ExecID, r)
+		}
+	}
 }

@@ -97,6 +97,19 @@ func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func())
 	done = a.claimAndStart(&cmd, ack)
 }
 
+// Bounds on numbers from the network, so no arithmetic overflows and no
+// command retries forever.
+const (
+	maxWaitSecs = 30 * 24 * 3600 // jitter and retry backoff: 30 days
+	maxRetries  = 100
+)
+
+// clampSecs turns seconds from a command into a duration of at most
+// maxWaitSecs.
+func clampSecs(n int64) time.Duration {
+	return time.Duration(min(max(n, 0), maxWaitSecs)) * time.Second
+}
+
 // refusalID is the deterministic result_id of a refusal.
 func refusalID(requestID, pcID, why string) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(requestID+"|"+pcID+"|"+why)).String()
@@ -159,8 +172,27 @@ func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
 	if !cmd.BypassLocalLimit && cmd.JitterSecs <= 0 {
 		slot = a.limit.reserve()
 	}
-	a.startExec(cmd, slot)
+	// kill.<exec_id> is honoured from the moment the command is accepted:
+	// while it waits for gates, jitter and the queue, and while it runs.
+	ctx, cancel := context.WithCancelCause(a.execCtx)
+	var killSub *nats.Subscription
+	if cmd.ExecID != "" {
+		ks, _ := subject.Kill(cmd.ExecID)
+		if killSub, err = a.nc.Subscribe(ks, func(*nats.Msg) { cancel(errRemoteKill) }); err != nil {
+			a.log.Warn("cannot subscribe to kill subject", "subject", ks, "err", err)
+		}
+	}
+	a.startExec(&execution{cmd: cmd, slot: slot, ctx: ctx, cancel: cancel, killSub: killSub})
 	return false
+}
+
+// execution is one accepted command on its way through the pipeline.
+type execution struct {
+	cmd     *wire.Command
+	slot    *waiter                 // limiter place reserved at arrival, or nil
+	ctx     context.Context         // ends on kill.<exec_id> or shutdown
+	cancel  context.CancelCauseFunc // cancels ctx with a cause
+	killSub *nats.Subscription      // kill.<exec_id>, or nil
 }
 
 // ackSet holds the acks of replay messages whose command is not yet
@@ -191,27 +223,38 @@ func (s *ackSet) fire(id string) {
 }
 
 // startExec runs cmd on its own goroutine, tracked for shutdown.
-func (a *Agent) startExec(cmd *wire.Command, slot *waiter) {
+func (a *Agent) startExec(x *execution) {
+	cmd := x.cmd
 	a.execWG.Add(1)
 	a.inflight.Add(1)
 	go func() {
 		defer a.execWG.Done()
 		defer a.inflight.Add(-1)
+		defer x.cancel(nil)
+		if x.killSub != nil {
+			defer x.killSub.Unsubscribe()
+		}
 		defer func() {
 			if p := recover(); p != nil {
+				// A bug, not input: report it rather than leave the
+				// command without a result.
 				a.log.Error("command handler panicked", "request_id", cmd.RequestID, "panic", p)
+				now := time.Now()
+				r := a.newResult(cmd, uuid.NewString(), now)
+				r.ExitCode, r.FinishedAt = wire.ExitKilled, now
+				r.Stderr = fmt.Sprintf("kanade-agent: internal error: %v", p)
+				a.finish(context.Background(), cmd, r)
 			}
 		}()
-		a.execute(cmd, slot)
+		a.execute(x)
 	}()
 }
 
 // execute takes one claimed command through gates, jitter, the limiter and
 // the run, and records its result.
-func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
+func (a *Agent) execute(x *execution) {
+	cmd, slot, ctx := x.cmd, x.slot, x.ctx
 	received := time.Now()
-	ctx, cancel := context.WithCancelCause(a.execCtx)
-	defer cancel(nil)
 	resultID := uuid.NewString()
 	held := false // whether this command holds a limiter slot
 	defer func() {
@@ -237,27 +280,20 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 		return
 	}
 
-	// kill.<exec_id> is honoured from here on: while waiting, queued and running.
-	if cmd.ExecID != "" {
-		ks, _ := subject.Kill(cmd.ExecID)
-		sub, err := a.nc.Subscribe(ks, func(*nats.Msg) { cancel(errRemoteKill) })
-		if err != nil {
-			a.log.Warn("cannot subscribe to kill subject", "subject", ks, "err", err)
-		} else {
-			defer sub.Unsubscribe()
-		}
-	}
+	// deadline_at applies until the script starts: waitCtx bounds the
+	// jitter and the queue, ctx (kill and shutdown) the whole run.
+	waitCtx := ctx
 	if cmd.DeadlineAt != nil {
 		var dcancel context.CancelFunc
-		ctx, dcancel = context.WithDeadlineCause(ctx, *cmd.DeadlineAt, errDeadline)
+		waitCtx, dcancel = context.WithDeadlineCause(ctx, *cmd.DeadlineAt, errDeadline)
 		defer dcancel()
 	}
 	stopped := func() (int32, string, bool) {
-		switch cause := context.Cause(ctx); {
+		switch cause := context.Cause(waitCtx); {
 		case cause == nil:
 			return 0, "", false
 		case errors.Is(cause, errRemoteKill):
-			return wire.ExitKilled, fmt.Sprintf("killed by remote signal (kill.%s)", cmd.ExecID), true
+			return wire.ExitKilled, runner.KillNote(cmd.ExecID), true
 		case errors.Is(cause, errDeadline):
 			return wire.ExitDeadline, "deadline passed before start (deadline_at " + cmd.DeadlineAt.Format(time.RFC3339) + ")", true
 		default:
@@ -266,8 +302,8 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 	}
 
 	if cmd.JitterSecs > 0 {
-		d := time.Duration(rand.Int64N(cmd.JitterSecs*int64(time.Second) + 1))
-		sleepCtx(ctx, d)
+		d := time.Duration(rand.Int64N(int64(clampSecs(cmd.JitterSecs)) + 1))
+		sleepCtx(waitCtx, d)
 	}
 	if code, note, ok := stopped(); ok {
 		skip(code, note)
@@ -277,7 +313,7 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 		if slot == nil {
 			slot = a.limit.reserve()
 		}
-		err := a.limit.wait(ctx, slot)
+		err := a.limit.wait(waitCtx, slot)
 		slot = nil
 		if err != nil {
 			code, note, _ := stopped()
@@ -331,11 +367,11 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 	}
 	attempts := 1
 	if cmd.Retry != nil {
-		attempts += cmd.Retry.Max
+		attempts += min(cmd.Retry.Max, maxRetries)
 	}
 	var res runner.Result
 	var notes []string
-	for i := 1; i <= attempts; i++ {
+	for i := 1; i <= attempts && ctx.Err() == nil; i++ {
 		res = runner.Run(ctx, spec)
 		if res.ExitCode == 0 && !res.TimedOut || res.Killed || ctx.Err() != nil || i == attempts {
 			break
@@ -344,11 +380,14 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 			break
 		}
 		notes = append(notes, fmt.Sprintf("kanade-agent: attempt %d of %d exited %d; retrying", i, attempts, res.ExitCode))
-		if cmd.Retry.BackoffSecs > 0 && !sleepCtx(ctx, time.Duration(cmd.Retry.BackoffSecs)*time.Second) {
+		if cmd.Retry.BackoffSecs > 0 && !sleepCtx(ctx, clampSecs(cmd.Retry.BackoffSecs)) {
 			break
 		}
 	}
 
+	if ctx.Err() != nil && !res.Killed { // stopped between attempts
+		res.Killed, res.ExitCode = true, wire.ExitKilled
+	}
 	r := a.newResult(cmd, resultID, started)
 	r.ExitCode = res.ExitCode
 	r.Stdout = lossy(res.Stdout)
@@ -360,11 +399,11 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 		notes = append(notes, runner.TimeoutNote(spec.Timeout))
 	case res.Killed:
 		r.ExitCode = wire.ExitKilled
-		_, note, _ := stopped()
-		if note == "" || strings.HasPrefix(note, "deadline") {
-			note = "killed: agent shutting down"
+		if errors.Is(context.Cause(ctx), errRemoteKill) {
+			notes = append(notes, runner.KillNote(cmd.ExecID))
+		} else {
+			notes = append(notes, "killed: agent shutting down")
 		}
-		notes = append(notes, note)
 	case res.Err != nil:
 		notes = append(notes, "kanade-agent: "+res.Err.Error())
 	}
@@ -375,9 +414,8 @@ func (a *Agent) execute(cmd *wire.Command, slot *waiter) {
 		notes = append(notes, fmt.Sprintf("kanade-agent: stderr truncated: kept %d of %d bytes", len(res.Stderr), res.StderrBytes))
 	}
 	if cmd.Emit != nil {
-		if n := a.emitEvents(ctx, res.Stdout, &notes); n >= 0 {
-			r.Stdout = ""
-		}
+		a.emitEvents(ctx, res.Stdout, &notes)
+		r.Stdout = ""
 	}
 	r.Stderr = appendNotes(r.Stderr, notes)
 	r.FinishedAt = time.Now()
