@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/fsutil"
 )
 
 // ackedCategory is what the state file remembers of a category.
@@ -66,33 +68,8 @@ func saveState(path string, acked map[string]ackedCategory) error {
 	if err != nil {
 		return fmt.Errorf("inventory: encode state: %w", err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(path, b, 0o600); err != nil {
 		return fmt.Errorf("inventory: write state: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("inventory: write state: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("inventory: write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("inventory: write state: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("inventory: write state: sync dir: %w", err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/fsutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -559,7 +560,7 @@ func (d *drainer[T]) moveStuck(f *flight, cause error) {
 	o := d.o
 	var err error
 	if f.seg.legacy {
-		err = renameDurable(f.seg.lpaths[f.idx], filepath.Join(o.stuckDir, filepath.Base(f.seg.lpaths[f.idx])))
+		err = fsutil.RenameDurable(f.seg.lpaths[f.idx], filepath.Join(o.stuckDir, filepath.Base(f.seg.lpaths[f.idx])))
 	} else {
 		err = writeFileDurable(filepath.Join(o.stuckDir, f.id+legacySuffix), f.orig)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kanade/kanade-agent/internal/fsutil"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -291,7 +292,7 @@ func (o *Outbox[T]) commit(batch []*request, buf []byte) error {
 	}
 	var serr error
 	if werr == nil {
-		serr = syncData(f)
+		serr = fsutil.SyncData(f)
 	}
 	if err := errors.Join(werr, serr); err != nil {
 		// Cut the partial batch off. If that fails, or the fsync failed (the
@@ -359,7 +360,7 @@ func (o *Outbox[T]) activeSegment() (*segment, *os.File, error) {
 	if _, err := o.opts.writeFile(f, []byte(segMagic)); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(o.dir); err != nil {
+	if err := fsutil.SyncDir(o.dir); err != nil {
 		return fail(err)
 	}
 	seg = &segment{seq: seq, path: path, size: int64(segHeaderLen), active: true}
@@ -586,7 +587,7 @@ func (o *Outbox[T]) saveCorrupt(path string, off int64, b []byte, cause error) {
 func (o *Outbox[T]) moveCorruptFile(path string, off int64, cause error) {
 	dst := filepath.Join(o.corruptDir, filepath.Base(path))
 	cerr := &CorruptError{Path: path, Offset: off, MovedTo: dst, Err: cause}
-	if err := renameDurable(path, dst); err != nil {
+	if err := fsutil.RenameDurable(path, dst); err != nil {
 		cerr.MovedTo = ""
 		o.log.Error("outbox: cannot move corrupt file", "err", cerr, "move_err", err)
 		return
@@ -634,7 +635,7 @@ func (o *Outbox[T]) loadLegacy(ents []fs.DirEntry) error {
 		}
 		if err != nil {
 			o.log.Warn("outbox: legacy item has no valid subject; moved to stuck/", "path", f.path, "err", err)
-			if merr := renameDurable(f.path, filepath.Join(o.stuckDir, filepath.Base(f.path))); merr == nil {
+			if merr := fsutil.RenameDurable(f.path, filepath.Join(o.stuckDir, filepath.Base(f.path))); merr == nil {
 				o.stuck++
 			}
 			continue

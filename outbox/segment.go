@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/kanade/kanade-agent/internal/fsutil"
 )
 
 // On-disk format; see doc.go.
@@ -211,5 +213,5 @@ func writeFileDurable(path string, b []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return renameDurable(tmp, path)
+	return fsutil.RenameDurable(tmp, path)
 }

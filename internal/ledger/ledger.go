@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/fsutil"
 )
 
 // File names inside the ledger directory.
@@ -667,7 +669,7 @@ func (l *Ledger) compactNow() error {
 		l.f = nil
 	}
 	path := filepath.Join(l.dir, logName)
-	if err := renameDurable(tmp, path); err != nil {
+	if err := fsutil.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		// The old log is intact; keep appending to it.
 		if rerr := l.openAppend(); rerr != nil {
@@ -675,7 +677,7 @@ func (l *Ledger) compactNow() error {
 		}
 		return fmt.Errorf("ledger: compact: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		// The rename may not be durable: records appended to the new file
 		// could vanish with it at a crash. Stop writing.
 		return l.fail(fmt.Errorf("compact: fsync dir: %w", err))

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/fsutil"
 )
 
 // load reads the log into memory, handles a torn or corrupt tail, prunes,
@@ -153,7 +155,7 @@ func (l *Ledger) preserveCorrupt(b []byte) (string, error) {
 			err = cerr
 		}
 		if err == nil {
-			err = syncDir(l.dir)
+			err = fsutil.SyncDir(l.dir)
 		}
 		if err != nil {
 			return "", fmt.Errorf("ledger: open: preserve corrupt log: %w", err)
