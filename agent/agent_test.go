@@ -18,6 +18,7 @@ import (
 
 	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/provision"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -469,4 +470,60 @@ func TestHostileNumbers(t *testing.T) {
 			t.Fatalf("%s: %+v", c.ExecID, r)
 		}
 	}
+}
+
+// TestStartsWithoutServerAndWaitsForStreams starts the agent while no
+// server runs, then brings up a server without streams, then provisions it:
+// the agent never fails, and serves commands once the streams exist.
+func TestStartsWithoutServerAndWaitsForStreams(t *testing.T) {
+	srv := natstest.RunBareServer(t)
+	srv.Shutdown()
+	a, err := agent.New(agent.Options{PcID: "pc-w", DataDir: natstest.TempDir(t), Servers: []string{srv.URL()},
+		Logger: testLogger(t), DisableInventory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	// A command result produced now is kept until the streams exist.
+	select {
+	case <-a.Ready():
+		t.Fatal("ready without a server")
+	case err := <-done:
+		t.Fatalf("Run returned without a server: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	srv.Start()
+	nc := natstest.Connect(t, srv.URL())
+	js := natstest.JetStream(t, nc)
+	e := &env{t: t, srv: srv, nc: nc, js: js}
+	// Commands arrive over core NATS before the streams exist.
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		select {
+		case <-a.Ready():
+			return nil
+		default:
+			return fmt.Errorf("not ready")
+		}
+	})
+	early := cmd(noopScript)
+	e.publish(pcSubject("pc-w"), early)
+	if err := provision.Ensure(context.Background(), js); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.waitResult(early.RequestID, 30*time.Second); r.ExitCode != 0 {
+		t.Fatalf("early command: %+v", r)
+	}
+	// And the replay consumer exists once the streams do.
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		_, err := js.Consumer(context.Background(), subject.StreamExec, "agent-pc-w")
+		return err
+	})
 }
