@@ -120,7 +120,7 @@ func usage(w io.Writer) {
 Commands:
   run        run the agent (the default)
   version    print the version
-  inventory  collect and print this machine's inventory (not available in every build)
+  inventory  print this machine's inventory as JSON, without connecting anywhere
   install    install the Windows service; its flags are stored in the service's command line
   uninstall  stop and remove the Windows service
 
