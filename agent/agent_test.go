@@ -527,3 +527,27 @@ func TestStartsWithoutServerAndWaitsForStreams(t *testing.T) {
 		return err
 	})
 }
+
+func TestLogsFetchAcrossRotation(t *testing.T) {
+	e := newEnv(t)
+	logf := filepath.Join(natstest.TempDir(t), "agent.log")
+	if err := os.WriteFile(logf+".1", []byte("old 1\nold 2\nold 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logf, []byte("new 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start("pc-lr", "", func(o *agent.Options) { o.LogFile = logf })
+	logs, _ := subject.LogsFetch("pc-lr")
+	m, err := e.nc.Request(logs, []byte(`{"tail_lines":3}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(m.Data); got != "old 2\nold 3\nnew 1\n" {
+		t.Fatalf("tail %q", got)
+	}
+	m, err = e.nc.Request(logs, []byte(`{"tail_lines":`), 5*time.Second)
+	if err != nil || !strings.Contains(string(m.Data), "bad logs.fetch request") {
+		t.Fatalf("malformed request: %q, %v", m.Data, err)
+	}
+}

@@ -117,7 +117,7 @@ func (a *Agent) onLogsFetch(m *nats.Msg) {
 		_ = m.Respond([]byte("kanade-agent: this agent writes no log file"))
 		return
 	}
-	tail, err := tailFile(a.opts.LogFile, req.TailLines, maxLogReply)
+	tail, err := tailLog(a.opts.LogFile, req.TailLines, maxLogReply)
 	if err != nil {
 		_ = m.Respond([]byte("kanade-agent: cannot read log: " + err.Error()))
 		return
@@ -125,6 +125,29 @@ func (a *Agent) onLogsFetch(m *nats.Msg) {
 	if err := m.Respond(tail); err != nil {
 		a.log.Warn("cannot answer logs.fetch", "err", err)
 	}
+}
+
+// tailLog returns at most the last n lines (all when n <= 0) of the log at
+// path, and at most max bytes. Right after a rotation the current file is
+// short, so the tail continues into the previous file, path.1.
+func tailLog(path string, n, max int) ([]byte, error) {
+	cur, err := tailFile(path, n, max)
+	if err != nil {
+		return nil, err
+	}
+	have := bytes.Count(cur, []byte{'\n'})
+	if (n > 0 && have >= n) || len(cur) >= max {
+		return cur, nil
+	}
+	want := 0
+	if n > 0 {
+		want = n - have
+	}
+	prev, err := tailFile(path+".1", want, max-len(cur))
+	if err != nil {
+		return cur, nil // no previous file: the current one is all there is
+	}
+	return append(prev, cur...), nil
 }
 
 // tailFile returns at most the last n lines of path, and at most max bytes.
