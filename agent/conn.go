@@ -27,7 +27,7 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
 		// A dead connection is noticed within about a minute (the default
 		// is four), so heartbeats stop and a cluster peer takes over sooner.
-		nats.PingInterval(30*time.Second),
+		nats.PingInterval(30 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		// Heartbeats are never queued while disconnected (see heartbeat.go);
 		// the reconnect buffer only holds what core publishes slip through.
