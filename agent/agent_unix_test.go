@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -127,8 +128,36 @@ func TestHugeOutputOffloaded(t *testing.T) {
 	e.start("pc-h", "", nil)
 	c := cmd("head -c 1073741824 /dev/zero | tr '\\0' x")
 	c.TimeoutSecs = 300
+	// Watch the heap of this process (agent, server and test) while the
+	// script prints 1 GiB: it must stay bounded, not grow with the output.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapInuse, ms.HeapInuse
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+	}()
 	e.publish(pcSubject("pc-h"), c)
 	r := e.waitResult(c.RequestID, 240*time.Second)
+	close(stop)
+	<-sampled
+	t.Logf("heap in use: %.1f MiB before, %.1f MiB peak while 1 GiB was printed", float64(base)/(1<<20), float64(peak)/(1<<20))
+	if peak-base > 96<<20 {
+		t.Fatalf("heap grew by %d MiB while the script printed 1 GiB", (peak-base)>>20)
+	}
 	if r.ExitCode != 0 || !r.StdoutTruncated || r.Stdout != "" || r.StdoutObject == "" {
 		t.Fatalf("result: exit %d truncated %v inline %d object %q stderr %q", r.ExitCode, r.StdoutTruncated, len(r.Stdout), r.StdoutObject, r.Stderr)
 	}
