@@ -32,6 +32,9 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 		// Heartbeats are never queued while disconnected (see heartbeat.go);
 		// the reconnect buffer only holds what core publishes slip through.
 		nats.ReconnectBufSize(1 << 20),
+		// Keep trying after refused credentials: an account or a rotated
+		// token may reach the server later (nats.go gives up after two).
+		nats.IgnoreAuthErrorAbort(),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			a.kv.markGateLive(false, time.Now())
 			if err != nil {
@@ -48,6 +51,11 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
 			a.kick()
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if err := nc.LastError(); err != nil {
+				log.Error("nats connection closed", "err", err)
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""

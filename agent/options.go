@@ -48,7 +48,8 @@ type Credentials struct {
 	User, Password string
 	// CredsFile is a NATS .creds file (JWT and nkey seed).
 	CredsFile string
-	// NKeySeedFile is a file holding an nkey seed.
+	// NKeySeedFile is a file holding an nkey seed. It is read once, when Run
+	// starts (a missing file fails Run); a CredsFile is read at every connect.
 	NKeySeedFile string
 	// CAFile is a PEM file of root CAs to trust for the server certificate.
 	CAFile string
@@ -165,6 +166,9 @@ func (o *Options) Validate() error {
 	}
 	if n > 1 {
 		return errors.New("agent: set at most one of token, user/password, creds file and nkey seed")
+	}
+	if c.Password != "" && c.User == "" {
+		return errors.New("agent: a password needs a user")
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return errors.New("agent: a client certificate needs both CertFile and KeyFile")
