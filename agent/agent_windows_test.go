@@ -3,6 +3,7 @@
 package agent_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -166,4 +167,35 @@ func processes() (map[uint32]process, error) {
 		return nil, fmt.Errorf("Process32Next: %w", err)
 	}
 	return out, nil
+}
+
+func TestWinEmitEvents(t *testing.T) {
+	e := newEnv(t)
+	e.start("pc-w-emit", "", nil)
+	c := cmd(`echo {"at":"2026-01-02T03:04:05Z","kind":"logon","source":"test:emit"}& echo not json`)
+	c.ExecID = "exec-w-emit"
+	c.Emit = &wire.Emit{Type: wire.EmitEvents}
+	e.publish(pcSubject("pc-w-emit"), c)
+	r := e.waitResult(c.RequestID, 20*time.Second)
+	if r.Stdout != "" || !strings.Contains(r.Stderr, "1 of 2 lines") || r.ExitCode != 0 {
+		t.Fatalf("emit result: %+v", r)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		s, err := e.js.Stream(context.Background(), subject.StreamObs)
+		if err != nil {
+			return err
+		}
+		m, err := s.GetLastMsgForSubject(context.Background(), "obs.pc-w-emit")
+		if err != nil {
+			return err
+		}
+		ev, err := wire.DecodeObsEvent(m.Data)
+		if err != nil {
+			return err
+		}
+		if ev.Kind != "logon" || ev.PcID != "pc-w-emit" {
+			return fmt.Errorf("last obs event %+v", ev)
+		}
+		return nil
+	})
 }
