@@ -15,6 +15,7 @@ import (
 
 	"github.com/kanade/kanade-agent/internal/hostperf"
 	"github.com/kanade/kanade-agent/internal/ledger"
+	"github.com/kanade/kanade-agent/internal/update"
 	"github.com/kanade/kanade-agent/outbox"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
@@ -58,6 +59,7 @@ type Agent struct {
 	invBox   *outbox.Outbox[wire.InventoryReport]
 	inv      inventoryReporter
 	verifier *verifier
+	upd      *update.Updater // nil unless Options.SelfUpdate
 	self     *hostperf.Self
 	host     *hostperf.Host
 
@@ -146,6 +148,9 @@ func (a *Agent) configChanged() {
 		if a.inv != nil {
 			a.inv.SetInterval(cfg.InventoryInterval)
 		}
+		if a.upd != nil {
+			a.upd.Offer(cfg)
+		}
 	}
 }
 
@@ -160,8 +165,9 @@ func (a *Agent) groupsChanged() {
 // Run runs the agent until ctx ends, then stops it: running scripts are
 // killed and their results recorded, the outboxes get a last chance to
 // drain (bounded by Options.ShutdownTimeout) and are closed. Run returns nil
-// after a clean stop. It starts even when no server is reachable and waits
-// for one forever. Run may be called once.
+// after a clean stop, or ErrRestart (after the same clean stop) when a
+// self-update installed a new binary. It starts even when no server is
+// reachable and waits for one forever. Run may be called once.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	if !a.started.CompareAndSwap(false, true) {
 		return ErrClosed
@@ -188,12 +194,19 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.execCtx, a.execCancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	a.emitStartup(ctx)
 	a.recover(ctx)
+	a.openUpdater()
+	if a.upd != nil {
+		a.recordUpdateEvents(ctx)
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var restartErr error
 
 	if err := a.subscribeCore(); err != nil {
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
 	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
 	var drains sync.WaitGroup
 	for _, run := range a.drainers() {
@@ -227,9 +240,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			return nil
 		})
 	}
+	if a.upd != nil {
+		g.Go(func() error {
+			a.runUpdater(gctx, func(err error) { restartErr = err; stopRun() })
+			return nil
+		})
+	}
 	a.markReady(gctx)
 
-	<-ctx.Done()
+	<-runCtx.Done()
 	a.log.Info("stopping: killing running scripts and flushing outboxes")
 	a.execCancel(errShutdown)
 	_ = g.Wait()
@@ -240,7 +259,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.flush(a.opts.ShutdownTimeout)
 	stopDrain()
 	drains.Wait()
-	return nil
+	return restartErr
 }
 
 func ignoreCanceled(err error) error {

@@ -26,6 +26,9 @@ func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
 		CommandKeys: a.verifier.fingerprints(), Enforcing: a.verifier.enforcing(),
 		Outbox: a.outboxStats(),
 	}
+	if a.upd != nil {
+		hb.QuarantinedVersions = a.upd.Quarantined()
+	}
 	if hb.CommandKeys == nil {
 		hb.CommandKeys = []string{}
 	}

@@ -106,6 +106,18 @@ type Options struct {
 	// Defaults are the built-in configuration under every agent_config scope.
 	// Default: wire.DefaultConfig(runtime.NumCPU()).
 	Defaults *wire.Config
+	// SelfUpdate follows target_version from the config: it downloads the
+	// release from agent_releases, verifies and swaps the binary (Exe), and
+	// makes Run return ErrRestart (see PROTOCOL.md, Self-update). Off by
+	// default: a program embedding the agent updates itself its own way.
+	// The daemon turns it on and calls the boot sentinel first thing.
+	SelfUpdate bool
+	// ReleaseKeyringFile is a JSON keyring (same format as the command
+	// keyring) whose keys must sign a release; empty checks the SHA-256
+	// digest only.
+	ReleaseKeyringFile string
+	// Exe is the binary the self-update replaces. Default: os.Executable().
+	Exe string
 	// MaxQueued bounds the commands waiting (jitter, limiter) or running at
 	// once; more are refused with a skipped result and retried by the EXEC
 	// replay. Default 1000.

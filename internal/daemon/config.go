@@ -34,6 +34,10 @@ type Config struct {
 	KeyringFile string
 	// EnforceSignatures refuses commands that fail the signature check.
 	EnforceSignatures bool
+	// SelfUpdate follows target_version from the agent config.
+	SelfUpdate bool
+	// ReleaseKeyringFile holds the keys that must sign a release.
+	ReleaseKeyringFile string
 	// LogLevel is the lowest level logged.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -104,6 +108,10 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.KeyringFile }},
 	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring",
 		field: func(c *Config) any { return &c.EnforceSignatures }},
+	{flag: "self-update", env: "KANADE_SELF_UPDATE", kind: kindBool, def: "true", usage: "install the release named by target_version from agent_releases, and roll back one that cannot boot",
+		field: func(c *Config) any { return &c.SelfUpdate }},
+	{flag: "release-keyring", env: "KANADE_RELEASE_KEYRING", kind: kindPath, usage: "JSON keyring whose keys must sign a release (default: check the SHA-256 digest only)",
+		field: func(c *Config) any { return &c.ReleaseKeyringFile }},
 	{flag: "log-level", env: "KANADE_LOG_LEVEL", kind: kindLevel, def: "info", usage: "debug, info, warn or error",
 		field: func(c *Config) any { return &c.LogLevel }},
 	{flag: "log-format", env: "KANADE_LOG_FORMAT", def: "text", usage: "text or json, for the console and the log file",

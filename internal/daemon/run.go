@@ -13,6 +13,7 @@ import (
 
 	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/internal/daemon/logrotate"
+	"github.com/kanade/kanade-agent/internal/update"
 )
 
 // Log file rotation of <data-dir>/logs/agent.log.
@@ -93,6 +94,21 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
 		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
 
+	// The boot sentinel of the self-update, before anything else runs: a
+	// release that keeps failing to start is rolled back on its 4th boot.
+	if cfg.SelfUpdate {
+		res, err := update.Boot(filepath.Join(cfg.DataDir, "update"), "")
+		switch {
+		case errors.Is(err, update.ErrRestart):
+			log.Warn("self-update: the new release failed to start 4 times; rolled back, restarting", "result", fmt.Sprintf("%+v", res))
+			return exitCode(ctx, err)
+		case err != nil:
+			log.Error("self-update boot check", "err", err, "result", fmt.Sprintf("%+v", res))
+		case res.Armed:
+			log.Info("self-update: running a new release on trial", "result", fmt.Sprintf("%+v", res))
+		}
+	}
+
 	servers := cfg.NATSURLs
 	if cfg.Embedded() {
 		store := EmbeddedStoreDir(cfg.DataDir)
@@ -134,11 +150,13 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 			CertFile:     cfg.TLSCert,
 			KeyFile:      cfg.TLSKey,
 		},
-		Logger:      log,
-		LogFile:     logPath,
-		Version:     Version(),
-		KeyringFile: cfg.KeyringFile,
-		Enforcing:   cfg.EnforceSignatures,
+		Logger:             log,
+		LogFile:            logPath,
+		Version:            Version(),
+		KeyringFile:        cfg.KeyringFile,
+		Enforcing:          cfg.EnforceSignatures,
+		SelfUpdate:         cfg.SelfUpdate,
+		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
 	})
 	if err != nil {
 		log.Error("invalid agent options", "err", err)

@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"time"
+
+	"github.com/kanade/kanade-agent/internal/update"
+	"github.com/kanade/kanade-agent/signing"
+)
+
+// ErrRestart is returned by Run after a self-update swapped the binary (or
+// a rollback asks for a restart): the process should exit with code 64
+// (ErrRestart's ExitCode) so the service manager starts the new binary.
+var ErrRestart = update.ErrRestart
+
+// healthyAfter is how long a start must run healthily before the running
+// binary becomes the last-good one and the boot sentinel is cleared.
+const healthyAfter = 30 * time.Second
+
+// openUpdater makes the self-updater when Options.SelfUpdate is set. A
+// release keyring that cannot be read disables updates (fail closed).
+func (a *Agent) openUpdater() {
+	if !a.opts.SelfUpdate {
+		return
+	}
+	var keyring *signing.Keyring
+	if a.opts.ReleaseKeyringFile != "" {
+		k, err := signing.LoadFile(a.opts.ReleaseKeyringFile)
+		if err != nil {
+			a.log.Error("release keyring unreadable: self-update disabled", "err", err)
+			return
+		}
+		keyring = k
+	}
+	u, err := update.New(update.Options{
+		Exe:            a.opts.Exe,
+		StateDir:       filepath.Join(a.opts.DataDir, "update"),
+		CurrentVersion: a.opts.Version,
+		JetStream:      a.js,
+		Keyring:        keyring,
+		Logger:         a.log,
+	})
+	if err != nil {
+		a.log.Error("self-update disabled", "err", err)
+		return
+	}
+	a.upd = u
+}
+
+// recordUpdateEvents stores the agent_update events the updater left for
+// this start.
+func (a *Agent) recordUpdateEvents(ctx context.Context) {
+	for _, ev := range a.upd.PendingEvents() {
+		if err := a.emitObs(ctx, ev); err != nil {
+			a.log.Error("cannot record agent_update", "err", err)
+			continue
+		}
+		if err := a.upd.EventRecorded(ev); err != nil {
+			a.log.Warn("cannot clear recorded agent_update", "err", err)
+		}
+	}
+}
+
+// runUpdater runs the updater until ctx ends or it swapped the binary, in
+// which case it calls restart. It also marks the start healthy once the
+// agent has been ready for healthyAfter.
+func (a *Agent) runUpdater(ctx context.Context, restart func(error)) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.ready:
+		}
+		if !sleepCtx(ctx, healthyAfter) {
+			return
+		}
+		if err := a.upd.Healthy(); err != nil {
+			a.log.Warn("cannot mark this start healthy", "err", err)
+		}
+	}()
+	a.upd.Offer(a.config())
+	if err := a.upd.Run(ctx); errors.Is(err, update.ErrRestart) {
+		a.log.Info("self-update installed a new binary: restarting")
+		restart(err)
+	}
+}

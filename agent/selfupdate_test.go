@@ -1,0 +1,143 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kanade/kanade-agent/agent"
+	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/internal/update"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// runUntilDone runs an agent; the returned channel yields Run's error.
+func runUntilDone(t *testing.T, o agent.Options) (*agent.Agent, context.CancelFunc, <-chan error) {
+	t.Helper()
+	a, err := agent.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Run(ctx)
+		close(stopped)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(30 * time.Second):
+			t.Error("agent did not stop")
+		}
+	})
+	return a, cancel, done
+}
+
+// TestSelfUpdate follows target_version end to end: a signed release in
+// agent_releases replaces the binary, Run returns ErrRestart (exit 64), and
+// the next start as the new version reports agent_update.
+func TestSelfUpdate(t *testing.T) {
+	e := newEnv(t)
+	dir := natstest.TempDir(t)
+	exe := filepath.Join(dir, "kanade-agent.exe")
+	if err := os.WriteFile(exe, []byte("old binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	keyring := filepath.Join(dir, "releases.json")
+	kr, _ := json.Marshal([]wire.KeyringEntry{{Kid: "rel-1", PublicKey: base64.StdEncoding.EncodeToString(pub)}})
+	if err := os.WriteFile(keyring, kr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := e.js.ObjectStore(ctx, subject.ObjectReleases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update.PutRelease(ctx, store, "2.0.0", []byte("new binary"), priv, "rel-1"); err != nil {
+		t.Fatal(err)
+	}
+	// An unsigned release is refused: it is never installed.
+	if _, err := update.PutRelease(ctx, store, "6.6.6", []byte("evil binary"), nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	opts := func(version string) agent.Options {
+		return agent.Options{PcID: "pc-up", DataDir: data, Servers: []string{e.srv.URL()}, Logger: testLogger(t),
+			DisableInventory: true, Version: version, SelfUpdate: true, Exe: exe, ReleaseKeyringFile: keyring}
+	}
+
+	a, _, done := runUntilDone(t, opts("1.0.0"))
+	<-a.Ready()
+	e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr("6.6.6"), TargetVersionJitter: ptr("1ms")})
+	// The refused release leaves the binary alone and the agent running.
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if a.Config().TargetVersion != "6.6.6" {
+			return fmt.Errorf("config not applied yet")
+		}
+		return nil
+	})
+	e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr("2.0.0"), TargetVersionJitter: ptr("1ms")})
+	select {
+	case err := <-done:
+		if !errors.Is(err, agent.ErrRestart) {
+			t.Fatalf("Run returned %v, want ErrRestart", err)
+		}
+		var ec interface{ ExitCode() int }
+		if !errors.As(err, &ec) || ec.ExitCode() != 64 {
+			t.Fatalf("restart error %v has no exit code 64", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no restart after target_version 2.0.0")
+	}
+	if b, _ := os.ReadFile(exe); string(b) != "new binary" {
+		t.Fatalf("binary after the update: %q", b)
+	}
+	if b, _ := os.ReadFile(exe + ".old"); string(b) != "old binary" {
+		t.Fatalf("previous binary kept as .old: %q", b)
+	}
+
+	// The daemon's boot check, then the new version starts and says so.
+	if _, err := update.Boot(filepath.Join(data, "update"), exe); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := runUntilDone(t, opts("2.0.0"))
+	<-b.Ready()
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		s, err := e.js.Stream(ctx, subject.StreamObs)
+		if err != nil {
+			return err
+		}
+		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"obs.pc-up"}})
+		if err != nil {
+			return err
+		}
+		batch, err := c.FetchNoWait(100)
+		if err != nil {
+			return err
+		}
+		for m := range batch.Messages() {
+			ev, err := wire.DecodeObsEvent(m.Data())
+			if err == nil && ev.Kind == wire.KindAgentUpdate && ev.Source == wire.SourceSelfUpdate {
+				var p update.UpdatePayload
+				if err := json.Unmarshal(ev.Payload, &p); err != nil || p.From != "1.0.0" || p.To != "2.0.0" {
+					return fmt.Errorf("agent_update payload %s (%v)", ev.Payload, err)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no agent_update event yet")
+	})
+}
