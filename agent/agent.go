@@ -66,6 +66,8 @@ type Agent struct {
 	execCtx    context.Context
 	execCancel context.CancelCauseFunc
 	execWG     sync.WaitGroup
+	stopMu     sync.RWMutex // guards stopping and execWG.Add against the final Wait
+	stopping   bool
 	inflight   atomic.Int64 // commands claimed and not finished
 
 	acks      ackSet
@@ -248,10 +250,18 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	a.markReady(gctx)
 
-	<-runCtx.Done()
+	// A child that fails (none should) stops the agent rather than leave it
+	// half alive; its error is Run's.
+	select {
+	case <-runCtx.Done():
+	case <-gctx.Done():
+	}
 	a.log.Info("stopping: killing running scripts and flushing outboxes")
+	a.stopMu.Lock()
+	a.stopping = true // no command is accepted from here on
+	a.stopMu.Unlock()
 	a.execCancel(errShutdown)
-	_ = g.Wait()
+	childErr := g.Wait()
 	watchers.Wait()
 	a.execWG.Wait()
 	a.unsubscribeAll()
@@ -259,6 +269,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.flush(a.opts.ShutdownTimeout)
 	stopDrain()
 	drains.Wait()
+	if restartErr == nil && childErr != nil {
+		return fmt.Errorf("agent: %w", childErr)
+	}
 	return restartErr
 }
 

@@ -143,6 +143,13 @@ func (a *Agent) store(r wire.ExecResult) {
 // a flood of commands cannot exhaust the agent's memory, and the refused
 // replay message is left unacked, so JetStream delivers it again later.
 func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
+	a.stopMu.RLock()
+	defer a.stopMu.RUnlock()
+	if a.stopping {
+		// Unclaimed and unacked: the EXEC replay delivers it after the restart.
+		a.log.Info("not accepting a command while stopping", "request_id", cmd.RequestID)
+		return false
+	}
 	if n := a.inflight.Load(); n >= int64(a.opts.MaxQueued) {
 		a.counters.refused.Add(1)
 		a.log.Warn("refusing command: too many commands waiting or running", "request_id", cmd.RequestID, "inflight", n)
