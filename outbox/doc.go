@@ -48,7 +48,10 @@
 // sequence or a sealed stream, no stream bound to the subject (no
 // responders after the client's retries), a Prepare error). It counts as an
 // attempt; the item alone backs off (BackoffBase doubling to MaxBackoff)
-// while the others keep flowing, and after MaxAttempts it moves to stuck/.
+// while the others keep flowing, and after MaxAttempts it moves to stuck/,
+// except when the failure is that no stream captures the subject: streams
+// not provisioned yet are the deployment's state, so such an item keeps
+// backing off (at most MaxBackoff apart) and is delivered once they exist.
 // A message over the server's max payload can never succeed and moves to
 // stuck/ at once. Attempt counts live in memory: a restart starts them over.
 //

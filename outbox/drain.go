@@ -319,6 +319,11 @@ func isTransport(err error) bool {
 	return false
 }
 
+// isNoStream reports whether err says that no stream captures the subject.
+func isNoStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
 // isPermanent reports whether retrying can never help.
 func isPermanent(err error) bool {
 	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, ErrTooLarge)
@@ -542,7 +547,9 @@ func (d *drainer[T]) itemError(c cand, f *flight, _ *nats.Msg, err error) {
 		r.attempts++
 	}
 	attempts := int(r.attempts)
-	stuck := f != nil && (attempts >= o.opts.MaxAttempts || isPermanent(err))
+	// No stream for the subject is the deployment's state, not the item's
+	// fault (streams not provisioned yet): it backs off but never goes stuck.
+	stuck := f != nil && (attempts >= o.opts.MaxAttempts && !isNoStream(err) || isPermanent(err))
 	if !stuck {
 		d.requeueLocked(c.seg, c.idx, o.opts.Now().Add(d.backoff(attempts)).UnixNano())
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestDeliverExactlyOnceInOrder(t *testing.T) {
@@ -569,4 +570,38 @@ func dirState(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestNoStreamNeverStuck: an item whose subject no stream captures (streams
+// not provisioned yet) backs off far past MaxAttempts without going to
+// stuck/, and is delivered once a stream for it exists.
+func TestNoStreamNeverStuck(t *testing.T) {
+	s := natstest.RunServer(t)
+	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
+	o := testOptions(natstest.TempDir(t), js)
+	o.MaxAttempts, o.BackoffBase, o.MaxBackoff = 2, time.Millisecond, 5*time.Millisecond
+	ob := mustNew(t, o)
+	if _, err := ob.Enqueue(context.Background(), item{Seq: 7, Sub: "later.x"}); err != nil {
+		t.Fatal(err)
+	}
+	startRun(t, ob)
+	start := ob.loops.Load()
+	natstest.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if n := ob.loops.Load() - start; n < 8 {
+			return fmt.Errorf("%d drain passes", n)
+		}
+		return nil
+	})
+	if st := ob.Stats(); st.Pending != 1 || st.Stuck != 0 {
+		t.Fatalf("stats %+v after many failed attempts: want it pending, not stuck", st)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LATER", Subjects: []string{"later.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if n, err := streamCount(js, "LATER"); err != nil || n != 1 {
+			return fmt.Errorf("delivered %d (%v)", n, err)
+		}
+		return nil
+	})
 }
