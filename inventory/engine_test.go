@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 func TestGuardAbandonsHungWork(t *testing.T) {
@@ -46,7 +48,7 @@ func TestGuardAbandonsHungWork(t *testing.T) {
 		t.Fatalf("busy = %v", got)
 	}
 	close(b.release)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if len(g.busyKeys()) != 0 {
 			return errors.New("still busy")
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/wire"
 )
 
@@ -189,7 +190,7 @@ func TestReporterEnqueueFailureRetried(t *testing.T) {
 }
 
 func TestReporterStateFile(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	state := filepath.Join(dir, "inventory-state.json")
 	f, s := newFakeCollector(), &sink{}
 	r := newTestReporter(t, f, s, func(o *Options) { o.StateFile = state })
@@ -276,7 +277,7 @@ func runUntil(t *testing.T, r *Reporter, cond func() error) {
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	checkFor(t, 10*time.Second, 2*time.Millisecond, cond)
+	natstest.CheckFor(t, 10*time.Second, 2*time.Millisecond, cond)
 	cancel()
 	select {
 	case err := <-done:
@@ -301,7 +302,7 @@ func TestReporterRunLoop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if n := s.len(); n != 4 {
 			return fmt.Errorf("%d sent at start", n)
 		}
@@ -312,7 +313,7 @@ func TestReporterRunLoop(t *testing.T) {
 	}
 	// Several checks pass with nothing changed: nothing more is sent.
 	base := f.callCount("hw")
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if f.callCount("net") < base+5 {
 			return errors.New("checks not yet run")
 		}
@@ -323,7 +324,7 @@ func TestReporterRunLoop(t *testing.T) {
 	}
 	// A change goes out at the next check.
 	f.set("hw", "v2")
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if s.count("hw") != 2 {
 			return fmt.Errorf("hw sent %d times", s.count("hw"))
 		}
@@ -337,7 +338,7 @@ func TestReporterRunLoop(t *testing.T) {
 	if r.Interval() != 30*time.Millisecond {
 		t.Fatal("Interval not updated")
 	}
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if s.count("os") < 3 {
 			return fmt.Errorf("os sent %d times", s.count("os"))
 		}
@@ -367,7 +368,7 @@ func TestReporterHungCollector(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	// The other categories are sent; sw never (its collector hangs).
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if s.count("net") != 1 || s.count("hw") != 1 || s.count("os") != 1 {
 			return errors.New("other categories not sent")
 		}
@@ -381,7 +382,7 @@ func TestReporterHungCollector(t *testing.T) {
 		t.Fatalf("SetInterval/Acked blocked %v", el)
 	}
 	// Many checks later, the hung collector was entered once only.
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		if f.callCount("net") < 5 {
 			return errors.New("checks not yet run")
 		}

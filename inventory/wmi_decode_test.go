@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/wire"
 )
 
@@ -391,7 +392,7 @@ func TestWMICollectorHungClass(t *testing.T) {
 		t.Fatalf("hung query started %d times", b.count())
 	}
 	close(b.release)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		d, _ := c.CollectCategory(bg, wire.CategoryHW)
 		if _, ok := d["Win32_BIOS"]; !ok {
 			return errors.New("Win32_BIOS not back")

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
+
 	ole "github.com/go-ole/go-ole"
 
 	"github.com/kanade/kanade-agent/wire"
@@ -287,7 +289,7 @@ func TestCOMWorkerHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		return comDo(context.Background(), "test-hang", func() error { return nil })
 	})
 	if err := comDo(context.Background(), "test-panic", func() error { panic("bad VARIANT") }); err == nil || !strings.Contains(err.Error(), "panic: bad VARIANT") {

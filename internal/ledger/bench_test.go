@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 // BenchmarkLaunchFinish measures a command's ledger cost (Claim, then a
@@ -14,7 +16,7 @@ import (
 func BenchmarkLaunchFinish(b *testing.B) {
 	for _, par := range []int{1, 16} {
 		b.Run(fmt.Sprint("parallel=", par), func(b *testing.B) {
-			l := openT(b, tempDir(b), Options{})
+			l := openT(b, natstest.TempDir(b), Options{})
 			var next atomic.Int64
 			syncs0 := l.syncs.Load()
 			b.ResetTimer()

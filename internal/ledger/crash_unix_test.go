@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 const (
@@ -86,7 +88,7 @@ func TestCrashKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	launched := map[string]bool{}
 	finished := map[string]bool{}
 	for round := 0; round < 4; round++ {

@@ -12,18 +12,6 @@ import (
 	"time"
 )
 
-// tempDir makes a temporary directory and removes it file by file at the
-// end: under Wine os.RemoveAll (and so t.TempDir's cleanup) fails.
-func tempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ledger-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeTree(t, dir) })
-	return dir
-}
-
 func removeTree(t testing.TB, dir string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 func TestClaimLaunchFinish(t *testing.T) {
-	l := openT(t, tempDir(t), Options{})
+	l := openT(t, natstest.TempDir(t), Options{})
 	ok, st, err := l.Claim("r1")
 	if !ok || st != StatePending || err != nil {
 		t.Fatalf("Claim = %v, %v, %v; want true, pending, nil", ok, st, err)
@@ -41,7 +43,7 @@ func TestClaimLaunchFinish(t *testing.T) {
 }
 
 func TestDuplicateClaimAndRelease(t *testing.T) {
-	l := openT(t, tempDir(t), Options{})
+	l := openT(t, natstest.TempDir(t), Options{})
 	if ok, _, _ := l.Claim("r"); !ok {
 		t.Fatal("first claim lost")
 	}
@@ -63,7 +65,7 @@ func TestDuplicateClaimAndRelease(t *testing.T) {
 }
 
 func TestTransitionErrors(t *testing.T) {
-	l := openT(t, tempDir(t), Options{})
+	l := openT(t, natstest.TempDir(t), Options{})
 	if err := l.Launching("nope", nil); !errors.Is(err, ErrNotClaimed) {
 		t.Errorf("Launching unclaimed: %v", err)
 	}
@@ -103,7 +105,7 @@ func TestTransitionErrors(t *testing.T) {
 }
 
 func TestConcurrentClaims(t *testing.T) {
-	l := openT(t, tempDir(t), Options{})
+	l := openT(t, natstest.TempDir(t), Options{})
 	const ids, claimers = 200, 8
 	var wins [ids]int
 	var mu sync.Mutex
@@ -143,7 +145,7 @@ func TestConcurrentClaims(t *testing.T) {
 }
 
 func TestRestart(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	clk := newClock()
 	l := openT(t, dir, Options{Now: clk.Now})
 	claimFinish(t, l, "done")
@@ -229,7 +231,7 @@ func recordOffsets(t *testing.T, path string) []int {
 
 func TestTornTail(t *testing.T) {
 	// Cut the last record at every length from 1 byte to all but one.
-	base := tempDir(t)
+	base := natstest.TempDir(t)
 	src := filepath.Join(base, "src")
 	writeLog(t, src, 5) // records: f0 L,F  f1 L  f2 L,F  f3 L  f4 L,F -> last is f4 finished
 	logPath := filepath.Join(src, logName)
@@ -270,7 +272,7 @@ func TestTornTail(t *testing.T) {
 }
 
 func TestGarbageAppended(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	writeLog(t, dir, 4)
 	garbage := []byte("this is not a ledger record, it is garbage\x00\x01\x02")
 	f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_APPEND, 0)
@@ -307,7 +309,7 @@ func TestGarbageAppended(t *testing.T) {
 }
 
 func TestCorruptMiddleSalvage(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	l := openT(t, dir, Options{})
 	claimLaunch(t, l, "before", []byte("m0"))
 	claimLaunch(t, l, "damaged", []byte("m1"))
@@ -341,7 +343,7 @@ func TestCorruptMiddleSalvage(t *testing.T) {
 }
 
 func TestBadHeader(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	writeLog(t, dir, 3)
 	path := filepath.Join(dir, logName)
 	data, _ := os.ReadFile(path)
@@ -357,7 +359,7 @@ func TestBadHeader(t *testing.T) {
 }
 
 func TestEmptyAndStrayFiles(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	os.WriteFile(filepath.Join(dir, logName), nil, 0o600)
 	os.WriteFile(filepath.Join(dir, tmpName), []byte("half a compaction"), 0o600)
 	l := openT(t, dir, Options{})
@@ -371,7 +373,7 @@ func TestEmptyAndStrayFiles(t *testing.T) {
 }
 
 func TestCompactionRetention(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	clk := newClock()
 	opts := Options{Now: clk.Now, Retention: 30 * 24 * time.Hour}
 	l := openT(t, dir, opts)
@@ -418,7 +420,7 @@ func TestCompactionRetention(t *testing.T) {
 }
 
 func TestCompactionMaxEntries(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	clk := newClock()
 	opts := Options{Now: clk.Now, MaxEntries: 8}
 	l := openT(t, dir, opts)
@@ -443,7 +445,7 @@ func TestCompactionMaxEntries(t *testing.T) {
 }
 
 func TestAutoCompactionBySize(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	opts := Options{CompactBytes: 2048}
 	l := openT(t, dir, opts)
 	for i := 0; i < 300; i++ {
@@ -465,7 +467,7 @@ func TestGroupCommit(t *testing.T) {
 	opts := Options{commitHook: func(int) {
 		once.Do(func() { close(entered); <-release })
 	}}
-	l := openT(t, tempDir(t), opts)
+	l := openT(t, natstest.TempDir(t), opts)
 	const n = 16
 	for i := 0; i < n; i++ {
 		l.Claim(fmt.Sprint("g", i))
@@ -498,7 +500,7 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestWriteFailureIsSticky(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	var l *Ledger
 	batches := 0
 	opts := Options{commitHook: func(int) {
@@ -531,7 +533,7 @@ func TestWriteFailureIsSticky(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
-	l := openT(t, tempDir(t), Options{})
+	l := openT(t, natstest.TempDir(t), Options{})
 	claimLaunch(t, l, "a", nil)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -552,7 +554,7 @@ func TestCloseTwice(t *testing.T) {
 }
 
 func TestCloseWhileWriting(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	l := openT(t, dir, Options{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -588,7 +590,7 @@ func TestCloseWhileWriting(t *testing.T) {
 }
 
 func TestLocked(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	l := openT(t, dir, Options{})
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
@@ -607,7 +609,7 @@ func TestOptionsValidate(t *testing.T) {
 		if err := o.Validate(); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("Validate(%+v) = %v", o, err)
 		}
-		if _, err := Open(tempDir(t), o); !errors.Is(err, ErrInvalidOptions) {
+		if _, err := Open(natstest.TempDir(t), o); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("Open(%+v) = %v", o, err)
 		}
 	}

@@ -3,64 +3,10 @@ package runner
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 )
-
-// checkFor calls f every interval until it returns nil or total passes, then
-// fails the test with f's last error.
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
-// tempDir is t.TempDir without os.RemoveAll, which fails under Wine: the
-// cleanup removes the tree file by file, deepest first, and only logs what
-// it could not remove.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "runner-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		var paths []string
-		filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-			if err == nil {
-				paths = append(paths, p)
-			}
-			return nil
-		})
-		for i := len(paths) - 1; i >= 0; i-- {
-			// A file of a just-killed process may be held for a moment.
-			deadline := time.Now().Add(2 * time.Second)
-			for {
-				err := os.Remove(paths[i])
-				if err == nil || os.IsNotExist(err) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Logf("cleanup: %v", err)
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	})
-	return dir
-}
 
 // helperEnv makes the test binary act as a helper process instead of
 // running tests (see TestMain).

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/wire"
 )
 
@@ -96,7 +97,7 @@ func alive(pid int) bool {
 func readPid(t *testing.T, path string) int {
 	t.Helper()
 	var pid int
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -109,7 +110,7 @@ func readPid(t *testing.T, path string) int {
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if alive(pid) {
 			return fmt.Errorf("pid %d still alive", pid)
 		}
@@ -194,7 +195,7 @@ func runUntilReady(t *testing.T, s Spec) (Result, time.Duration) {
 	defer cancel()
 	done := make(chan Result, 1)
 	go func() { done <- Run(ctx, s) }()
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error {
 		_, err := os.Stat(ready)
 		return err
 	})

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
+
 	"golang.org/x/sys/windows"
 
 	"github.com/kanade/kanade-agent/wire"
@@ -58,7 +60,7 @@ func TestWinCmdOutputAndExitCodes(t *testing.T) {
 }
 
 func TestWinCwdAndEnv(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	s := cmdSpec("cd& echo %KANADE_A%/%kanade_b%")
 	s.Cwd = dir
 	s.Env = []string{"KANADE_A=1", "KANADE_B=x", "Kanade_B=y y"}
@@ -107,7 +109,7 @@ func helperTree(t *testing.T, dir string) (Spec, [2]string) {
 func pidFrom(t *testing.T, path string) uint32 {
 	t.Helper()
 	var pid uint64
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -120,7 +122,7 @@ func pidFrom(t *testing.T, path string) uint32 {
 
 func waitProcGone(t *testing.T, pid uint32) {
 	t.Helper()
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		h, err := windows.OpenProcess(windows.SYNCHRONIZE|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
 		if err != nil {
 			return nil // no such process
@@ -134,7 +136,7 @@ func waitProcGone(t *testing.T, pid uint32) {
 }
 
 func TestWinCancelKillsTree(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	s, files := helperTree(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan Result, 1)
@@ -155,7 +157,7 @@ func TestWinCancelKillsTree(t *testing.T) {
 }
 
 func TestWinTimeoutKillsTree(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	s, files := helperTree(t, dir)
 	// Long enough for two Go binaries to start under Wine on a loaded machine.
 	s.Timeout = 15 * time.Second
@@ -175,7 +177,7 @@ func TestWinTimeoutKillsTree(t *testing.T) {
 }
 
 func TestWinBackgroundChildDoesNotHang(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +240,7 @@ func TestWinPowerShell(t *testing.T) {
 				}
 				t.Skipf("%s not installed: %v", shell, err)
 			}
-			dir := tempDir(t)
+			dir := natstest.TempDir(t)
 			s := Spec{Shell: shell, Script: "Write-Output 'h\u00e9llo'; exit 4", Timeout: 2 * time.Minute, StageDir: dir}
 			r := Run(context.Background(), s)
 			if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -280,7 +282,7 @@ func TestWinUnsupported(t *testing.T) {
 
 func TestWinSpawnFailure(t *testing.T) {
 	s := cmdSpec("echo hi")
-	s.Cwd = filepath.Join(tempDir(t), "missing")
+	s.Cwd = filepath.Join(natstest.TempDir(t), "missing")
 	r := Run(context.Background(), s)
 	if !errors.Is(r.Err, ErrSpawn) || r.ExitCode != wire.ExitKilled {
 		t.Fatalf("%+v", r)

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 func TestStageScriptBOM(t *testing.T) {
-	dir := tempDir(t)
+	dir := natstest.TempDir(t)
 	for _, tc := range []struct {
 		name, script string
 		want         []byte
@@ -49,7 +51,7 @@ func TestStageScriptDefaultDirAndFailure(t *testing.T) {
 	if filepath.Dir(p) != filepath.Clean(os.TempDir()) {
 		t.Fatalf("staged in %q, want os.TempDir() %q", filepath.Dir(p), os.TempDir())
 	}
-	_, err = stageScript(filepath.Join(tempDir(t), "missing"), "exit 0")
+	_, err = stageScript(filepath.Join(natstest.TempDir(t), "missing"), "exit 0")
 	if !errors.Is(err, ErrStage) {
 		t.Fatalf("err %v, want ErrStage", err)
 	}
