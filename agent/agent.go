@@ -52,7 +52,7 @@ type Agent struct {
 	replayOnce sync.Once
 
 	limit    *limiter
-	ledger   *ledger.Ledger
+	ledger   *ledgerBox
 	results  *outbox.Outbox[wire.ExecResult]
 	events   *outbox.Outbox[wire.EventStarted]
 	obs      *outbox.Outbox[wire.ObsEvent]
@@ -468,7 +468,7 @@ func (a *Agent) open() error {
 		}
 	}
 	var err error
-	if a.ledger, err = ledger.Open(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
+	if a.ledger, err = openLedgerBox(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	if err := a.openOutboxes(); err != nil {

@@ -392,6 +392,10 @@ func (a *Agent) execute(x *execution) {
 		}
 	}
 
+	if held { // the slot bounds running scripts, not the storing of results
+		a.limit.release()
+		held = false
+	}
 	if ctx.Err() != nil && !res.Killed { // stopped between attempts
 		res.Killed, res.ExitCode = true, wire.ExitKilled
 	}
@@ -531,15 +535,27 @@ func (a *Agent) newResult(cmd *wire.Command, resultID string, started time.Time)
 }
 
 // finish stores r durably in the results outbox, then marks the request
-// finished in the ledger. It runs even while the agent shuts down.
+// finished in the ledger. It runs even while the agent shuts down. When the
+// result cannot be stored (a full disk), it keeps it in memory and tries
+// again with backoff until it is stored or the agent stops; a command that
+// launched and whose result was never stored stays launching in the ledger
+// and is reported with exit 121 at the next start.
 func (a *Agent) finish(ctx context.Context, cmd *wire.Command, r wire.ExecResult) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if _, err := a.results.Enqueue(ctx, r); err != nil {
-		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err)
-		// A command that never launched may run again from the replay.
-		a.ledger.Release(cmd.RequestID)
-		return
+	var b backoff
+	for {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_, err := a.results.Enqueue(ectx, r)
+		cancel()
+		if err == nil {
+			break
+		}
+		stopping := a.execCtx.Err() != nil
+		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err, "giving_up", stopping)
+		if stopping || !sleepCtx(a.execCtx, min(b.next(), 30*time.Second)) {
+			// A command that never launched may run again from the replay.
+			a.ledger.Release(cmd.RequestID)
+			return
+		}
 	}
 	a.counters.results.Add(1)
 	if err := a.ledger.Finished(cmd.RequestID); err != nil {
