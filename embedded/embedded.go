@@ -156,7 +156,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{ns: ns, url: clientURL(ns, host)}
 	if !opts.SkipProvision {
-		if err := s.provision(ctx); err != nil {
+		if err := s.provision(ctx, opts.Logger); err != nil {
 			shutdown(ns)
 			return nil, err
 		}
@@ -199,7 +199,11 @@ func clientURL(ns *server.Server, host string) string {
 	return "nats://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
-func (s *Server) provision(ctx context.Context) error {
+// provision creates the protocol's streams, buckets and object stores. On a
+// small disk, where JetStream's store limit (by default 75 % of the free
+// space) cannot hold the streams' limits (about 3.9 GiB), the stream limits
+// are scaled down to half the store limit instead of failing.
+func (s *Server) provision(ctx context.Context, log *slog.Logger) error {
 	nc, err := nats.Connect(s.url, nats.InProcessServer(s.ns), nats.Name("kanade-embedded-provision"))
 	if err != nil {
 		return fmt.Errorf("embedded: provision: connect: %w", err)
@@ -209,7 +213,13 @@ func (s *Server) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("embedded: provision: %w", err)
 	}
-	if err := provision.Ensure(ctx, js); err != nil {
+	var budget int64
+	if jsc := s.ns.JetStreamConfig(); jsc != nil && jsc.MaxStore > 0 && jsc.MaxStore/2 < provision.StreamBytes() {
+		budget = jsc.MaxStore / 2
+		log.Warn("small disk: the embedded server's stream limits are scaled down to fit its store",
+			"store_limit_bytes", jsc.MaxStore, "stream_limits_bytes", budget)
+	}
+	if err := provision.EnsureWithin(ctx, js, budget); err != nil {
 		if isStorageExceeded(err) {
 			return fmt.Errorf("embedded: provision: %w (the stream limits need about 3.9 GiB of JetStream storage: free disk space or set Options.MaxStore)", err)
 		}

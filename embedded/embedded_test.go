@@ -241,3 +241,19 @@ func TestLogLevel(t *testing.T) {
 		}
 	})
 }
+
+// TestSmallStoreScalesStreams: with a store limit far below the streams'
+// 3.9 GiB (a small disk), Start scales the stream limits down instead of
+// failing, and everything is provisioned.
+func TestSmallStoreScalesStreams(t *testing.T) {
+	srv := start(t, embedded.Options{MaxStore: 256 << 20})
+	js := connect(t, srv.ClientURL())
+	checkProvisioned(t, js)
+	s, err := js.Stream(context.Background(), "RESULTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb := s.CachedInfo().Config.MaxBytes; mb <= 0 || mb > 128<<20 {
+		t.Fatalf("RESULTS MaxBytes %d, want scaled under half of the 256 MiB store", mb)
+	}
+}

@@ -63,7 +63,39 @@ func ObjectStores() []jetstream.ObjectStoreConfig {
 // Ensure creates or updates every stream, bucket and object store of the
 // protocol. It stops at the first error, which names what failed.
 func Ensure(ctx context.Context, js jetstream.JetStream) error {
-	for _, cfg := range Streams() {
+	return EnsureWithin(ctx, js, 0)
+}
+
+// StreamBytes is the sum of the MaxBytes limits of Streams (about 3.9 GiB).
+func StreamBytes() int64 {
+	var n int64
+	for _, c := range Streams() {
+		n += c.MaxBytes
+	}
+	return n
+}
+
+// ScaleStreams returns Streams with every MaxBytes scaled down in
+// proportion so that they sum to at most budget bytes (each at least
+// 1 MiB); budget <= 0 or a budget above StreamBytes leaves them unchanged.
+// A single-machine server on a small disk uses it: JetStream refuses a
+// stream whose limit does not fit its store.
+func ScaleStreams(budget int64) []jetstream.StreamConfig {
+	cfgs := Streams()
+	total := StreamBytes()
+	if budget <= 0 || budget >= total {
+		return cfgs
+	}
+	for i := range cfgs {
+		cfgs[i].MaxBytes = max(int64(float64(cfgs[i].MaxBytes)*float64(budget)/float64(total)), mib)
+	}
+	return cfgs
+}
+
+// EnsureWithin is Ensure with the streams' MaxBytes scaled to fit budget
+// bytes (see ScaleStreams); budget <= 0 means the protocol's limits.
+func EnsureWithin(ctx context.Context, js jetstream.JetStream, budget int64) error {
+	for _, cfg := range ScaleStreams(budget) {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("provision: stream %s: %w", cfg.Name, err)
 		}
