@@ -38,6 +38,7 @@ type Agent struct {
 	stageDir string
 	ready    chan struct{}
 	started  atomic.Bool
+	opened   atomic.Bool // set once the stores are open (Stats may read them)
 
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -177,6 +178,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := a.open(); err != nil {
 		return err
 	}
+	a.opened.Store(true)
 	defer a.closeStores()
 
 	nopts, err := a.natsOptions()
@@ -488,6 +490,39 @@ func joinURLs(urls []string) string {
 			s += ","
 		}
 		s += u
+	}
+	return s
+}
+
+// Stats is a snapshot of an agent's counters since it started.
+type Stats struct {
+	// Received counts command messages, live and replayed (duplicates included).
+	Received int64
+	// Malformed counts commands that did not decode or broke the protocol.
+	Malformed int64
+	// Duplicates counts commands already in the dedup ledger.
+	Duplicates int64
+	// Refused counts commands refused without running (signature, full queue, ledger).
+	Refused int64
+	// Results counts results stored in the results outbox.
+	Results int64
+	// Running and Queued are the commands holding and waiting for a limiter slot.
+	Running, Queued int
+	// Outbox is the state of each outbox, as in the heartbeat.
+	Outbox map[string]wire.OutboxStats
+}
+
+// Stats returns the agent's counters. It is cheap and safe to call at any
+// time, also before Run (then the outboxes are not listed).
+func (a *Agent) Stats() Stats {
+	running, queued := a.limit.stats()
+	s := Stats{
+		Received: a.counters.received.Load(), Malformed: a.counters.malformed.Load(),
+		Duplicates: a.counters.duplicate.Load(), Refused: a.counters.refused.Load(),
+		Results: a.counters.results.Load(), Running: running, Queued: queued,
+	}
+	if a.opened.Load() {
+		s.Outbox = a.outboxStats()
 	}
 	return s
 }

@@ -181,7 +181,7 @@ func TestHugeOutputOffloaded(t *testing.T) {
 
 func TestHostileCommands(t *testing.T) {
 	e := newEnv(t)
-	e.start("pc-x", "", nil)
+	a := e.start("pc-x", "", nil)
 	subj := pcSubject("pc-x")
 	e.publishRaw(subj, []byte("{not json"))
 	e.publishRaw(subj, []byte(`{"request_id":"a.b","shell":"sh","script":"true"}`))
@@ -219,5 +219,9 @@ func TestHostileCommands(t *testing.T) {
 	e.publish(subj, ok)
 	if r := e.waitResult(ok.RequestID, 20*time.Second); r.Stdout != "alive\n" {
 		t.Fatalf("after hostile input: %+v", r)
+	}
+	// Every hostile message was counted: 6 raw ones and 4 refused commands.
+	if st := a.Stats(); st.Malformed < 10 || st.Results < 6 || st.Outbox["results"].Stuck != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

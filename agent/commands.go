@@ -131,7 +131,9 @@ func (a *Agent) store(r wire.ExecResult) {
 	defer cancel()
 	if _, err := a.results.Enqueue(ctx, r); err != nil {
 		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err)
+		return
 	}
+	a.counters.results.Add(1)
 }
 
 // claimAndStart records cmd in the dedup ledger and starts it when it is
