@@ -3,14 +3,12 @@
 package agent_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +30,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	e := newEnv(t)
-	logs := &syncBuffer{}
+	logs := &natstest.Buffer{}
 	e.start("pc-full", filepath.Join(dir, "data"), func(o *agent.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
@@ -99,22 +97,4 @@ func TestDiskFull(t *testing.T) {
 	if !strings.Contains(logs.String(), "reopened it") {
 		t.Fatal("the failed ledger was not reopened")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

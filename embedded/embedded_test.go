@@ -1,13 +1,11 @@
 package embedded_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func start(t *testing.T, opts embedded.Options) *embedded.Server {
 	t.Helper()
@@ -163,7 +143,7 @@ func TestStartPortInUseFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var logs syncBuffer
+	var logs natstest.Buffer
 	begin := time.Now()
 	_, err = embedded.Start(context.Background(), embedded.Options{
 		StoreDir: natstest.TempDir(t),
@@ -223,14 +203,14 @@ func TestValidateAcceptsDefaults(t *testing.T) {
 
 func TestLogLevel(t *testing.T) {
 	t.Run("default warn", func(t *testing.T) {
-		var logs syncBuffer
+		var logs natstest.Buffer
 		start(t, embedded.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		if s := logs.String(); strings.Contains(s, "level=INFO") || strings.Contains(s, "level=DEBUG") {
 			t.Fatalf("info or debug lines with the default level:\n%s", s)
 		}
 	})
 	t.Run("info", func(t *testing.T) {
-		var logs syncBuffer
+		var logs natstest.Buffer
 		start(t, embedded.Options{
 			Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
 			LogLevel: slog.LevelInfo,

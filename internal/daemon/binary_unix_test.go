@@ -28,7 +28,7 @@ func TestBinaryEmbeddedAndSIGTERM(t *testing.T) {
 	cmd := exec.Command(binary(t), "--data-dir", dir, "--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--pc-id", "bin-test-pc")
 	cmd.Env = cleanEnv()
-	var stdout, stderr syncBuffer
+	var stdout, stderr natstest.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestBinaryEmbeddedAndSIGTERM(t *testing.T) {
 	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 30*time.Second)
 	// The streams exist while the embedded server is still provisioning; stop
 	// only once the daemon has moved on to the agent.
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(stderr.String(), "embedded single-machine NATS server") {
 			return errors.New("no embedded server notice on the console yet")
 		}
@@ -65,7 +65,7 @@ func TestBinaryEmbeddedAndSIGTERM(t *testing.T) {
 	}
 	defer nc.Close()
 	ping, _ := subject.Ping("bin-test-pc")
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		m, err := nc.Request(ping, nil, time.Second)
 		if err != nil {
 			return fmt.Errorf("ping: %w", err)

@@ -25,7 +25,7 @@ import (
 // runMain runs the command line in process with environment env.
 func runMain(t *testing.T, ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut natstest.Buffer
 	code = mainContext(ctx, args, testSystem(env), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -200,7 +200,7 @@ func freePort(t *testing.T) int {
 // waitStreams polls the server at url until stream RESULTS exists.
 func waitStreams(t *testing.T, url string, within time.Duration) {
 	t.Helper()
-	checkFor(t, within, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, within, 50*time.Millisecond, func() error {
 		nc, err := nats.Connect(url, nats.Timeout(time.Second))
 		if err != nil {
 			return err
@@ -239,7 +239,7 @@ func TestRunEmbeddedInProcess(t *testing.T) {
 	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 20*time.Second)
 	// The streams exist while the embedded server is still provisioning; stop
 	// only once the daemon has moved on to the agent.
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		b, _ := os.ReadFile(LogPath(dir))
 		if !strings.Contains(string(b), "embedded single-machine NATS server") {
 			return errors.New("no embedded server notice in the log file yet")
