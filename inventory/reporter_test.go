@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/fsutil"
 	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/wire"
 )
@@ -256,7 +257,7 @@ func TestReporterStateFile(t *testing.T) {
 	if err := os.WriteFile(state, []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(state+".tmp-123", []byte("crash leftover"), 0o600)
+	os.WriteFile(state+".123"+fsutil.TempSuffix, []byte("crash leftover"), 0o600)
 	s4 := &sink{}
 	r4 := newTestReporter(t, f, s4, func(o *Options) { o.StateFile = state; o.SkipAckedAtStart = true })
 	runUntil(t, r4, func() error {
@@ -265,7 +266,7 @@ func TestReporterStateFile(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := os.Stat(state + ".tmp-123"); !os.IsNotExist(err) {
+	if _, err := os.Stat(state + ".123" + fsutil.TempSuffix); !os.IsNotExist(err) {
 		t.Error("stray tmp file not swept")
 	}
 }

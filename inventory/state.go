@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/internal/fsutil"
@@ -38,7 +36,7 @@ func loadState(path string) (map[string]ackedCategory, error) {
 	if path == "" {
 		return acked, nil
 	}
-	sweepTmp(path)
+	fsutil.SweepTemp(path)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return acked, nil
@@ -72,18 +70,4 @@ func saveState(path string, acked map[string]ackedCategory) error {
 		return fmt.Errorf("inventory: write state: %w", err)
 	}
 	return nil
-}
-
-// sweepTmp removes temporary files a crash left next to path.
-func sweepTmp(path string) {
-	ents, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		return
-	}
-	prefix := filepath.Base(path) + ".tmp-"
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) {
-			os.Remove(filepath.Join(filepath.Dir(path), e.Name()))
-		}
-	}
 }

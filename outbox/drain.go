@@ -569,7 +569,7 @@ func (d *drainer[T]) moveStuck(f *flight, cause error) {
 	if f.seg.legacy {
 		err = fsutil.RenameDurable(f.seg.lpaths[f.idx], filepath.Join(o.stuckDir, filepath.Base(f.seg.lpaths[f.idx])))
 	} else {
-		err = writeFileDurable(filepath.Join(o.stuckDir, f.id+legacySuffix), f.orig)
+		err = fsutil.WriteFileAtomic(filepath.Join(o.stuckDir, f.id+legacySuffix), f.orig, 0o600)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

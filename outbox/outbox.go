@@ -572,7 +572,7 @@ func (o *Outbox[T]) loadSegment(seq uint64) error {
 func (o *Outbox[T]) saveCorrupt(path string, off int64, b []byte, cause error) {
 	dst := filepath.Join(o.corruptDir, fmt.Sprintf("%s-%d.bin", filepath.Base(path), off))
 	cerr := &CorruptError{Path: path, Offset: off, MovedTo: dst, Err: cause}
-	if err := writeFileDurable(dst, b); err != nil {
+	if err := fsutil.WriteFileAtomic(dst, b, 0o600); err != nil {
 		cerr.MovedTo = ""
 		o.log.Error("outbox: cannot preserve corrupt bytes", "err", cerr, "write_err", err)
 	} else {

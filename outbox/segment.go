@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -24,7 +23,7 @@ const (
 	segPrefix     = "seg-"
 	segSuffix     = ".log"
 	ackSuffix     = ".ack"
-	tmpSuffix     = ".tmp"
+	tmpSuffix     = fsutil.TempSuffix
 	legacySuffix  = ".json"
 	stuckDirName  = "stuck"
 	corruptDirNam = "corrupt"
@@ -187,31 +186,4 @@ func readAcks(seq uint64, b []byte) []uint32 {
 		b = b[ackEntryLen:]
 	}
 	return out
-}
-
-// writeFileDurable writes b to path atomically and durably: tmp file in
-// the same directory, write, fsync, close, rename, fsync the directory.
-// The tmp file is removed on error.
-func writeFileDurable(path string, b []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*"+tmpSuffix)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return fsutil.RenameDurable(tmp, path)
 }

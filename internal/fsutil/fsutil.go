@@ -12,6 +12,7 @@ package fsutil
 import (
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // RenameDurable renames oldPath to newPath, replacing newPath, and makes
@@ -29,13 +30,17 @@ func RenameDurable(oldPath, newPath string) error {
 	return nil
 }
 
+// TempSuffix ends the name of every temporary file WriteFileAtomic makes
+// (<name>.<random>.tmp), so a store can sweep what a crash left behind.
+const TempSuffix = ".tmp"
+
 // WriteFileAtomic replaces path with data: it writes a temporary file
-// (<name>.tmp-*) in the same directory, fsyncs and closes it, renames it
+// (<name>.<random>.tmp) in the same directory, fsyncs and closes it, renames it
 // over path and fsyncs the directory. Readers see the old or the new
 // content, never a mix; after a crash a stray temporary file may remain
-// (callers sweep them). On error the temporary file is removed.
+// (SweepTemp removes them). On error the temporary file is removed.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*"+TempSuffix)
 	if err != nil {
 		return err
 	}
@@ -59,4 +64,19 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		return err
 	}
 	return RenameDurable(tmp, path)
+}
+
+// SweepTemp removes the temporary files WriteFileAtomic left next to path
+// when a crash interrupted it.
+func SweepTemp(path string) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, base+".") && strings.HasSuffix(n, TempSuffix) {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}
 }

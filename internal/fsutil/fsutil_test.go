@@ -63,3 +63,24 @@ func TestRenameDurableAndSync(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSweepTemp(t *testing.T) {
+	dir := natstest.TempDir(t)
+	p := filepath.Join(dir, "state.json")
+	leftover := p + ".12345" + fsutil.TempSuffix
+	other := filepath.Join(dir, "other.json.1"+fsutil.TempSuffix)
+	for _, f := range []string{p, leftover, other} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsutil.SweepTemp(p)
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatal("leftover temporary file not swept")
+	}
+	for _, f := range []string{p, other} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s removed: %v", f, err)
+		}
+	}
+}
