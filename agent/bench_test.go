@@ -31,24 +31,7 @@ import (
 //	go test ./agent -run '^$' -bench RoundTrip -benchtime 200x
 func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("agent", func(b *testing.B) {
-		srv := natstest.RunServer(b)
-		nc := natstest.Connect(b, srv.URL())
-		a, err := agent.New(agent.Options{PcID: "bench", DataDir: natstest.TempDir(b), Servers: []string{srv.URL()},
-			Logger: benchLogger(), DisableInventory: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = a.Run(ctx); close(done) }()
-		defer func() { cancel(); <-done }()
-		<-a.Ready()
-		results := make(chan *nats.Msg, 16)
-		sub, err := nc.ChanSubscribe("results.>", results)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sub.Unsubscribe()
+		nc, results := benchAgent(b, "bench", nil)
 		lat := make([]time.Duration, 0, b.N)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -120,26 +103,12 @@ func BenchmarkConcurrency(b *testing.B) {
 			name = "max_local_concurrent=default"
 		}
 		b.Run(name, func(b *testing.B) {
-			srv := natstest.RunServer(b)
-			nc := natstest.Connect(b, srv.URL())
-			o := agent.Options{PcID: "conc", DataDir: natstest.TempDir(b), Servers: []string{srv.URL()},
-				Logger: benchLogger(), DisableInventory: true}
+			var defaults *wire.Config
 			if limit > 0 {
 				d := wire.DefaultConfig(limit)
-				o.Defaults = &d
+				defaults = &d
 			}
-			a, err := agent.New(o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = a.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
-			<-a.Ready()
-			results := make(chan *nats.Msg, 64)
-			sub, _ := nc.ChanSubscribe("results.>", results)
-			defer sub.Unsubscribe()
+			nc, results := benchAgent(b, "conc", defaults)
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
@@ -186,3 +155,29 @@ func TestFIFOQueue(t *testing.T) {
 }
 
 func benchLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// benchAgent runs an agent with pc id pcID (and built-in defaults, when not
+// nil) against a new server until the benchmark ends, and returns a client
+// connection and a channel of every result stored in RESULTS.
+func benchAgent(b *testing.B, pcID string, defaults *wire.Config) (*nats.Conn, <-chan *nats.Msg) {
+	b.Helper()
+	srv := natstest.RunServer(b)
+	nc := natstest.Connect(b, srv.URL())
+	a, err := agent.New(agent.Options{PcID: pcID, DataDir: natstest.TempDir(b), Servers: []string{srv.URL()},
+		Logger: benchLogger(), DisableInventory: true, Defaults: defaults})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-a.Ready()
+	results := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe("results.>", results)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sub.Unsubscribe() })
+	return nc, results
+}
