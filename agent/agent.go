@@ -68,10 +68,12 @@ type Agent struct {
 	execCancel context.CancelCauseFunc
 	execWG     sync.WaitGroup
 	stopMu     sync.RWMutex // guards stopping and execWG.Add against the final Wait
+	claimMu    sync.Mutex   // makes ledger claim + limiter reservation one step
 	stopping   bool
 	inflight   atomic.Int64 // commands claimed and not finished
 
 	acks      ackSet
+	in        *inbound // the one ordered queue of command messages
 	subsMu    sync.Mutex
 	groupSubs map[string]*nats.Subscription
 
@@ -103,6 +105,7 @@ func New(opts Options) (*Agent, error) {
 		limit:      newLimiter(opts.Defaults.MaxLocalConcurrent),
 		groupSubs:  map[string]*nats.Subscription{},
 	}
+	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	return a, nil
 }
 
@@ -206,6 +209,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	defer stopRun()
 	var restartErr error
 
+	inCtx, stopIn := context.WithCancel(context.WithoutCancel(ctx))
+	var inDone sync.WaitGroup
+	inDone.Add(1)
+	go func() {
+		defer inDone.Done()
+		a.in.run(inCtx, func(m *nats.Msg, ack func()) { a.onCommand(m.Subject, m.Header, m.Data, ack) })
+	}()
+	defer func() { stopIn(); inDone.Wait() }()
 	if err := a.subscribeCore(); err != nil {
 		return err
 	}
@@ -338,19 +349,24 @@ func (a *Agent) subscribeCore() error {
 	logs, _ := subject.LogsFetch(a.opts.PcID)
 	subs := []struct {
 		subj string
-		h    nats.MsgHandler
+		h    nats.MsgHandler // nil: a command subject, into the ordered queue
 	}{
-		{subject.CommandsAll, a.onCoreCommand},
-		{pc, a.onCoreCommand},
+		{subject.CommandsAll, nil},
+		{pc, nil},
 		{ping, a.onPing},
 		{logs, a.onLogsFetch},
 	}
 	for _, s := range subs {
-		sub, err := a.nc.Subscribe(s.subj, s.h)
+		var sub *nats.Subscription
+		var err error
+		if s.h == nil {
+			sub, err = a.nc.ChanSubscribe(s.subj, a.in.ch)
+		} else if sub, err = a.nc.Subscribe(s.subj, s.h); err == nil {
+			_ = sub.SetPendingLimits(256, 16<<20)
+		}
 		if err != nil {
 			return fmt.Errorf("agent: subscribe %s: %w", s.subj, err)
 		}
-		_ = sub.SetPendingLimits(4096, 256<<20)
 		a.subsMu.Lock()
 		a.groupSubs["\x00"+s.subj] = sub
 		a.subsMu.Unlock()
@@ -358,7 +374,14 @@ func (a *Agent) subscribeCore() error {
 	return nil
 }
 
-func (a *Agent) onCoreCommand(m *nats.Msg) { a.onCommand(m.Subject, m.Header, m.Data, nil) }
+// dropInbound logs command messages dropped because too many bytes of
+// commands wait to be claimed: the first, then every thousandth.
+func (a *Agent) dropInbound(m *nats.Msg, replayed bool, n int64) {
+	if n == 1 || n%1000 == 0 {
+		a.log.Warn("dropping command message: too many commands waiting to be claimed",
+			"subject", m.Subject, "bytes", len(m.Data), "replayed", replayed, "dropped_total", n)
+	}
+}
 
 // syncGroupSubs makes the commands.group.<g> subscriptions match the
 // effective groups.
@@ -382,7 +405,7 @@ func (a *Agent) syncGroupSubs() {
 		if _, ok := a.groupSubs[subj]; ok {
 			continue
 		}
-		sub, err := a.nc.Subscribe(subj, a.onCoreCommand)
+		sub, err := a.nc.ChanSubscribe(subj, a.in.ch)
 		if err != nil {
 			a.log.Error("cannot subscribe group subject", "subject", subj, "err", err)
 			continue
@@ -434,7 +457,7 @@ func (a *Agent) runConsumer(ctx context.Context) {
 				return err
 			}
 			cc, err = cons.Consume(func(m jetstream.Msg) {
-				a.onCommand(m.Subject(), m.Headers(), m.Data(), func() {
+				a.in.replay(ctx, m.Subject(), m.Headers(), m.Data(), func() {
 					if err := m.Ack(); err != nil {
 						a.log.Debug("cannot ack replayed command", "err", err)
 					}
@@ -504,6 +527,9 @@ type Stats struct {
 	Duplicates int64
 	// Refused counts commands refused without running (signature, full queue, ledger).
 	Refused int64
+	// Dropped counts command messages dropped unread because more than
+	// 64 MiB of commands were waiting to be claimed.
+	Dropped int64
 	// Results counts results stored in the results outbox.
 	Results int64
 	// Running and Queued are the commands holding and waiting for a limiter slot.
@@ -519,7 +545,7 @@ func (a *Agent) Stats() Stats {
 	s := Stats{
 		Received: a.counters.received.Load(), Malformed: a.counters.malformed.Load(),
 		Duplicates: a.counters.duplicate.Load(), Refused: a.counters.refused.Load(),
-		Results: a.counters.results.Load(), Running: running, Queued: queued,
+		Results: a.counters.results.Load(), Dropped: a.in.dropped.Load(), Running: running, Queued: queued,
 	}
 	if a.opened.Load() {
 		s.Outbox = a.outboxStats()

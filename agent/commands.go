@@ -158,6 +158,11 @@ func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
 		a.refuseUnclaimed(cmd, "queue-full", fmt.Sprintf("kanade-agent: refused: %d commands are already waiting or running (max_queued)", n))
 		return false
 	}
+	// The live subscription and the EXEC replay deliver the same commands
+	// on two goroutines: the claim and the limiter reservation are one step,
+	// so the queue order is the claim order, which is the arrival order.
+	a.claimMu.Lock()
+	defer a.claimMu.Unlock()
 	ok, st, err := a.ledger.Claim(cmd.RequestID)
 	if err != nil {
 		a.log.Error("dedup ledger failed; command not run", "request_id", cmd.RequestID, "err", err)

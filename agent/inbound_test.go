@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
+)
+
+// TestInboundOrderAndBound feeds a blocked handler more bytes than the
+// bound: messages are handled in channel order, the ones past the bound are
+// dropped and counted, and a dropped replayed message is never acked.
+func TestInboundOrderAndBound(t *testing.T) {
+	var dropMu sync.Mutex
+	var drops []string
+	in := newInbound(1000, func(m *nats.Msg, replayed bool, n int64) {
+		dropMu.Lock()
+		drops = append(drops, fmt.Sprintf("%s replayed=%v n=%d", m.Data, replayed, n))
+		dropMu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	release := make(chan struct{})
+	handled := make(chan string, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in.run(ctx, func(m *nats.Msg, ack func()) {
+			if string(m.Data) == "block" {
+				<-release
+			}
+			tag := string(m.Data[:min(len(m.Data), 8)])
+			if ack != nil {
+				ack()
+				tag += "+ack"
+			}
+			handled <- tag
+		})
+	}()
+	in.ch <- &nats.Msg{Subject: "s", Data: []byte("block")}
+	waitFor(t, "the blocking message is handled", func() bool { return len(in.ch) == 0 && in.pending() == 0 })
+	// 4 × 300 bytes against a 1000-byte bound: the 4th does not fit.
+	for i := range 3 {
+		in.ch <- &nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("live-%d%s", i, strings.Repeat(".", 294)))}
+	}
+	acked := false
+	in.replay(ctx, "s", nil, []byte("replay-3"+strings.Repeat(".", 292)), func() { acked = true })
+	waitFor(t, "one message is dropped", func() bool { return in.dropped.Load() == 1 })
+	in.replay(ctx, "s", nil, []byte("replay-4"), func() {})
+	close(release)
+	var got []string
+	for range 5 {
+		select {
+		case s := <-handled:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %v, want 5", got)
+		}
+	}
+	want := []string{"block", "live-0..", "live-1..", "live-2..", "replay-4+ack"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handled %v, want %v", got, want)
+	}
+	if acked {
+		t.Fatal("a dropped replayed message was acked")
+	}
+	dropMu.Lock()
+	if len(drops) != 1 || !strings.HasPrefix(drops[0], "replay-3") || !strings.HasSuffix(drops[0], "replayed=true n=1") {
+		t.Fatalf("drops %q", drops)
+	}
+	dropMu.Unlock()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+}
+
+func (in *inbound) pending() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.queue)
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
+		if !ok() {
+			return errors.New("waiting until " + what)
+		}
+		return nil
+	})
+}
