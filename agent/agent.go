@@ -70,7 +70,8 @@ type Agent struct {
 	stopMu     sync.RWMutex // guards stopping and execWG.Add against the final Wait
 	claimMu    sync.Mutex   // makes ledger claim + limiter reservation one step
 	stopping   bool
-	inflight   atomic.Int64 // commands claimed and not finished
+	inflight   atomic.Int64  // commands claimed and not finished
+	idle       chan struct{} // signalled when inflight drops to zero
 
 	acks      ackSet
 	in        *inbound // the one ordered queue of command messages
@@ -101,6 +102,7 @@ func New(opts Options) (*Agent, error) {
 		cfgChanged: make(chan struct{}, 1),
 		grpChanged: make(chan struct{}, 1),
 		kickCh:     make(chan struct{}, 1),
+		idle:       make(chan struct{}, 1),
 		replayUp:   make(chan struct{}),
 		limit:      newLimiter(opts.Defaults.MaxLocalConcurrent),
 		groupSubs:  map[string]*nats.Subscription{},

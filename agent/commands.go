@@ -243,7 +243,11 @@ func (a *Agent) startExec(x *execution) {
 	a.inflight.Add(1)
 	go func() {
 		defer a.execWG.Done()
-		defer a.inflight.Add(-1)
+		defer func() {
+			if a.inflight.Add(-1) == 0 {
+				signal(a.idle)
+			}
+		}()
 		defer x.cancel(nil)
 		if x.killSub != nil {
 			defer x.killSub.Unsubscribe()

@@ -122,6 +122,12 @@ type Options struct {
 	// once; more are refused with a skipped result and retried by the EXEC
 	// replay. Default 1000.
 	MaxQueued int
+	// UpdateRestartWait is how long a self-update, once it has swapped the
+	// binary, waits for the commands waiting or running to finish before
+	// Run returns ErrRestart; what still runs then is killed and reported
+	// as at any stop. Commands keep being accepted meanwhile. Default
+	// 15 minutes; negative restarts at once.
+	UpdateRestartWait time.Duration
 	// ShutdownTimeout bounds the final flush of the outboxes at Close. Default 5 s.
 	ShutdownTimeout time.Duration
 }
@@ -155,6 +161,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Second
+	}
+	if o.UpdateRestartWait == 0 {
+		o.UpdateRestartWait = 15 * time.Minute
 	}
 }
 

@@ -82,7 +82,30 @@ func (a *Agent) runUpdater(ctx context.Context, restart func(error)) {
 	}()
 	a.upd.Offer(a.config())
 	if err := a.upd.Run(ctx); errors.Is(err, update.ErrRestart) {
+		a.waitIdle(ctx, a.opts.UpdateRestartWait)
 		a.log.Info("self-update installed a new binary: restarting")
 		restart(err)
+	}
+}
+
+// waitIdle waits, at most d, until no command is waiting or running, so a
+// restart does not kill a script that is doing its work. It returns early
+// when ctx ends.
+func (a *Agent) waitIdle(ctx context.Context, d time.Duration) {
+	if d <= 0 || a.inflight.Load() == 0 {
+		return
+	}
+	a.log.Info("self-update: waiting for running commands before the restart", "commands", a.inflight.Load(), "at_most", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for a.inflight.Load() > 0 {
+		select {
+		case <-a.idle:
+		case <-t.C:
+			a.log.Warn("self-update: commands still running; restarting anyway", "commands", a.inflight.Load(), "waited", d)
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }

@@ -45,13 +45,14 @@ func runUntilDone(t *testing.T, o agent.Options) (*agent.Agent, context.CancelFu
 	return a, cancel, done
 }
 
-// TestSelfUpdate follows target_version end to end: a signed release in
-// agent_releases replaces the binary, Run returns ErrRestart (exit 64), and
-// the next start as the new version reports agent_update.
-func TestSelfUpdate(t *testing.T) {
-	e := newEnv(t)
+// releaseSetup writes an "old binary" and a release keyring to a temp
+// dir and stores release 2.0.0 (signed) and 6.6.6 (unsigned) in
+// agent_releases. It returns the data dir and the agent options for a
+// running version.
+func releaseSetup(t *testing.T, e *env, pcID string) (exe, data string, opts func(version string) agent.Options) {
+	t.Helper()
 	dir := natstest.TempDir(t)
-	exe := filepath.Join(dir, "kanade-agent.exe")
+	exe = filepath.Join(dir, "kanade-agent.exe")
 	if err := os.WriteFile(exe, []byte("old binary"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +74,21 @@ func TestSelfUpdate(t *testing.T) {
 	if _, err := update.PutRelease(ctx, store, "6.6.6", []byte("evil binary"), nil, ""); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	opts := func(version string) agent.Options {
-		return agent.Options{PcID: "pc-up", DataDir: data, Servers: []string{e.srv.URL()}, Logger: testLogger(t),
-			DisableInventory: true, Version: version, SelfUpdate: true, Exe: exe, ReleaseKeyringFile: keyring}
+	data = filepath.Join(dir, "data")
+	return exe, data, func(version string) agent.Options {
+		return agent.Options{PcID: pcID, DataDir: data, Servers: []string{e.srv.URL()}, Logger: testLogger(t),
+			DisableInventory: true, Version: version, SelfUpdate: true, Exe: exe, ReleaseKeyringFile: keyring,
+			KillGrace: 500 * time.Millisecond}
 	}
+}
+
+// TestSelfUpdate follows target_version end to end: a signed release in
+// agent_releases replaces the binary, Run returns ErrRestart (exit 64), and
+// the next start as the new version reports agent_update.
+func TestSelfUpdate(t *testing.T) {
+	e := newEnv(t)
+	exe, data, opts := releaseSetup(t, e, "pc-up")
+	ctx := context.Background()
 
 	a, _, done := runUntilDone(t, opts("1.0.0"))
 	<-a.Ready()
@@ -140,4 +151,48 @@ func TestSelfUpdate(t *testing.T) {
 		}
 		return fmt.Errorf("no agent_update event yet")
 	})
+}
+
+// TestSelfUpdateWaitsForCommands: once the binary is swapped, the restart
+// waits for a running command, which finishes with its own exit code;
+// with a negative UpdateRestartWait the restart kills it.
+func TestSelfUpdateWaitsForCommands(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait time.Duration
+		secs int
+		code int32
+	}{
+		{"waits", time.Minute, 2, 0},
+		{"at-once", -1, 60, wire.ExitKilled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			_, _, opts := releaseSetup(t, e, "pc-wait")
+			o := opts("1.0.0")
+			o.UpdateRestartWait = tc.wait
+			a, _, done := runUntilDone(t, o)
+			<-a.Ready()
+			c := cmd(sleepScript(tc.secs))
+			e.publish(pcSubject("pc-wait"), c)
+			natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+				if s := a.Stats(); s.Running != 1 {
+					return fmt.Errorf("%d commands running", s.Running)
+				}
+				return nil
+			})
+			e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr("2.0.0"), TargetVersionJitter: ptr("1ms")})
+			select {
+			case err := <-done:
+				if !errors.Is(err, agent.ErrRestart) {
+					t.Fatalf("Run returned %v, want ErrRestart", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("no restart after target_version 2.0.0")
+			}
+			if r := e.waitResult(c.RequestID, 20*time.Second); r.ExitCode != tc.code {
+				t.Fatalf("command result: exit %d (%q), want %d", r.ExitCode, r.Stderr, tc.code)
+			}
+		})
+	}
 }

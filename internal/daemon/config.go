@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/kanade/kanade-agent/subject"
@@ -38,6 +39,9 @@ type Config struct {
 	SelfUpdate bool
 	// ReleaseKeyringFile holds the keys that must sign a release.
 	ReleaseKeyringFile string
+	// UpdateRestartWait bounds how long a self-update waits for running
+	// commands before it restarts the agent; 0 restarts at once.
+	UpdateRestartWait time.Duration
 	// LogLevel is the lowest level logged.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -112,6 +116,8 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.SelfUpdate }},
 	{flag: "release-keyring", env: "KANADE_RELEASE_KEYRING", kind: kindPath, usage: "JSON keyring whose keys must sign a release (default: check the SHA-256 digest only)",
 		field: func(c *Config) any { return &c.ReleaseKeyringFile }},
+	{flag: "update-restart-wait", env: "KANADE_UPDATE_RESTART_WAIT", def: "15m", usage: "how long a self-update waits for running commands to finish before it restarts the agent (0: at once)",
+		field: func(c *Config) any { return &c.UpdateRestartWait }},
 	{flag: "log-level", env: "KANADE_LOG_LEVEL", kind: kindLevel, def: "info", usage: "debug, info, warn or error",
 		field: func(c *Config) any { return &c.LogLevel }},
 	{flag: "log-format", env: "KANADE_LOG_FORMAT", def: "text", usage: "text or json, for the console and the log file",
@@ -279,6 +285,12 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 			}
 			*p = append(*p, u)
 		}
+	case *time.Duration:
+		d, err := time.ParseDuration(r.v)
+		if err != nil || d < 0 {
+			return bad("%q: want a duration such as 90s or 15m", r.v)
+		}
+		*p = d
 	case *slog.Level:
 		l, err := parseLevel(r.v)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kanade/kanade-agent/internal/natstest"
 )
@@ -102,6 +103,11 @@ func TestPrecedence(t *testing.T) {
 		{"pc id flag over env", layers{env: map[string]string{"KANADE_PC_ID": "from-env"}, args: []string{"--pc-id", "from-flag"}},
 			func(c *Config) any { return c.PcID }, "from-flag"},
 
+		{"restart wait default", layers{}, func(c *Config) any { return c.UpdateRestartWait }, 15 * time.Minute},
+		{"restart wait file", layers{file: `update_restart_wait = "90s"`}, func(c *Config) any { return c.UpdateRestartWait }, 90 * time.Second},
+		{"restart wait flag zero", layers{file: `update_restart_wait = "90s"`, args: []string{"--update-restart-wait", "0"}},
+			func(c *Config) any { return c.UpdateRestartWait }, time.Duration(0)},
+
 		{"listen default", layers{}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:4222"},
 		{"listen env", layers{env: map[string]string{"KANADE_EMBEDDED_LISTEN": "127.0.0.1:0"}}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:0"},
 		{"format default", layers{}, func(c *Config) any { return c.LogFormat }, "text"},
@@ -181,6 +187,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad level flag", []string{"--log-level", "trace"}, nil, "", []string{"invalid log-level (from flag --log-level)", `"trace"`}},
 		{"bad format", []string{"--log-format", "xml"}, nil, "", []string{"invalid log-format", "text or json"}},
 		{"bad bool env", nil, map[string]string{"KANADE_ENFORCE_SIGNATURES": "maybe"}, "", []string{"invalid enforce-signatures", "KANADE_ENFORCE_SIGNATURES"}},
+		{"bad duration", []string{"--update-restart-wait", "soon"}, nil, "", []string{"invalid update-restart-wait", "90s or 15m"}},
+		{"negative duration", nil, map[string]string{"KANADE_UPDATE_RESTART_WAIT": "-1m"}, "", []string{"invalid update-restart-wait", "KANADE_UPDATE_RESTART_WAIT"}},
 		{"bad listen", []string{"--embedded-listen", "localhost"}, nil, "", []string{"invalid embedded-listen", "host:port"}},
 		{"bad listen port", []string{"--embedded-listen", "127.0.0.1:99999"}, nil, "", []string{"invalid embedded-listen", "port"}},
 		{"empty url in list", []string{"--nats-url", "nats://a,,nats://b"}, nil, "", []string{"invalid nats-url", "empty URL"}},

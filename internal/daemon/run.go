@@ -157,6 +157,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		Enforcing:          cfg.EnforceSignatures,
 		SelfUpdate:         cfg.SelfUpdate,
 		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
+		UpdateRestartWait:  restartWait(cfg.UpdateRestartWait),
 	})
 	if err != nil {
 		log.Error("invalid agent options", "err", err)
@@ -185,4 +186,13 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		log.Info("agent exiting with a requested code", "exit_code", code, "reason", err)
 	}
 	return code
+}
+
+// restartWait maps the daemon's update-restart-wait (0: at once) to
+// agent.Options.UpdateRestartWait (negative: at once).
+func restartWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
