@@ -8,9 +8,13 @@
 //   - sh (Unix only): /bin/sh -c <script>.
 //   - cmd (Windows only): cmd.exe /S /C "<script>", passed verbatim on the
 //     command line (no Go argument quoting); /S makes cmd strip exactly the
-//     outer quotes that the runner added. As with any cmd /C, only the first
-//     line of a multi-line script runs, and cmd limits a command line to
-//     8191 characters.
+//     outer quotes that the runner added. A script with a line break, or
+//     longer than 8000 characters, cannot run that way (cmd /C stops at the
+//     first line break and refuses a command line over 8191 characters):
+//     it is staged as a batch file kanade-*.cmd in Spec.StageDir (CRLF line
+//     endings, "@echo off" first) and run as cmd.exe /S /C "<file>", so
+//     batch rules apply to it (%% in for loops, labels, goto). A single
+//     line of a batch file is limited to 8191 characters as well.
 //   - powershell (Windows only) and pwsh (wherever a pwsh executable is
 //     found; on Windows also %ProgramFiles%\PowerShell\7): the script is
 //     staged as kanade-*.ps1 in Spec.StageDir, written with a UTF-8 BOM, run

@@ -61,10 +61,15 @@ func resolve(shell, runAs string) (string, error) {
 // cmd gets `/S /C "<script>"`: with /S, cmd.exe removes exactly the first
 // and the last quote and runs everything between as typed, whatever quotes
 // the script itself contains (without /S, cmd's older heuristic may strip
-// quotes inside the script). PowerShell gets the staged file with -File.
+// quotes inside the script). A cmd script staged as a batch file (see
+// needsBatch) runs as `/S /C ""<file>""`. PowerShell gets the staged file
+// with -File.
 func commandLine(shell, exe, script, staged string) string {
 	q := syscall.EscapeArg
 	if shell == wire.ShellCmd {
+		if staged != "" {
+			script = `"` + staged + `"`
+		}
 		return q(exe) + ` /S /C "` + script + `"`
 	}
 	return q(exe) + " -NoProfile -NonInteractive -ExecutionPolicy Bypass -File " + q(staged)

@@ -49,7 +49,8 @@ type Spec struct {
 	// zero means DefaultMaxOutput, negative is invalid. Bytes past it are
 	// read, counted and dropped.
 	MaxOutput int
-	// StageDir is the directory for staged .ps1 files; empty means
+	// StageDir is the directory for staged scripts (.ps1, .cmd, large sh
+	// scripts); empty means
 	// os.TempDir(). The staged file is removed after the run. For run_as
 	// user on Windows the file is made readable by that user.
 	StageDir string
@@ -219,6 +220,12 @@ func Run(ctx context.Context, s Spec) (r Result) {
 	staged := ""
 	if s.Shell == wire.ShellPowerShell || s.Shell == wire.ShellPwsh {
 		if staged, err = stageScript(s.StageDir, s.Script); err != nil {
+			r.Err = err
+			return r
+		}
+		defer removeStaged(staged)
+	} else if s.Shell == wire.ShellCmd && needsBatch(s.Script) {
+		if staged, err = stageBatch(s.StageDir, s.Script); err != nil {
 			r.Err = err
 			return r
 		}

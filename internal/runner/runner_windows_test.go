@@ -59,6 +59,44 @@ func TestWinCmdOutputAndExitCodes(t *testing.T) {
 	}
 }
 
+// TestWinCmdMultiLine: a multi-line or long cmd script runs whole, as a
+// batch file, and the staged file is removed.
+func TestWinCmdMultiLine(t *testing.T) {
+	var long strings.Builder
+	var longOut strings.Builder
+	for i := range 1000 { // about 12 KB: over cmd's 8191-character command line
+		fmt.Fprintf(&long, "echo line %d\n", i)
+		fmt.Fprintf(&longOut, "line %d\r\n", i)
+	}
+	long.WriteString("exit /b 4")
+	for _, tc := range []struct {
+		name, script string
+		code         int32
+		stdout       string
+	}{
+		{"lf lines", "echo a\necho b\nexit /b 3", 3, "a\r\nb\r\n"},
+		{"crlf lines", "echo a\r\necho b\r\n", 0, "a\r\nb\r\n"},
+		{"for loop and goto", "for %%i in (x y) do echo %%i\ngoto skip\necho not me\n:skip\necho end", 0, "x\r\ny\r\nend\r\n"},
+		{"long", long.String(), 4, longOut.String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := natstest.TempDir(t)
+			s := cmdSpec(tc.script)
+			s.StageDir = dir
+			r := Run(context.Background(), s)
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if r.ExitCode != tc.code || string(r.Stdout) != tc.stdout {
+				t.Fatalf("got exit %d stdout %.200q stderr %.200q; want %d %.200q", r.ExitCode, r.Stdout, r.Stderr, tc.code, tc.stdout)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
+				t.Fatalf("staged files left: %v", left)
+			}
+		})
+	}
+}
+
 func TestWinCwdAndEnv(t *testing.T) {
 	dir := natstest.TempDir(t)
 	s := cmdSpec("cd& echo %KANADE_A%/%kanade_b%")

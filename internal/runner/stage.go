@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 // utf8BOM starts every staged .ps1 file. Windows PowerShell 5.1 reads a
@@ -20,6 +21,26 @@ func stageScript(dir, script string) (path string, err error) {
 		body = append(append(make([]byte, 0, len(body)+3), utf8BOM...), body...)
 	}
 	return stageFile(dir, "kanade-*.ps1", body)
+}
+
+// maxCmdLine is the longest cmd script run as cmd /S /C "<script>":
+// cmd.exe refuses a command line over 8191 characters.
+const maxCmdLine = 8000
+
+// needsBatch reports whether a cmd script must be staged as a batch file:
+// cmd /C stops at the first line break, so it would silently run only the
+// first line of a multi-line script, and it cannot take a script longer
+// than its command-line limit.
+func needsBatch(script string) bool {
+	return strings.ContainsAny(script, "\r\n") || len(script) > maxCmdLine
+}
+
+// stageBatch writes a cmd script to a new file kanade-*.cmd in dir, with
+// CRLF line endings (cmd's label and goto handling misreads LF-only files)
+// and echo off, as for a script given to cmd /C.
+func stageBatch(dir, script string) (string, error) {
+	body := strings.ReplaceAll(strings.ReplaceAll(script, "\r\n", "\n"), "\n", "\r\n")
+	return stageFile(dir, "kanade-*.cmd", []byte("@echo off\r\n"+body))
 }
 
 // maxArgScript is the largest sh script passed on the command line; Linux

@@ -56,3 +56,31 @@ func TestStageScriptDefaultDirAndFailure(t *testing.T) {
 		t.Fatalf("err %v, want ErrStage", err)
 	}
 }
+
+func TestStageBatch(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		batch  bool
+		want   string
+	}{
+		{"echo one line", false, ""},
+		{"echo a\necho b", true, "@echo off\r\necho a\r\necho b"},
+		{"echo a\r\necho b\r\n", true, "@echo off\r\necho a\r\necho b\r\n"},
+		{"echo a\recho b", true, "@echo off\r\necho a\recho b"},
+		{"echo " + strings.Repeat("x", maxCmdLine), true, "@echo off\r\necho " + strings.Repeat("x", maxCmdLine)},
+	} {
+		if got := needsBatch(tc.script); got != tc.batch {
+			t.Errorf("needsBatch(%.20q) = %v", tc.script, got)
+		}
+		if !tc.batch {
+			continue
+		}
+		p, err := stageBatch(natstest.TempDir(t), tc.script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != tc.want || !strings.HasSuffix(p, ".cmd") {
+			t.Errorf("staged %s: %.40q, want %.40q", p, b, tc.want)
+		}
+	}
+}
