@@ -175,7 +175,7 @@ func (o *Options) Validate() error {
 	if !filepath.IsAbs(o.DataDir) {
 		return fmt.Errorf("agent: Options.DataDir %q is not an absolute path", o.DataDir)
 	}
-	if _, err := subject.ExecConsumer(o.PcID); err != nil {
+	if err := subject.ValidPcID(o.PcID); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	c := o.Credentials

@@ -26,7 +26,7 @@ func ExampleSanitizePcID() {
 	fmt.Println(subject.SanitizePcID(""))
 	// Output:
 	// desktop-01-corp-example-com
-	// alice's-macbook
+	// alice-s-macbook
 	// unknown
 }
 

@@ -3,6 +3,7 @@ package subject
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -67,20 +68,50 @@ func ValidToken(kind, tok string) error {
 	return nil
 }
 
-// SanitizePcID turns a host name into a valid pc id: lower-cased, each
-// character a token may not hold replaced by '-', cut to MaxTokenLen bytes.
-// '/' and '\' are replaced too, so the result also names a valid
-// [ExecConsumer]. An empty result becomes "unknown".
+// ValidPcID returns nil if id can serve as a pc id: a valid token that is
+// also a KV key (agent_groups holds <pc_id>, agent_config pcs.<pc_id>) and
+// a consumer name (agent-<pc_id>), so only ASCII letters, digits, '-', '_'
+// and '='. nats.go refuses any other key, so an agent with such an id
+// could never read its groups or its config. It returns a *TokenError.
+func ValidPcID(id string) error {
+	if err := ValidToken("pc_id", id); err != nil {
+		return err
+	}
+	for i := 0; i < len(id); i++ {
+		if !pcIDByte(id[i]) {
+			r, _ := utf8.DecodeRuneInString(id[i:])
+			return &TokenError{Kind: "pc_id", Token: id, Reason: fmt.Sprintf("contains %q: a pc id is also a KV key, so only ASCII letters, digits, '-', '_' and '='", r)}
+		}
+	}
+	return nil
+}
+
+func pcIDByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '='
+}
+
+// SanitizePcID turns a host name into a valid pc id ([ValidPcID]):
+// lower-cased; ASCII letters, digits, '-', '_' and '=' kept; any other
+// ASCII character (and invalid UTF-8) replaced by '-'; a non-ASCII letter
+// or digit written as 'u' and its lower-case hex code point, so two
+// non-ASCII host names stay apart ("経理部-PC" → "u7d4cu7406u90e8-pc"); cut
+// to MaxTokenLen bytes. An empty result becomes "unknown".
 func SanitizePcID(host string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(host) {
-		if r == utf8.RuneError || r == '.' || r == '*' || r == '>' || r == '/' || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
-			r = '-'
+		var part string
+		switch {
+		case r < utf8.RuneSelf && pcIDByte(byte(r)):
+			part = string(r)
+		case r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			part = "u" + strconv.FormatInt(int64(r), 16)
+		default:
+			part = "-"
 		}
-		if b.Len()+utf8.RuneLen(r) > MaxTokenLen {
+		if b.Len()+len(part) > MaxTokenLen {
 			break
 		}
-		b.WriteRune(r)
+		b.WriteString(part)
 	}
 	if b.Len() == 0 {
 		return "unknown"

@@ -297,15 +297,16 @@ func TestSanitizePcID(t *testing.T) {
 		{"a*b>c", "a-b-c"},
 		{"line\nbreak\x00nul", "line-break-nul"},
 		{`back\slash/slash`, "back-slash-slash"},
-		{"ÜBER-PC", "über-pc"},
-		{"経理部-PC", "経理部-pc"},
+		{"ÜBER-PC", "ufcber-pc"},
+		{"経理部-PC", "u7d4cu7406u90e8-pc"},
+		{"a_b=c@d#e", "a_b=c-d-e"},
 		{"bad\xffutf8", "bad-utf8"},
 		{"", "unknown"},
 		{".", "-"},
 		{strings.Repeat("A", 200), strings.Repeat("a", 128)},
-		{strings.Repeat("é", 100), strings.Repeat("é", 64)},
-		// A multibyte rune that would straddle the limit is dropped whole.
-		{"a" + strings.Repeat("é", 100), "a" + strings.Repeat("é", 63)},
+		{strings.Repeat("é", 100), strings.Repeat("ue9", 42)},
+		// A rune whose spelling would straddle the limit is dropped whole.
+		{"ab" + strings.Repeat("é", 100), "ab" + strings.Repeat("ue9", 42)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
@@ -321,8 +322,8 @@ func TestSanitizePcID(t *testing.T) {
 // checkPcID checks the properties every SanitizePcID result must have.
 func checkPcID(t *testing.T, host, got string) {
 	t.Helper()
-	if err := subject.ValidToken("pc_id", got); err != nil {
-		t.Fatalf("SanitizePcID(%q) = %q, not a valid token: %v", host, got, err)
+	if err := subject.ValidPcID(got); err != nil {
+		t.Fatalf("SanitizePcID(%q) = %q, not a valid pc id: %v", host, got, err)
 	}
 	if _, err := subject.ExecConsumer(got); err != nil {
 		t.Fatalf("SanitizePcID(%q) = %q, not a valid consumer name: %v", host, got, err)
@@ -332,6 +333,29 @@ func checkPcID(t *testing.T, host, got string) {
 	}
 	if again := subject.SanitizePcID(got); again != got {
 		t.Fatalf("SanitizePcID not idempotent: %q → %q → %q", host, got, again)
+	}
+}
+
+func TestValidPcID(t *testing.T) {
+	for _, id := range []string{"desktop-01", "PC_7", "a=b", strings.Repeat("x", 128)} {
+		if err := subject.ValidPcID(id); err != nil {
+			t.Errorf("ValidPcID(%q) = %v", id, err)
+		}
+	}
+	for id, reason := range map[string]string{
+		"":                       "empty",
+		"a.b":                    "'.'",
+		"a b":                    "whitespace",
+		"経理部":                    "KV key",
+		"a@b":                    "KV key",
+		"a/b":                    "KV key",
+		strings.Repeat("x", 129): "over 128",
+	} {
+		err := subject.ValidPcID(id)
+		checkTokenError(t, err, "pc_id", id)
+		if !strings.Contains(err.Error(), reason) {
+			t.Errorf("ValidPcID(%q) = %v, want it to mention %q", id, err, reason)
+		}
 	}
 }
 

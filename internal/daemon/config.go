@@ -86,8 +86,8 @@ const (
 
 // settings lists every setting, in the order of the usage text.
 var settings = []*setting{
-	{flag: "pc-id", env: "KANADE_PC_ID", usage: "agent id used in subjects (default: the host name, lower-cased, invalid characters replaced by '-')",
-		field: func(c *Config) any { return &c.PcID }, check: func(v string) error { return subject.ValidToken("pc_id", v) }},
+	{flag: "pc-id", env: "KANADE_PC_ID", usage: "agent id used in subjects and KV keys: ASCII letters, digits, '-', '_', '=' (default: the host name, lower-cased, other characters replaced)",
+		field: func(c *Config) any { return &c.PcID }, check: subject.ValidPcID},
 	{flag: "data-dir", env: "KANADE_DATA_DIR", kind: kindPath, usage: `data directory (default: %ProgramData%\Kanade on Windows, /var/lib/kanade as root, else $XDG_STATE_HOME/kanade or ~/.local/state/kanade)`,
 		field: func(c *Config) any { return &c.DataDir }},
 	{flag: "nats-url", env: "KANADE_NATS_URL", kind: kindList, usage: "comma-separated NATS server URLs (default: none, run an embedded single-machine server)",
