@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,9 @@ type Config struct {
 	LogFormat string
 	// EmbeddedListen is the host:port of the embedded server.
 	EmbeddedListen string
+	// EmbeddedMaxStore is the most bytes the embedded JetStream may store;
+	// 0 is the server's default (75 % of the free space).
+	EmbeddedMaxStore int64
 }
 
 // Embedded reports whether the daemon runs its own NATS server.
@@ -63,6 +67,7 @@ const (
 	kindBool
 	kindLevel
 	kindSecret // a string that is never echoed
+	kindSize   // a byte count: 1073741824, 512MiB, 2GiB
 )
 
 // setting is one configuration value with its flag, environment variable
@@ -124,6 +129,8 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.LogFormat }, check: checkLogFormat},
 	{flag: "embedded-listen", env: "KANADE_EMBEDDED_LISTEN", def: "127.0.0.1:4222", usage: "host:port of the embedded server, used without --nats-url (port 0: random)",
 		field: func(c *Config) any { return &c.EmbeddedListen }, check: checkListen},
+	{flag: "embedded-max-store", env: "KANADE_EMBEDDED_MAX_STORE", kind: kindSize, def: "0", usage: "most disk the embedded JetStream may use, such as 2GiB (0: 75% of the free space); stream limits shrink to fit",
+		field: func(c *Config) any { return &c.EmbeddedMaxStore }},
 }
 
 // UsageError is a problem with the command line, environment or config
@@ -285,6 +292,12 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 			}
 			*p = append(*p, u)
 		}
+	case *int64:
+		n, err := parseSize(r.v)
+		if err != nil {
+			return bad("%q: %v", r.v, err)
+		}
+		*p = n
 	case *time.Duration:
 		d, err := time.ParseDuration(r.v)
 		if err != nil || d < 0 {
@@ -301,6 +314,23 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 		panic(fmt.Sprintf("daemon: setting %s has field type %T", s.flag, p))
 	}
 	return nil
+}
+
+// parseSize parses a byte count, bare or with a binary unit suffix (KiB,
+// MiB, GiB, TiB; case-insensitive).
+func parseSize(v string) (int64, error) {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for i, unit := range []string{"kib", "mib", "gib", "tib"} {
+		if strings.HasSuffix(strings.ToLower(num), unit) {
+			num, mult = strings.TrimSpace(num[:len(num)-3]), int64(1)<<(10*(i+1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a byte count such as 1073741824, 512MiB or 2GiB")
+	}
+	return n * mult, nil
 }
 
 func parseLevel(v string) (slog.Level, error) {
@@ -397,6 +427,14 @@ func fileValue(s *setting, v any, dir string) (string, error) {
 			return "", fmt.Errorf("want true or false, got %s", tomlType(v))
 		}
 		return strconv.FormatBool(b), nil
+	case kindSize:
+		switch n := v.(type) {
+		case int64:
+			return strconv.FormatInt(n, 10), nil
+		case string:
+			return n, nil
+		}
+		return "", fmt.Errorf("want a byte count or a string such as \"2GiB\", got %s", tomlType(v))
 	case kindList:
 		switch l := v.(type) {
 		case string:

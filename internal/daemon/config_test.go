@@ -108,6 +108,11 @@ func TestPrecedence(t *testing.T) {
 		{"restart wait flag zero", layers{file: `update_restart_wait = "90s"`, args: []string{"--update-restart-wait", "0"}},
 			func(c *Config) any { return c.UpdateRestartWait }, time.Duration(0)},
 
+		{"max store default", layers{}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(0)},
+		{"max store file integer", layers{file: `embedded_max_store = 1048576`}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(1 << 20)},
+		{"max store env unit", layers{env: map[string]string{"KANADE_EMBEDDED_MAX_STORE": "2GiB"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(2 << 30)},
+		{"max store flag unit", layers{args: []string{"--embedded-max-store", "512 mib"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(512 << 20)},
+
 		{"listen default", layers{}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:4222"},
 		{"listen env", layers{env: map[string]string{"KANADE_EMBEDDED_LISTEN": "127.0.0.1:0"}}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:0"},
 		{"format default", layers{}, func(c *Config) any { return c.LogFormat }, "text"},
@@ -189,6 +194,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad bool env", nil, map[string]string{"KANADE_ENFORCE_SIGNATURES": "maybe"}, "", []string{"invalid enforce-signatures", "KANADE_ENFORCE_SIGNATURES"}},
 		{"bad duration", []string{"--update-restart-wait", "soon"}, nil, "", []string{"invalid update-restart-wait", "90s or 15m"}},
 		{"negative duration", nil, map[string]string{"KANADE_UPDATE_RESTART_WAIT": "-1m"}, "", []string{"invalid update-restart-wait", "KANADE_UPDATE_RESTART_WAIT"}},
+		{"bad size", []string{"--embedded-max-store", "2GB"}, nil, "", []string{"invalid embedded-max-store", "2GiB"}},
+		{"size overflow", []string{"--embedded-max-store", "9999999999TiB"}, nil, "", []string{"invalid embedded-max-store"}},
+		{"size as bool", nil, nil, `embedded_max_store = true`, []string{"key embedded_max_store", "want a byte count"}},
 		{"bad listen", []string{"--embedded-listen", "localhost"}, nil, "", []string{"invalid embedded-listen", "host:port"}},
 		{"bad listen port", []string{"--embedded-listen", "127.0.0.1:99999"}, nil, "", []string{"invalid embedded-listen", "port"}},
 		{"empty url in list", []string{"--nats-url", "nats://a,,nats://b"}, nil, "", []string{"invalid nats-url", "empty URL"}},

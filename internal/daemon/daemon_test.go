@@ -233,7 +233,8 @@ func TestRunEmbeddedInProcess(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		code, out, errOut := runMain(t, ctx, map[string]string{"HOME": "/home/u"},
-			"--data-dir", dir, "--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port), "--pc-id", "inproc-pc")
+			"--data-dir", dir, "--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port), "--pc-id", "inproc-pc",
+			"--embedded-max-store", "1GiB")
 		done <- result{code, out, errOut}
 	}()
 	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 20*time.Second)
@@ -260,7 +261,8 @@ func TestRunEmbeddedInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"embedded single-machine NATS server", "pc_id=inproc-pc", "embedded NATS server stopped"} {
+	for _, w := range []string{"embedded single-machine NATS server", "pc_id=inproc-pc", "embedded NATS server stopped",
+		"stream limits are scaled down", "store_limit_bytes=1073741824"} {
 		if !strings.Contains(string(log), w) {
 			t.Errorf("log file lacks %q:\n%s", w, log)
 		}

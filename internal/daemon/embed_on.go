@@ -11,8 +11,8 @@ import (
 
 // startEmbedded starts the embedded NATS server (the default when no NATS
 // URL is configured) and returns its client URL and a function that stops it.
-func startEmbedded(ctx context.Context, store, listen string, log *slog.Logger, level slog.Level) (string, func() error, error) {
-	srv, err := embedded.Start(ctx, embedded.Options{StoreDir: store, Listen: listen, Logger: log, LogLevel: level})
+func startEmbedded(ctx context.Context, store, listen string, maxStore int64, log *slog.Logger, level slog.Level) (string, func() error, error) {
+	srv, err := embedded.Start(ctx, embedded.Options{StoreDir: store, Listen: listen, MaxStore: maxStore, Logger: log, LogLevel: level})
 	if err != nil {
 		return "", nil, err
 	}

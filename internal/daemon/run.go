@@ -116,7 +116,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		if cfg.LogLevel <= slog.LevelDebug {
 			srvLevel = cfg.LogLevel
 		}
-		url, closeSrv, err := startEmbedded(ctx, store, cfg.EmbeddedListen, log, srvLevel)
+		url, closeSrv, err := startEmbedded(ctx, store, cfg.EmbeddedListen, cfg.EmbeddedMaxStore, log, srvLevel)
 		if err != nil && ctx.Err() != nil {
 			log.Info("stopped while the embedded NATS server was starting")
 			return ExitOK
