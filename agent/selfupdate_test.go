@@ -82,6 +82,25 @@ func releaseSetup(t *testing.T, e *env, pcID string) (exe, data string, opts fun
 	}
 }
 
+// updateTo2 sets target_version 2.0.0 and waits until Run (whose error
+// done yields) returns ErrRestart with exit code 64.
+func updateTo2(t *testing.T, e *env, done <-chan error) {
+	t.Helper()
+	e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr("2.0.0"), TargetVersionJitter: ptr("1ms")})
+	select {
+	case err := <-done:
+		if !errors.Is(err, agent.ErrRestart) {
+			t.Fatalf("Run returned %v, want ErrRestart", err)
+		}
+		var ec interface{ ExitCode() int }
+		if !errors.As(err, &ec) || ec.ExitCode() != 64 {
+			t.Fatalf("restart error %v has no exit code 64", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no restart after target_version 2.0.0")
+	}
+}
+
 // TestSelfUpdate follows target_version end to end: a signed release in
 // agent_releases replaces the binary, Run returns ErrRestart (exit 64), and
 // the next start as the new version reports agent_update.
@@ -100,19 +119,7 @@ func TestSelfUpdate(t *testing.T) {
 		}
 		return nil
 	})
-	e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr("2.0.0"), TargetVersionJitter: ptr("1ms")})
-	select {
-	case err := <-done:
-		if !errors.Is(err, agent.ErrRestart) {
-			t.Fatalf("Run returned %v, want ErrRestart", err)
-		}
-		var ec interface{ ExitCode() int }
-		if !errors.As(err, &ec) || ec.ExitCode() != 64 {
-			t.Fatalf("restart error %v has no exit code 64", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("no restart after target_version 2.0.0")
-	}
+	updateTo2(t, e, done)
 	if b, _ := os.ReadFile(exe); string(b) != "new binary" {
 		t.Fatalf("binary after the update: %q", b)
 	}
@@ -181,15 +188,7 @@ func TestSelfUpdateWaitsForCommands(t *testing.T) {
 				}
 				return nil
 			})
-			e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr("2.0.0"), TargetVersionJitter: ptr("1ms")})
-			select {
-			case err := <-done:
-				if !errors.Is(err, agent.ErrRestart) {
-					t.Fatalf("Run returned %v, want ErrRestart", err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Fatal("no restart after target_version 2.0.0")
-			}
+			updateTo2(t, e, done)
 			if r := e.waitResult(c.RequestID, 20*time.Second); r.ExitCode != tc.code {
 				t.Fatalf("command result: exit %d (%q), want %d", r.ExitCode, r.Stderr, tc.code)
 			}
