@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/kanade/kanade-agent/provision"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var provisionCmd = &command{
+	name:    "provision",
+	args:    "[--check]",
+	summary: "create or update the protocol's streams, KV buckets and object stores",
+	long: `Creates what is missing and updates what exists to the limits of the
+protocol (provision.Ensure): streams EXEC, RESULTS, EVENTS, OBS_EVENTS,
+INVENTORY; buckets agent_config, agent_groups, agent_groups_derived,
+script_current, script_status; object stores agent_releases, result_output,
+scripts. Running it again changes nothing. Then it lists what exists, with
+message counts and sizes.
+
+With --check it changes nothing, lists what exists and exits 1 when
+something is missing.`,
+	run: runProvision,
+}
+
+func runProvision(ctx context.Context, inv *invocation, args []string) error {
+	fs := inv.flags()
+	check := fs.Bool("check", false, "only list what exists; exit 1 when something is missing")
+	if err := inv.parse(fs, args); err != nil {
+		return err
+	}
+	if len(fs.Args()) > 0 {
+		return usageErrorf("provision takes no arguments, got %q", fs.Args())
+	}
+	nc, js, err := inv.jetStream(ctx)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	// Creating the object stores and buckets takes a few round trips each.
+	pctx, cancel := context.WithTimeout(ctx, inv.g.timeout)
+	defer cancel()
+	if !*check {
+		if err := provision.Ensure(pctx, js); err != nil {
+			return jsError("provision", err)
+		}
+		fmt.Fprintf(inv.env.Stdout, "provisioned %d streams, %d KV buckets and %d object stores\n",
+			len(provision.Streams()), len(provision.Buckets()), len(provision.ObjectStores()))
+	}
+	listProvisioned(pctx, inv.env.Stdout, js)
+	if err := provision.Check(pctx, js); err != nil {
+		if *check {
+			return fmt.Errorf("%v: run 'kanade provision' to create it", strings.TrimPrefix(err.Error(), "provision: "))
+		}
+		return jsError("check after provision", err)
+	}
+	return nil
+}
+
+// listProvisioned prints each stream, bucket and object store of the
+// protocol with its state, or "missing".
+func listProvisioned(ctx context.Context, w io.Writer, js jetstream.JetStream) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintln(tw, "KIND\tNAME\tSTATE")
+	for _, cfg := range provision.Streams() {
+		state := "missing"
+		if st, err := js.Stream(ctx, cfg.Name); err == nil {
+			info := st.CachedInfo()
+			state = fmt.Sprintf("%s; %d msgs, %s (limit %s)", strings.Join(info.Config.Subjects, " "),
+				info.State.Msgs, byteSize(int64(info.State.Bytes)), byteSize(info.Config.MaxBytes))
+		} else if !isNotFound(err) {
+			state = "error: " + oneLine(err.Error())
+		}
+		fmt.Fprintf(tw, "stream\t%s\t%s\n", cfg.Name, state)
+	}
+	for _, cfg := range provision.Buckets() {
+		state := "missing"
+		if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+			if s, err := kv.Status(ctx); err == nil {
+				state = fmt.Sprintf("%d values, %s", s.Values(), byteSize(int64(s.Bytes())))
+			} else {
+				state = "exists; status: " + oneLine(err.Error())
+			}
+		} else if !isNotFound(err) {
+			state = "error: " + oneLine(err.Error())
+		}
+		fmt.Fprintf(tw, "bucket\t%s\t%s\n", cfg.Bucket, state)
+	}
+	for _, cfg := range provision.ObjectStores() {
+		state := "missing"
+		if obs, err := js.ObjectStore(ctx, cfg.Bucket); err == nil {
+			if s, err := obs.Status(ctx); err == nil {
+				state = byteSize(int64(s.Size()))
+			} else {
+				state = "exists; status: " + oneLine(err.Error())
+			}
+		} else if !isNotFound(err) {
+			state = "error: " + oneLine(err.Error())
+		}
+		fmt.Fprintf(tw, "object store\t%s\t%s\n", cfg.Bucket, state)
+	}
+}
+
+func isNotFound(err error) bool {
+	return errorsIsAny(err, jetstream.ErrStreamNotFound, jetstream.ErrBucketNotFound)
+}
+
+// byteSize formats n bytes for people: 512 B, 1.5 KiB, 64 MiB; a
+// negative limit is "none".
+func byteSize(n int64) string {
+	if n < 0 {
+		return "none"
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	s := fmt.Sprintf("%.1f", v)
+	s = strings.TrimSuffix(s, ".0")
+	return s + " " + []string{"KiB", "MiB", "GiB", "TiB", "PiB"}[i]
+}

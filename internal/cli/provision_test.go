@@ -1,0 +1,66 @@
+package cli_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/provision"
+	"github.com/kanade/kanade-agent/subject"
+)
+
+func TestProvision(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunBareServer(t)
+	k := kanade(srv.URL())
+
+	o := k("provision", "--check").want(t, 1)
+	if !regexp.MustCompile(`(?m)^stream +EXEC +missing$`).MatchString(o.stdout) {
+		t.Errorf("--check on a bare server does not list EXEC as missing:\n%s", o.stdout)
+	}
+	mentions(t, "stderr", o.stderr, "stream EXEC", "run 'kanade provision'")
+
+	o = k("provision").want(t, 0)
+	for _, s := range provision.Streams() {
+		mentions(t, "stdout", o.stdout, s.Name)
+	}
+	for _, b := range provision.Buckets() {
+		mentions(t, "stdout", o.stdout, b.Bucket)
+	}
+	for _, b := range provision.ObjectStores() {
+		mentions(t, "stdout", o.stdout, b.Bucket)
+	}
+	if strings.Contains(o.stdout, "missing") {
+		t.Errorf("something missing after provision:\n%s", o.stdout)
+	}
+
+	js := natstest.JetStream(t, natstest.Connect(t, srv.URL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := provision.Check(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "results.r1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, subject.StreamResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := st.CachedInfo().Created
+
+	// A second run changes nothing: the stream and its message stay.
+	o = k("provision").want(t, 0)
+	mentions(t, "stdout", o.stdout, "results.>; 1 msgs")
+	st, err = js.Stream(ctx, subject.StreamResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := st.CachedInfo(); info.State.Msgs != 1 || !info.Created.Equal(created) {
+		t.Errorf("RESULTS after a second provision: %d msgs, created %v (was %v)", info.State.Msgs, info.Created, created)
+	}
+	k("provision", "--check").want(t, 0)
+}
