@@ -168,7 +168,7 @@ func buildSourced(entries []sourcedEntry) (*Keyring, error) {
 
 // validate checks one entry and turns it into a Key (without Source).
 func validate(e wire.KeyringEntry) (Key, error) {
-	if err := checkKid(e.Kid); err != nil {
+	if err := ValidKid(e.Kid); err != nil {
 		return Key{}, err
 	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(e.PublicKey))
@@ -195,7 +195,10 @@ func validate(e wire.KeyringEntry) (Key, error) {
 	}, nil
 }
 
-func checkKid(kid string) error {
+// ValidKid returns nil if kid is acceptable as a key id in a keyring (and
+// so in the signature header): not empty, at most MaxKidLen bytes, valid
+// UTF-8, no control character. Otherwise the error wraps ErrBadKid.
+func ValidKid(kid string) error {
 	switch {
 	case kid == "":
 		return fmt.Errorf("%w: empty", ErrBadKid)

@@ -10,7 +10,7 @@
 //	kanade ping PC
 //	kanade logs PC [--tail N]
 //	kanade kill EXEC_ID
-//	kanade provision [--check]
+//	kanade provision [--check] [--max-bytes SIZE]
 //	kanade keygen --kid KID --out FILE [--force] [--label TEXT] [--max-age-secs N]
 //	kanade release put --version V --file BINARY [--key FILE] [--force]
 //	kanade release ls [--keyring FILE]

@@ -132,15 +132,12 @@ func writeKeyFile(path string, data []byte, force bool) (err error) {
 	return nil
 }
 
-// validKid checks kid with the keyring's own rules (signing.NewKeyring).
+// validKid checks kid with the keyring's own rules.
 func validKid(kid string) error {
-	probe := wire.KeyringEntry{Kid: kid, PublicKey: base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize))}
-	_, err := signing.NewKeyring([]wire.KeyringEntry{probe})
-	var ke *signing.KeyringError
-	if errors.As(err, &ke) && ke.Err != nil {
-		return errors.New(strings.TrimPrefix(ke.Err.Error(), "signing: "))
+	if err := signing.ValidKid(kid); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "signing: "))
 	}
-	return err
+	return nil
 }
 
 // LoadKey reads a private key file written by keygen ({"kid":...,

@@ -7,13 +7,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kanade/kanade-agent/internal/bytesize"
 	"github.com/kanade/kanade-agent/provision"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 var provisionCmd = &command{
 	name:    "provision",
-	args:    "[--check]",
+	args:    "[--check] [--max-bytes SIZE]",
 	summary: "create or update the protocol's streams, KV buckets and object stores",
 	long: `Creates what is missing and updates what exists to the limits of the
 protocol (provision.Ensure): streams EXEC, RESULTS, EVENTS, OBS_EVENTS,
@@ -21,6 +22,11 @@ INVENTORY; buckets agent_config, agent_groups, agent_groups_derived,
 script_current, script_status; object stores agent_releases, result_output,
 scripts. Running it again changes nothing. Then it lists what exists, with
 message counts and sizes.
+
+With --max-bytes the streams' byte limits (about 3.9 GiB in all) are
+scaled down in proportion to fit SIZE (such as 1GiB): for a server whose
+JetStream store is smaller, such as an agent's embedded server started
+with --embedded-max-store (give half of that, as the agent does).
 
 With --check it changes nothing, lists what exists and exits 1 when
 something is missing.`,
@@ -30,8 +36,16 @@ something is missing.`,
 func runProvision(ctx context.Context, inv *invocation, args []string) error {
 	fs := inv.flags()
 	check := fs.Bool("check", false, "only list what exists; exit 1 when something is missing")
+	maxBytes := fs.String("max-bytes", "", "scale the streams' byte limits to fit `SIZE` in all, such as 1GiB (default: the protocol's limits)")
 	if err := inv.parse(fs, args); err != nil {
 		return err
+	}
+	var budget int64
+	if *maxBytes != "" {
+		var err error
+		if budget, err = bytesize.Parse(*maxBytes); err != nil || budget == 0 {
+			return usageErrorf("--max-bytes %q: want a positive byte count such as 1073741824, 512MiB or 2GiB", *maxBytes)
+		}
 	}
 	if len(fs.Args()) > 0 {
 		return usageErrorf("provision takes no arguments, got %q", fs.Args())
@@ -45,7 +59,7 @@ func runProvision(ctx context.Context, inv *invocation, args []string) error {
 	pctx, cancel := context.WithTimeout(ctx, inv.g.timeout)
 	defer cancel()
 	if !*check {
-		if err := provision.Ensure(pctx, js); err != nil {
+		if err := provision.EnsureWithin(pctx, js, budget); err != nil {
 			return jsError("provision", err)
 		}
 		fmt.Fprintf(inv.env.Stdout, "provisioned %d streams, %d KV buckets and %d object stores\n",

@@ -64,3 +64,29 @@ func TestProvision(t *testing.T) {
 	}
 	k("provision", "--check").want(t, 0)
 }
+
+// TestProvisionMaxBytes scales the streams' limits to a budget and refuses
+// a bad size.
+func TestProvisionMaxBytes(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunBareServer(t)
+	k := kanade(srv.URL())
+	o := k("provision", "--max-bytes", "10xb").want(t, 2)
+	mentions(t, "stderr", o.stderr, "--max-bytes", "512MiB")
+	k("provision", "--max-bytes", "256MiB").want(t, 0)
+
+	js := natstest.JetStream(t, natstest.Connect(t, srv.URL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var total int64
+	for _, cfg := range provision.Streams() {
+		st, err := js.Stream(ctx, cfg.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += st.CachedInfo().Config.MaxBytes
+	}
+	if total > 256<<20 || total < 200<<20 {
+		t.Fatalf("streams' MaxBytes sum to %d, want just under 256 MiB", total)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/kanade/kanade-agent/internal/bytesize"
 	"github.com/kanade/kanade-agent/subject"
 )
 
@@ -293,7 +293,7 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 			*p = append(*p, u)
 		}
 	case *int64:
-		n, err := parseSize(r.v)
+		n, err := bytesize.Parse(r.v)
 		if err != nil {
 			return bad("%q: %v", r.v, err)
 		}
@@ -314,23 +314,6 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 		panic(fmt.Sprintf("daemon: setting %s has field type %T", s.flag, p))
 	}
 	return nil
-}
-
-// parseSize parses a byte count, bare or with a binary unit suffix (KiB,
-// MiB, GiB, TiB; case-insensitive).
-func parseSize(v string) (int64, error) {
-	num, mult := strings.TrimSpace(v), int64(1)
-	for i, unit := range []string{"kib", "mib", "gib", "tib"} {
-		if strings.HasSuffix(strings.ToLower(num), unit) {
-			num, mult = strings.TrimSpace(num[:len(num)-3]), int64(1)<<(10*(i+1))
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > math.MaxInt64/mult {
-		return 0, errors.New("want a byte count such as 1073741824, 512MiB or 2GiB")
-	}
-	return n * mult, nil
 }
 
 func parseLevel(v string) (slog.Level, error) {
