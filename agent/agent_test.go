@@ -7,6 +7,7 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -333,8 +334,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runChild runs an agent configured by the environment until it is killed.
+// runChild runs an agent configured by the environment until it is killed
+// (or, with KANADE_CRASH_AFTER_RESULT=1, until it has stored a result: it
+// exits 3 before recording the command finished).
 func runChild() {
+	if os.Getenv("KANADE_CRASH_AFTER_RESULT") == "1" {
+		agent.SetAfterResultStored(func() { os.Exit(3) })
+	}
 	a, err := agent.New(agent.Options{
 		PcID: os.Getenv("KANADE_PC_ID"), DataDir: os.Getenv("KANADE_DATA_DIR"),
 		Servers: []string{os.Getenv("KANADE_NATS_URL")}, DisableInventory: true,
@@ -390,6 +396,59 @@ func TestSIGKILLMidCommandReports121(t *testing.T) {
 	e.waitResult(sentinel.RequestID, 20*time.Second)
 	if rs, _ := e.results(c.RequestID); len(rs) != 1 {
 		t.Fatalf("%d results for the crashed command, want 1", len(rs))
+	}
+}
+
+// TestCrashAfterResultStoredNo121: an agent that dies between storing a
+// result and recording its command finished delivers that result after the
+// restart, and no 121 besides.
+func TestCrashAfterResultStoredNo121(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Without the RESULTS stream the stored result stays in the outbox.
+	if err := e.js.DeleteStream(ctx, subject.StreamResults); err != nil {
+		t.Fatal(err)
+	}
+	dir := natstest.TempDir(t)
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), "KANADE_AGENT_CHILD=1", "KANADE_CRASH_AFTER_RESULT=1", "KANADE_PC_ID=pc-crash2",
+		"KANADE_DATA_DIR="+dir, "KANADE_NATS_URL="+e.srv.URL())
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	c := cmd(noopScript)
+	// Keep publishing (one request id: it runs once) until the child has
+	// stored the result and died.
+	var werr error
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		select {
+		case werr = <-exited:
+			return nil
+		default:
+			e.publish(pcSubject("pc-crash2"), c)
+			return errors.New("child still running")
+		}
+	})
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("child ended with %v, want exit 3 from the crash hook", werr)
+	}
+	if err := provision.Ensure(ctx, e.js); err != nil {
+		t.Fatal(err)
+	}
+	e.start("pc-crash2", dir, nil)
+	if r := e.waitResult(c.RequestID, 20*time.Second); r.ExitCode != 0 {
+		t.Fatalf("after restart: %+v, want the real result", r)
+	}
+	sentinel := cmd(noopScript)
+	e.publish(pcSubject("pc-crash2"), sentinel)
+	e.waitResult(sentinel.RequestID, 20*time.Second)
+	if rs, _ := e.results(c.RequestID); len(rs) != 1 {
+		t.Fatalf("%d results for the command, want 1: %+v", len(rs), rs)
 	}
 }
 

@@ -9,3 +9,7 @@ func SetReopenEvery(d time.Duration) (restore func()) {
 	reopenEvery = d
 	return func() { reopenEvery = old }
 }
+
+// SetAfterResultStored sets a function run between storing a result and
+// recording its command finished, for crash tests.
+func SetAfterResultStored(f func()) { afterResultStored = f }

@@ -12,11 +12,33 @@ import (
 // recover reports exit 121 for every command the ledger found launching at
 // open: the agent stopped (crashed, lost power) after it marked the command
 // launching and before its result was stored, so whether it ran is unknown.
+// A command whose result is already in the results outbox (the agent
+// stopped between storing the result and recording it finished) is only
+// recorded finished: its real result is on its way.
 func (a *Agent) recover(ctx context.Context) {
-	for _, e := range a.ledger.Recovered() {
-		var m launchMeta
-		if err := json.Unmarshal(e.Meta, &m); err != nil {
+	recovered := a.ledger.Recovered()
+	if len(recovered) == 0 {
+		return
+	}
+	metas := make([]launchMeta, len(recovered))
+	want := map[string]bool{} // result ids of the launch records
+	for i, e := range recovered {
+		if err := json.Unmarshal(e.Meta, &metas[i]); err != nil {
 			a.log.Warn("unreadable launch record; reporting with request id only", "request_id", e.RequestID, "err", err)
+		}
+		if metas[i].ResultID != "" {
+			want[metas[i].ResultID] = true
+		}
+	}
+	stored := a.storedResults(want)
+	for i, e := range recovered {
+		m := metas[i]
+		if m.ResultID != "" && stored[m.ResultID] {
+			a.log.Info("command found mid-launch after a restart already has its result stored", "request_id", e.RequestID, "result_id", m.ResultID)
+			if err := a.ledger.Finished(e.RequestID); err != nil {
+				a.log.Error("cannot mark command finished", "request_id", e.RequestID, "err", err)
+			}
+			continue
 		}
 		if m.ResultID == "" {
 			m.ResultID = refusalID(e.RequestID, a.opts.PcID, "restarted")
@@ -32,6 +54,25 @@ func (a *Agent) recover(ctx context.Context) {
 		a.log.Warn("command found mid-launch after a restart", "request_id", e.RequestID, "exec_id", m.ExecID)
 		a.finish(ctx, cmd, r)
 	}
+}
+
+// storedResults returns which of the result ids in want the results outbox
+// holds, not yet acknowledged.
+func (a *Agent) storedResults(want map[string]bool) map[string]bool {
+	found := map[string]bool{}
+	if len(want) == 0 {
+		return found
+	}
+	err := a.results.Pending(func(_ string, r wire.ExecResult) bool {
+		if want[r.ResultID] {
+			found[r.ResultID] = true
+		}
+		return len(found) < len(want)
+	})
+	if err != nil {
+		a.log.Warn("cannot read the results outbox; reporting 121 for every command found mid-launch", "err", err)
+	}
+	return found
 }
 
 // ioLimit reads at most n bytes of r, copying them into w.
