@@ -74,6 +74,9 @@
 //	<dir>/<name>.json          legacy items of the previous agent (raw JSON of T)
 //	<dir>/stuck/<id>.json      items that failed MaxAttempts times (raw JSON of T)
 //	<dir>/corrupt/...          unreadable bytes, preserved for inspection
+//	<dir>/outbox.lock          locked (flock / LockFileEx) while an Outbox has
+//	                           the directory open: a second New fails with
+//	                           ErrLocked instead of corrupting the files
 //
 // A segment starts with the 8-byte magic "KOBXSEG1", then records:
 //

@@ -25,6 +25,10 @@ var ErrEncode = errors.New("outbox: cannot encode item")
 // ErrInvalidOptions is wrapped by the errors of Options.Validate.
 var ErrInvalidOptions = errors.New("outbox: invalid options")
 
+// ErrLocked is wrapped by New when another Outbox, in this process or
+// another, has the directory open: two would corrupt each other's files.
+var ErrLocked = errors.New("outbox: directory in use by another outbox")
+
 // ErrRunning is returned by Run when another Run of the same outbox is active.
 var ErrRunning = errors.New("outbox: already running")
 

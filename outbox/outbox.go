@@ -39,6 +39,7 @@ type Outbox[T any] struct {
 	inEnqueue  atomic.Int64 // Enqueue calls in progress (group commit hint)
 	comDone    chan struct{}
 	activeFile *os.File // committer only
+	lockF      *os.File // outbox.lock, held while open
 
 	// Shared state, guarded by mu.
 	mu      sync.Mutex
@@ -111,6 +112,14 @@ func New[T any](opts Options[T]) (*Outbox[T], error) {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 	}
+	lf, err := fsutil.LockFile(filepath.Join(o.dir, lockName))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, fmt.Errorf("%w: %w", ErrLocked, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	o.lockF = lf
 	if err := o.recover(); err != nil {
 		o.closeFiles()
 		return nil, err
@@ -442,6 +451,10 @@ func (o *Outbox[T]) closeFiles() {
 	if o.activeFile != nil {
 		_ = o.activeFile.Close()
 		o.activeFile = nil
+	}
+	if o.lockF != nil {
+		_ = o.lockF.Close() // releases the directory
+		o.lockF = nil
 	}
 }
 

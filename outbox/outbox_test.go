@@ -605,3 +605,21 @@ func TestNoStreamNeverStuck(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSecondOpenLocked: a directory open in one Outbox is refused to a
+// second one (same process here; the lock is per open file) until Close.
+func TestSecondOpenLocked(t *testing.T) {
+	dir := natstest.TempDir(t)
+	ob := mustNew(t, testOptions(dir, nil))
+	if _, err := New(testOptions(dir, nil)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second New on an open directory: %v, want ErrLocked", err)
+	}
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ob2, err := New(testOptions(dir, nil))
+	if err != nil {
+		t.Fatalf("New after Close: %v", err)
+	}
+	ob2.Close()
+}

@@ -25,6 +25,7 @@ const (
 	ackSuffix     = ".ack"
 	tmpSuffix     = fsutil.TempSuffix
 	legacySuffix  = ".json"
+	lockName      = "outbox.lock"
 	stuckDirName  = "stuck"
 	corruptDirNam = "corrupt"
 )

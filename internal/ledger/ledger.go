@@ -234,12 +234,11 @@ func Open(dir string, opts Options) (*Ledger, error) {
 
 		testHookCommit: opts.commitHook,
 	}
-	lf, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: open: %w", err)
+	lf, err := fsutil.LockFile(filepath.Join(dir, lockName))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, fmt.Errorf("ledger: open: %w: %w", ErrLocked, err)
 	}
-	if err := lockFile(lf); err != nil {
-		lf.Close()
+	if err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}
 	l.lockF = lf

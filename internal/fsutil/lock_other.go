@@ -1,9 +1,9 @@
 //go:build !windows && !linux && !darwin && !freebsd && !openbsd && !netbsd && !dragonfly
 
-package ledger
+package fsutil
 
 import "os"
 
-// lockFile does nothing on platforms without flock(2): two ledgers on the
-// same directory are not detected there.
+// lockFile does nothing on platforms without flock(2): two holders of the
+// same lock file are not detected there.
 func lockFile(*os.File) error { return nil }

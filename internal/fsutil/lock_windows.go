@@ -1,23 +1,22 @@
 //go:build windows
 
-package ledger
+package fsutil
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/windows"
 )
 
-// lockFile takes an exclusive, non-blocking LockFileEx lock on the first byte
-// of f. Windows drops it when the handle is closed or the process dies.
+// lockFile takes an exclusive, non-blocking LockFileEx lock on the first
+// byte of f. Windows drops it when the handle is closed or the process dies.
 func lockFile(f *os.File) error {
 	var ol windows.Overlapped
 	err := windows.LockFileEx(windows.Handle(f.Fd()),
 		windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
-		return fmt.Errorf("%w: %s", ErrLocked, f.Name())
+		return ErrLocked
 	}
 	return err
 }
