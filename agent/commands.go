@@ -158,9 +158,9 @@ func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
 		a.refuseUnclaimed(cmd, "queue-full", fmt.Sprintf("kanade-agent: refused: %d commands are already waiting or running (max_queued)", n))
 		return false
 	}
-	// The live subscription and the EXEC replay deliver the same commands
-	// on two goroutines: the claim and the limiter reservation are one step,
-	// so the queue order is the claim order, which is the arrival order.
+	// The claim and the limiter reservation are one step, so the queue
+	// order is the claim order. Commands arrive in order on the one inbound
+	// goroutine (inbound.go); the lock keeps the step whole for any caller.
 	a.claimMu.Lock()
 	defer a.claimMu.Unlock()
 	ok, st, err := a.ledger.Claim(cmd.RequestID)
