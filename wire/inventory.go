@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -37,14 +38,21 @@ type InventoryReport struct {
 }
 
 // HashData returns the hex SHA-256 of the canonical JSON encoding of data:
-// encoding/json sorts map keys, so equal data gives an equal hash whatever
-// the order it was built in.
+// object keys sorted (encoding/json sorts map keys, so equal data gives an
+// equal hash whatever the order it was built in), no insignificant
+// whitespace, and '<', '>' and '&' written as themselves, as RFC 8785 (JSON
+// canonicalization) writes strings, not as encoding/json's default \u003c
+// escapes, so a backend can re-hash with a canonical encoder of its own.
+// (U+2028 and U+2029 are still written escaped; inventory data does not
+// hold them in practice.)
 func HashData(data map[string]any) (string, error) {
-	b, err := json.Marshal(data)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
 		return "", fmt.Errorf("wire: hash inventory data: %w", err)
 	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	return hex.EncodeToString(sum[:]), nil
 }
 

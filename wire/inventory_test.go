@@ -58,6 +58,18 @@ func buildData(order []int) map[string]any {
 	return data
 }
 
+// TestHashDataNoHTMLEscapes: '<', '>' and '&' are hashed as themselves,
+// as a canonical (RFC 8785) encoder writes them.
+func TestHashDataNoHTMLEscapes(t *testing.T) {
+	h, err := wire.HashData(map[string]any{"Win32_Product": []any{map[string]any{"Name": "A&B <x64>", "N": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256Hex(`{"Win32_Product":[{"N":1,"Name":"A&B <x64>"}]}`); h != want {
+		t.Fatalf("HashData = %s, want %s", h, want)
+	}
+}
+
 func TestHashDataStable(t *testing.T) {
 	orders := [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}, {2, 0, 3, 1}}
 	var first string
