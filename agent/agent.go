@@ -74,7 +74,8 @@ type Agent struct {
 	idle       chan struct{} // signalled when inflight drops to zero
 
 	acks      ackSet
-	in        *inbound // the one ordered queue of command messages
+	refusals  recentSet // result_ids of refusals stored lately
+	in        *inbound  // the one ordered queue of command messages
 	subsMu    sync.Mutex
 	groupSubs map[string]*nats.Subscription
 

@@ -6,6 +6,8 @@ package agent_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/provision"
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -608,5 +611,43 @@ func TestLogsFetchAcrossRotation(t *testing.T) {
 	m, err = e.nc.Request(logs, []byte(`{"tail_lines":`), 5*time.Second)
 	if err != nil || !strings.Contains(string(m.Data), "bad logs.fetch request") {
 		t.Fatalf("malformed request: %q, %v", m.Data, err)
+	}
+}
+
+// TestSignatureEnforced: an enforcing agent refuses an unsigned command
+// with 123, stored once although it arrives live and replayed (and the
+// replay is delivered again); the same script signed by a keyring key runs.
+func TestSignatureEnforced(t *testing.T) {
+	e := newEnv(t)
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	keyring := filepath.Join(natstest.TempDir(t), "keyring.json")
+	kr, _ := json.Marshal([]wire.KeyringEntry{{Kid: "k1", PublicKey: base64.StdEncoding.EncodeToString(pub)}})
+	if err := os.WriteFile(keyring, kr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := e.start("pc-sig", "", func(o *agent.Options) { o.KeyringFile, o.Enforcing = keyring, true })
+	unsigned := cmd(noopScript)
+	e.publish(pcSubject("pc-sig"), unsigned)
+	if r := e.waitResult(unsigned.RequestID, 20*time.Second); r.ExitCode != wire.ExitRefused || !r.Skipped {
+		t.Fatalf("unsigned: %+v", r)
+	}
+	// Both copies (live and replayed) are handled before a later command.
+	natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if n := a.Stats().Received; n < 2 {
+			return fmt.Errorf("%d command messages received", n)
+		}
+		return nil
+	})
+	signed := cmd(noopScript)
+	body, _ := json.Marshal(signed)
+	msg := &nats.Msg{Subject: pcSubject("pc-sig"), Data: body, Header: signing.Sign(priv, "k1", time.Now(), body)}
+	if err := e.nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.waitResult(signed.RequestID, 20*time.Second); r.ExitCode != 0 || r.Skipped {
+		t.Fatalf("signed: %+v", r)
+	}
+	if rs, _ := e.results(unsigned.RequestID); len(rs) != 1 {
+		t.Fatalf("%d refusals stored for the unsigned command, want 1", len(rs))
 	}
 }

@@ -125,15 +125,64 @@ func (a *Agent) refuseUnclaimed(cmd *wire.Command, why, note string) {
 	a.store(r)
 }
 
-// store enqueues a result that is not tied to a ledger entry.
+// store enqueues a refusal: a result that is not tied to a ledger entry,
+// whose result_id is derived from the request and the reason. The live and
+// the replayed copy of a command are refused alike, and an unacked replay
+// comes back every ack wait, so a result_id among the last recentRefusals
+// stored is not stored again.
 func (a *Agent) store(r wire.ExecResult) {
+	if !a.refusals.add(r.ResultID) {
+		a.log.Debug("refusal already stored", "request_id", r.RequestID, "result_id", r.ResultID)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := a.results.Enqueue(ctx, r); err != nil {
+		a.refusals.remove(r.ResultID)
 		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err)
 		return
 	}
 	a.counters.results.Add(1)
+}
+
+// recentRefusals bounds the refusal result_ids an agent remembers.
+const recentRefusals = 4096
+
+// recentSet is a bounded set of strings that forgets the oldest first.
+type recentSet struct {
+	mu   sync.Mutex
+	m    map[string]bool
+	ring []string
+	next int
+}
+
+// add adds s and reports whether it was new.
+func (r *recentSet) add(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m[s] {
+		return false
+	}
+	if r.m == nil {
+		r.m = map[string]bool{}
+		r.ring = make([]string, recentRefusals)
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.m, old)
+	}
+	r.ring[r.next] = s
+	r.next = (r.next + 1) % len(r.ring)
+	r.m[s] = true
+	return true
+}
+
+// remove forgets s. Its old slot still names it, so a later add of s may be
+// forgotten early when that slot is reused: harmless, a refusal stored
+// twice is idempotent for the backend.
+func (r *recentSet) remove(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, s)
 }
 
 // claimAndStart records cmd in the dedup ledger and starts it when it is
