@@ -1,0 +1,68 @@
+// Package agent is the kanade endpoint agent as a library: the daemon
+// (cmd/kanade-agent) is a thin wrapper around it, and any Go service can
+// embed it. It speaks the protocol of PROTOCOL.md exactly.
+//
+//	a, err := agent.New(agent.Options{PcID: "pc-1", DataDir: dir, Servers: urls})
+//	if err != nil { ... }
+//	err = a.Run(ctx) // until ctx ends; ErrRestart after a self-update
+//
+// # Lifecycle
+//
+// New validates Options and touches nothing. Run opens the data directory
+// (dedup ledger, outboxes: each locked, so a second agent on the same
+// directory fails at once), connects (starting even with no server
+// reachable, reconnecting forever), waits with backoff for the protocol's
+// streams and buckets, and runs until ctx ends. Ready is closed once
+// commands are being received. When ctx ends, Run stops accepting
+// commands, kills running scripts and records their results, gives the
+// outboxes Options.ShutdownTimeout to flush, closes everything and returns.
+// An Agent runs once.
+//
+// # Commands
+//
+// Live commands (commands.all, commands.pc.<pc_id>, commands.group.<g> for
+// each effective group) and the EXEC replay consumer (agent-<pc_id>, for
+// commands published while the agent was away) feed one ordered queue,
+// handled by one goroutine, so commands are taken in the order they
+// reached the agent. Each goes through the pipeline of PROTOCOL.md:
+// decode; signature (Options.KeyringFile, Options.Enforcing; refusal 123);
+// the durable dedup ledger (a request_id runs at most once, across
+// restarts; one found mid-launch after a crash is reported 121, unless its
+// result was already stored); gates 127, 124, 126, 125; jitter; the FIFO
+// limiter (max_local_concurrent, live); the run (internal/runner: timeouts,
+// whole-tree kill, bounded output); retries; emit; then EventStarted and
+// the ExecResult through durable outboxes. kill.<exec_id> is honoured from
+// acceptance to exit. A replayed message is acked only once its command is
+// durably launching or finished. Malformed, hostile or oversized input is
+// refused with a result or a log line and never stops the agent;
+// Options.MaxQueued bounds the commands waiting or running.
+//
+// # Durability
+//
+// Results, started events, obs events and inventory reports go through
+// outbox.Outbox: stored with fsync before the agent moves on, deleted only
+// on JetStream's PubAck, published with a Nats-Msg-Id fixed at enqueue. A
+// result that cannot be stored (full disk) is held and retried, never
+// dropped while the agent runs.
+//
+// # Reporting
+//
+// Heartbeats (core NATS, never queued while disconnected, with the outbox
+// backlog), host performance, the inventory (package inventory; off with
+// Options.DisableInventory), agent_online at each start, events of
+// Options.ObsSources, and answers to agents.<pc_id>.ping and
+// logs.fetch.<pc_id> (Options.LogFile). Stats gives a host program the
+// counters; Config the effective configuration, merged live from the
+// agent_config bucket over Options.Defaults.
+//
+// # Self-update
+//
+// With Options.SelfUpdate the agent follows target_version: it installs
+// the release from agent_releases (digest and, with
+// Options.ReleaseKeyringFile, signature checked), waits up to
+// Options.UpdateRestartWait for running commands, and Run returns
+// ErrRestart, whose ExitCode (64) asks the service manager for a restart.
+// The boot sentinel that rolls back a release that cannot start must run
+// first thing in the process; the daemon does it (internal/update.Boot), so
+// self-update is meant for the daemon, and off by default here.
+package agent
