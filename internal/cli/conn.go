@@ -127,6 +127,18 @@ func (inv *invocation) jetStream(ctx context.Context) (*nats.Conn, jetstream.Jet
 	return nc, js, nil
 }
 
+// session connects for one short operation: it returns the JetStream
+// context, a context bounded by --timeout for the operation, and done,
+// which ends both.
+func (inv *invocation) session(ctx context.Context) (jetstream.JetStream, context.Context, func(), error) {
+	nc, js, err := inv.jetStream(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, inv.g.timeout)
+	return js, octx, func() { cancel(); nc.Close() }, nil
+}
+
 // redactURLs lists urls for messages, without passwords or tokens.
 func redactURLs(urls []string) string {
 	out := make([]string, len(urls))

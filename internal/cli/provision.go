@@ -50,14 +50,12 @@ func runProvision(ctx context.Context, inv *invocation, args []string) error {
 	if len(fs.Args()) > 0 {
 		return usageErrorf("provision takes no arguments, got %q", fs.Args())
 	}
-	nc, js, err := inv.jetStream(ctx)
+	// Creating the object stores and buckets takes a few round trips each.
+	js, pctx, done, err := inv.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	// Creating the object stores and buckets takes a few round trips each.
-	pctx, cancel := context.WithTimeout(ctx, inv.g.timeout)
-	defer cancel()
+	defer done()
 	if !*check {
 		if err := provision.EnsureWithin(pctx, js, budget); err != nil {
 			return jsError("provision", err)

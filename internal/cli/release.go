@@ -115,13 +115,11 @@ func runReleasePut(ctx context.Context, inv *invocation, args []string) error {
 		return err
 	}
 
-	nc, js, err := inv.jetStream(ctx)
+	js, pctx, done, err := inv.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	pctx, cancel := context.WithTimeout(ctx, inv.g.timeout)
-	defer cancel()
+	defer done()
 	obs, err := js.ObjectStore(pctx, subject.ObjectReleases)
 	if err != nil {
 		return jsError("object store "+subject.ObjectReleases, err)
@@ -203,13 +201,11 @@ func runReleaseLs(ctx context.Context, inv *invocation, args []string) error {
 		}
 		keyring = k
 	}
-	nc, js, err := inv.jetStream(ctx)
+	js, lctx, done, err := inv.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	lctx, cancel := context.WithTimeout(ctx, inv.g.timeout)
-	defer cancel()
+	defer done()
 	obs, err := js.ObjectStore(lctx, subject.ObjectReleases)
 	if err != nil {
 		return jsError("object store "+subject.ObjectReleases, err)
