@@ -10,7 +10,8 @@ import (
 )
 
 // DefaultURL is the NATS server used when neither --nats-url nor
-// KANADE_NATS_URL is set.
+// KANADE_NATS_URL is set and no local agent's credentials file
+// (LocalConnFile under --data-dir) exists.
 const DefaultURL = "nats://127.0.0.1:4222"
 
 // DefaultTimeout is the default of --timeout.
@@ -20,7 +21,14 @@ const DefaultTimeout = 30 * time.Second
 type globals struct {
 	urls, creds, token, nkey, user, password string
 	tlsCA, tlsCert, tlsKey                   string
+	dataDir                                  string
 	timeout                                  time.Duration
+
+	// urlSet is true when --nats-url or KANADE_NATS_URL gave the URLs;
+	// otherwise the local agent's embedded server is tried first.
+	urlSet bool
+	// credsSet is true when a credential flag or variable is given.
+	credsSet bool
 }
 
 // globalFlag describes one global flag.
@@ -38,6 +46,7 @@ var globalFlags = []globalFlag{
 	{"tls-ca", "KANADE_TLS_CA", "FILE", "PEM file of CAs to trust for the server certificate", ""},
 	{"tls-cert", "KANADE_TLS_CERT", "FILE", "PEM client certificate (with --tls-key)", ""},
 	{"tls-key", "KANADE_TLS_KEY", "FILE", "PEM client key (with --tls-cert)", ""},
+	{"data-dir", "KANADE_DATA_DIR", "DIR", "data directory of the local kanade-agent, whose " + LocalConnFile + " tells how to reach its embedded server without --nats-url (default: the agent's default, " + defaultDataDirText + ")", ""},
 	{"timeout", "KANADE_TIMEOUT", "DURATION", "bound on connecting and on each request; exec --pc waits this long by default", DefaultTimeout.String()},
 }
 
@@ -61,6 +70,8 @@ func (g *globals) ptr(name string) *string {
 		return &g.tlsCert
 	case "tls-key":
 		return &g.tlsKey
+	case "data-dir":
+		return &g.dataDir
 	}
 	return nil
 }
@@ -106,9 +117,13 @@ func (g *globals) resolve(getenv func(string) string, parsed []*flag.FlagSet) er
 		}
 		if v == "" {
 			v = f.def
+		} else if f.name == "nats-url" {
+			set[f.name] = true
 		}
 		*g.ptr(f.name) = v
 	}
+	g.urlSet = set["nats-url"]
+	g.credsSet = g.token != "" || g.user != "" || g.creds != "" || g.nkey != ""
 	if g.timeout <= 0 {
 		return usageErrorf("--timeout %v must be positive, such as 30s", g.timeout)
 	}

@@ -29,7 +29,11 @@ type Config struct {
 	// NATSURLs are the servers to connect to; empty runs an embedded server.
 	NATSURLs []string
 	// Token, User, Password, CredsFile and NKeyFile authenticate to NATS.
+	// Token is also read from TokenFile or, on Windows, from the registry
+	// (RegistryTokenPath).
 	Token, User, Password, CredsFile, NKeyFile string
+	// TokenFile is the file the token was read from, if any.
+	TokenFile string
 	// TLSCA, TLSCert and TLSKey are PEM files for TLS to NATS.
 	TLSCA, TLSCert, TLSKey string
 	// KeyringFile is the command signing keyring.
@@ -47,7 +51,8 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
 	LogFormat string
-	// EmbeddedListen is the host:port of the embedded server.
+	// EmbeddedListen is the host:port of the embedded server's TCP
+	// listener; empty (the default) opens no TCP port.
 	EmbeddedListen string
 	// EmbeddedMaxStore is the most bytes the embedded JetStream may store;
 	// 0 is the server's default (75 % of the free space).
@@ -97,8 +102,10 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.DataDir }},
 	{flag: "nats-url", env: "KANADE_NATS_URL", kind: kindList, usage: "comma-separated NATS server URLs (default: none, run an embedded single-machine server)",
 		field: func(c *Config) any { return &c.NATSURLs }},
-	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token",
+	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token; prefer --nats-token-file (a command line is visible to every user)",
 		field: func(c *Config) any { return &c.Token }},
+	{flag: "nats-token-file", env: "KANADE_NATS_TOKEN_FILE", kind: kindPath, usage: "file holding the NATS auth token (surrounding white space ignored); on Unix it must not be writable by other users",
+		field: func(c *Config) any { return &c.TokenFile }},
 	{flag: "nats-user", env: "KANADE_NATS_USER", usage: "NATS user name",
 		field: func(c *Config) any { return &c.User }},
 	{flag: "nats-password", env: "KANADE_NATS_PASSWORD", kind: kindSecret, usage: "NATS password (with --nats-user)",
@@ -127,7 +134,7 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.LogLevel }},
 	{flag: "log-format", env: "KANADE_LOG_FORMAT", def: "text", usage: "text or json, for the console and the log file",
 		field: func(c *Config) any { return &c.LogFormat }, check: checkLogFormat},
-	{flag: "embedded-listen", env: "KANADE_EMBEDDED_LISTEN", def: "127.0.0.1:4222", usage: "host:port of the embedded server, used without --nats-url (port 0: random)",
+	{flag: "embedded-listen", env: "KANADE_EMBEDDED_LISTEN", usage: "also open a TCP port host:port for the embedded server, used without --nats-url (port 0: random); clients must present the token of <data-dir>/" + LocalConnFile + " (default: no TCP port; the agent connects in process, the kanade CLI through the socket <data-dir>/" + LocalSocketName + ")",
 		field: func(c *Config) any { return &c.EmbeddedListen }, check: checkListen},
 	{flag: "embedded-max-store", env: "KANADE_EMBEDDED_MAX_STORE", kind: kindSize, def: "0", usage: "most disk the embedded JetStream may use, such as 2GiB (0: 75% of the free space); stream limits shrink to fit",
 		field: func(c *Config) any { return &c.EmbeddedMaxStore }},
@@ -235,6 +242,9 @@ func loadConfig(f *flags, sy *system) (*Config, error) {
 		}
 	}
 
+	if err := applyRegistryToken(raw); err != nil {
+		return nil, err
+	}
 	for _, s := range settings {
 		r, ok := raw[s.flag]
 		if !ok {
@@ -288,7 +298,7 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 		for u := range strings.SplitSeq(r.v, ",") {
 			u = strings.TrimSpace(u)
 			if u == "" {
-				return bad("%q: empty URL in the list", r.v)
+				return bad("%q: empty URL in the list", redactURLs(r.v))
 			}
 			*p = append(*p, u)
 		}
@@ -338,6 +348,9 @@ func checkLogFormat(v string) error {
 }
 
 func checkListen(v string) error {
+	if v == "" {
+		return nil
+	}
 	_, p, err := net.SplitHostPort(v)
 	if err != nil {
 		return errors.New("want host:port")
@@ -479,6 +492,16 @@ func finish(cfg *Config, sy *system) error {
 		}
 		cfg.DataDir = d
 	}
+	if cfg.TokenFile != "" {
+		if cfg.Token != "" {
+			return usageErrorf("conflicting NATS credentials --nats-token, --nats-token-file: set only one")
+		}
+		tok, err := readTokenFile(cfg.TokenFile)
+		if err != nil {
+			return &UsageError{Err: err}
+		}
+		cfg.Token = tok
+	}
 	var creds []string
 	for _, c := range []struct{ flag, v string }{
 		{"--nats-token", cfg.Token}, {"--nats-user", cfg.User},
@@ -500,7 +523,7 @@ func finish(cfg *Config, sy *system) error {
 	if cfg.Embedded() {
 		var set []string
 		for _, s := range []struct{ flag, v string }{
-			{"--nats-token", cfg.Token}, {"--nats-user", cfg.User}, {"--nats-creds", cfg.CredsFile},
+			{"--nats-token", cfg.Token}, {"--nats-token-file", cfg.TokenFile}, {"--nats-user", cfg.User}, {"--nats-creds", cfg.CredsFile},
 			{"--nats-nkey", cfg.NKeyFile}, {"--tls-ca", cfg.TLSCA}, {"--tls-cert", cfg.TLSCert},
 		} {
 			if s.v != "" {
@@ -508,7 +531,7 @@ func finish(cfg *Config, sy *system) error {
 			}
 		}
 		if len(set) > 0 {
-			return usageErrorf("%s set but no --nats-url: without a URL the agent runs an embedded server, which has no authentication or TLS", strings.Join(set, ", "))
+			return usageErrorf("%s set but no --nats-url: without a URL the agent runs an embedded server, whose token it generates itself (%s in the data directory) and which has no TLS", strings.Join(set, ", "), LocalConnFile)
 		}
 	}
 	return nil

@@ -113,7 +113,7 @@ func TestPrecedence(t *testing.T) {
 		{"max store env unit", layers{env: map[string]string{"KANADE_EMBEDDED_MAX_STORE": "2GiB"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(2 << 30)},
 		{"max store flag unit", layers{args: []string{"--embedded-max-store", "512 mib"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(512 << 20)},
 
-		{"listen default", layers{}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:4222"},
+		{"listen default: no TCP port", layers{}, func(c *Config) any { return c.EmbeddedListen }, ""},
 		{"listen env", layers{env: map[string]string{"KANADE_EMBEDDED_LISTEN": "127.0.0.1:0"}}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:0"},
 		{"format default", layers{}, func(c *Config) any { return c.LogFormat }, "text"},
 		{"format file", layers{file: `log_format = "json"`}, func(c *Config) any { return c.LogFormat }, "json"},
