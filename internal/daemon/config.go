@@ -539,8 +539,14 @@ func finish(cfg *Config, sy *system) error {
 
 // serviceArgs returns the flags of f as a command line for a service, with
 // path values made absolute (a service does not start in the current
-// directory). Only flags that were set are included, in a fixed order.
+// directory). Only flags that were set are included, in a fixed order. A
+// secret flag (--nats-token, --nats-password) is refused with a
+// *UsageError: a service's command line is readable by every user.
 func (f *flags) serviceArgs() ([]string, error) {
+	if secrets := f.secretFlags(); len(secrets) > 0 {
+		return nil, usageErrorf("%s would be stored in the service's command line, which every user can read: use --nats-token-file FILE (a file only SYSTEM and Administrators can read), the registry value %s, or a config file (--config) readable only by them",
+			strings.Join(secrets, ", "), RegistryTokenPath)
+	}
 	var out []string
 	if f.config.set {
 		abs, err := filepath.Abs(*f.config.v)
