@@ -169,7 +169,8 @@ func TestEmbeddedDefaultOpensNoPort(t *testing.T) {
 		busy = true // something else on this machine uses it
 	}
 	dir := filepath.Join(shortDir(t), "data")
-	cmd, lc := startDaemon(t, dir, "--pc-id", "noport-pc")
+	// A configured pc id is kept verbatim, case included.
+	cmd, lc := startDaemon(t, dir, "--pc-id", "NoPort-PC")
 	if lc.URL != "" || lc.Socket != LocalSocketPath(dir) {
 		t.Fatalf("credentials file %+v: want no URL and the socket %s", lc, LocalSocketPath(dir))
 	}
@@ -190,9 +191,13 @@ func TestEmbeddedDefaultOpensNoPort(t *testing.T) {
 	}
 
 	if os.Geteuid() == 0 {
-		code, stdout, stderr := runCLI(t, nil, "--data-dir", dir, "--timeout", "20s", "exec", "--pc", "noport-pc", "echo hi")
+		code, stdout, stderr := runCLI(t, nil, "--data-dir", dir, "--timeout", "20s", "exec", "--pc", "NoPort-PC", "echo hi")
 		if code != 0 || stdout != "hi\n" {
 			t.Fatalf("kanade exec through the local socket: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		code, _, stderr = runCLI(t, nil, "--data-dir", dir, "--timeout", "2s", "ping", "noport-pc")
+		if code == 0 || !(strings.Contains(stderr, "no agent answers") || strings.Contains(stderr, "no reply")) {
+			t.Fatalf("ping of the lower-cased pc id: exit %d, stderr %q; want no agent", code, stderr)
 		}
 	}
 	// An in-process look at the same server through the socket: a client

@@ -96,7 +96,7 @@ const (
 
 // settings lists every setting, in the order of the usage text.
 var settings = []*setting{
-	{flag: "pc-id", env: "KANADE_PC_ID", usage: "agent id used in subjects and KV keys: ASCII letters, digits, '-', '_', '=' (default: the host name, lower-cased, other characters replaced)",
+	{flag: "pc-id", env: "KANADE_PC_ID", usage: "agent id used in subjects and KV keys, kept exactly as given (case-sensitive, as upstream kanade); it may hold ASCII letters, digits, '-', '_' and '=', at most 128 bytes, and anything else is refused (default: the host name, lower-cased, every other character replaced by '-' and a non-ASCII letter or digit by u<hex code point>: \"Kanade.PC01\" becomes \"kanade-pc01\")",
 		field: func(c *Config) any { return &c.PcID }, check: subject.ValidPcID},
 	{flag: "data-dir", env: "KANADE_DATA_DIR", kind: kindPath, usage: `data directory (default: %ProgramData%\Kanade on Windows, /var/lib/kanade as root, else $XDG_STATE_HOME/kanade or ~/.local/state/kanade)`,
 		field: func(c *Config) any { return &c.DataDir }},
