@@ -102,7 +102,7 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.DataDir }},
 	{flag: "nats-url", env: "KANADE_NATS_URL", kind: kindList, usage: "comma-separated NATS server URLs (default: none, run an embedded single-machine server)",
 		field: func(c *Config) any { return &c.NATSURLs }},
-	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token; prefer --nats-token-file (a command line is visible to every user)",
+	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token; prefer --nats-token-file (a command line is visible to every user). On Windows the registry value " + RegistryTokenPath + " wins over this variable and config key, not over the flags",
 		field: func(c *Config) any { return &c.Token }},
 	{flag: "nats-token-file", env: "KANADE_NATS_TOKEN_FILE", kind: kindPath, usage: "file holding the NATS auth token (surrounding white space ignored); on Unix it must not be writable by other users",
 		field: func(c *Config) any { return &c.TokenFile }},
