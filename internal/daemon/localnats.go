@@ -88,7 +88,7 @@ func writeLocalConn(dataDir string, lc LocalConn) error {
 	}
 	path := LocalConnPath(dataDir)
 	fsutil.SweepTemp(path)
-	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+	if err := writeSecretFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
