@@ -86,3 +86,35 @@ func TestHelpSaysHowToReachTheLocalAgent(t *testing.T) {
 	o := run("help").want(t, 0)
 	mentions(t, "kanade help", o.stdout, "--data-dir", "KANADE_DATA_DIR", cli.LocalConnFile, "run kanade as root", "local socket")
 }
+
+// TestTokenFileAndRegistry: --nats-token-file reads the token from a file;
+// on Windows the registry value NatsToken (faked here) is the token for
+// --nats-url ahead of KANADE_NATS_TOKEN, not ahead of the flags.
+func TestTokenFileAndRegistry(t *testing.T) {
+	_, srv, _ := localAgent(t, "tok-pc")
+	url := srv.ClientURL()
+	dir := natstest.TempDir(t)
+	good := writeFile(t, dir, "good", " local-s3cret-token\n")
+	empty := writeFile(t, dir, "empty", "\n")
+	noLocal := natstest.TempDir(t)
+	env := func(kv ...string) map[string]string {
+		m := map[string]string{"KANADE_DATA_DIR": noLocal, "KANADE_TIMEOUT": "5s"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	call{args: []string{"--nats-url", url, "--nats-token-file", good, "ping", "tok-pc"}, env: env()}.run().want(t, 0)
+	call{args: []string{"--nats-url", url, "ping", "tok-pc"}, env: env("KANADE_NATS_TOKEN_FILE", good)}.run().want(t, 0)
+	o := call{args: []string{"--nats-url", url, "--nats-token-file", empty, "ping", "tok-pc"}, env: env()}.run().want(t, 2)
+	mentions(t, "stderr", o.stderr, "is empty")
+	o = call{args: []string{"--nats-url", url, "--nats-token-file", good, "--nats-token", "x", "ping", "tok-pc"}, env: env()}.run().want(t, 2)
+	mentions(t, "stderr", o.stderr, "only one of --nats-token and --nats-token-file")
+
+	restore := cli.SetRegistryToken(func() (string, error) { return "local-s3cret-token", nil })
+	defer restore()
+	call{args: []string{"--nats-url", url, "ping", "tok-pc"}, env: env()}.run().want(t, 0)
+	call{args: []string{"--nats-url", url, "ping", "tok-pc"}, env: env("KANADE_NATS_TOKEN", "wrong")}.run().want(t, 0)
+	o = call{args: []string{"--nats-url", url, "--nats-token", "wrong", "ping", "tok-pc"}, env: env()}.run().want(t, 1)
+	mentions(t, "stderr", o.stderr, "uthorization")
+}
