@@ -21,9 +21,9 @@ const DefaultTimeout = 30 * time.Second
 // globals are the connection flags every command accepts.
 type globals struct {
 	urls, creds, token, tokenFile, nkey, user, password string
-	tlsCA, tlsCert, tlsKey                   string
-	dataDir                                  string
-	timeout                                  time.Duration
+	tlsCA, tlsCert, tlsKey                              string
+	dataDir                                             string
+	timeout                                             time.Duration
 
 	// urlSet is true when --nats-url or KANADE_NATS_URL gave the URLs;
 	// otherwise the local agent's embedded server is tried first.
