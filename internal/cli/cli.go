@@ -237,8 +237,9 @@ variable, which overrides the default.
 
 Without --nats-url (and KANADE_NATS_URL), kanade talks to the kanade-agent
 of this machine when it runs its embedded server (no --nats-url of its
-own): it reads `+LocalConnFile+` in the agent's data directory (--data-dir,
-by default the agent's default), which holds the server's token and its
+own): it reads `+LocalConnFile+` in the agent's data directory (--data-dir;
+by default the agent's default for this user, then /var/lib/kanade, the
+root agent's, off Windows), which holds the server's token and its
 local socket (or TCP address). The file is readable only by the agent's
 user: run kanade as root (Windows: an elevated Administrator) or as the
 user who runs the agent. With --nats-url naming the address in that file,

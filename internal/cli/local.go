@@ -47,7 +47,7 @@ func defaultDataDir(getenv func(string) string) string {
 		return filepath.Join(pd, "Kanade")
 	}
 	if os.Geteuid() == 0 {
-		return "/var/lib/kanade"
+		return rootDataDir
 	}
 	if x := getenv("XDG_STATE_HOME"); strings.HasPrefix(x, "/") {
 		return filepath.Join(x, "kanade")
@@ -58,36 +58,47 @@ func defaultDataDir(getenv func(string) string) string {
 	return ""
 }
 
-// local reads the local agent's LocalConnFile under --data-dir (or the
-// default data directory). It returns nil and no error when there is
-// none; an error wrapping errLocalUnreadable when it exists but cannot be
-// read.
+// local reads the local agent's LocalConnFile under --data-dir, or else
+// under the default data directory and, for a user other than root off
+// Windows, under /var/lib/kanade (where an agent run as root keeps it). It
+// returns nil and no error when there is none; an error wrapping
+// errLocalUnreadable when one exists but cannot be read.
 func (g *globals) local(getenv func(string) string) (*localConn, error) {
-	dir := g.dataDir
-	if dir == "" {
-		dir = defaultDataDir(getenv)
-	}
-	if dir == "" {
-		return nil, nil
-	}
-	path := filepath.Join(dir, LocalConnFile)
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if g.dataDir != "" {
-			return nil, fmt.Errorf("--data-dir %s: no %s in it: is kanade-agent running there without --nats-url? (%v)", g.dataDir, LocalConnFile, err)
+	dirs := []string{g.dataDir}
+	if g.dataDir == "" {
+		dirs = []string{defaultDataDir(getenv)}
+		if runtime.GOOS != "windows" && os.Geteuid() != 0 {
+			// An agent run as root (a service) keeps its file there.
+			dirs = append(dirs, rootDataDir)
 		}
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v: run kanade as the agent's user (root; on Windows an elevated Administrator), or give --nats-url and credentials", errLocalUnreadable, err)
 	}
-	var lc localConn
-	if err := json.Unmarshal(b, &lc); err != nil || lc.Token == "" {
-		return nil, fmt.Errorf("%s is not a kanade-agent credentials file (want JSON with a token): %v", path, err)
+	for _, dir := range dirs {
+		if dir == "" {
+			continue
+		}
+		path := filepath.Join(dir, LocalConnFile)
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("%w: %v: run kanade as the agent's user (root; on Windows an elevated Administrator), or give --nats-url and credentials", errLocalUnreadable, err)
+		}
+		var lc localConn
+		if err := json.Unmarshal(b, &lc); err != nil || lc.Token == "" {
+			return nil, fmt.Errorf("%s is not a kanade-agent credentials file (want JSON with a token): %v", path, err)
+		}
+		lc.path = path
+		return &lc, nil
 	}
-	lc.path = path
-	return &lc, nil
+	if g.dataDir != "" {
+		return nil, fmt.Errorf("--data-dir %s: no %s in it: is kanade-agent running there without --nats-url?", g.dataDir, LocalConnFile)
+	}
+	return nil, nil
 }
+
+// rootDataDir is the data directory of an agent run as root off Windows.
+const rootDataDir = "/var/lib/kanade"
 
 // socketDialer dials the local agent's socket whatever URL it is given.
 type socketDialer struct{ path string }
