@@ -15,6 +15,9 @@ var ErrInvalid = errors.New("wire: invalid")
 // say which document was wrong, where, and why; they wrap ErrInvalid.
 func decode(b []byte, v any, what string) error {
 	if err := json.Unmarshal(b, v); err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return err // from one of our UnmarshalJSON methods: already says what and why
+		}
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
