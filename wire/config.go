@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -245,10 +248,32 @@ func DecodeGroups(b []byte) (*Groups, error) {
 	return &g, nil
 }
 
+// DefaultTailLines is upstream's default of [LogsFetchRequest.TailLines]
+// when the request omits it.
+const DefaultTailLines = 500
+
 // LogsFetchRequest is the request body of logs.fetch.<pc_id>.
 type LogsFetchRequest struct {
-	// TailLines is the number of log lines wanted from the end of the agent log.
+	// TailLines is the number of log lines wanted from the end of the agent
+	// log (upstream: u32, default DefaultTailLines when absent).
 	TailLines int `json:"tail_lines"`
+}
+
+// DecodeLogsFetchRequest decodes a logs.fetch request as upstream does:
+// an absent tail_lines (or an empty body) means DefaultTailLines; a
+// negative one or one above 2^32-1 is an error.
+func DecodeLogsFetchRequest(b []byte) (*LogsFetchRequest, error) {
+	r := LogsFetchRequest{TailLines: DefaultTailLines}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return &r, nil
+	}
+	if err := decode(b, &r, "logs fetch request"); err != nil {
+		return nil, err
+	}
+	if r.TailLines < 0 || int64(r.TailLines) > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: logs fetch request: tail_lines %d is not in 0..%d", ErrInvalid, r.TailLines, uint32(math.MaxUint32))
+	}
+	return &r, nil
 }
 
 // KeyringEntry is one command signing key of a keyring (a JSON array of them).
@@ -259,8 +284,55 @@ type KeyringEntry struct {
 	PublicKey string `json:"public_key"`
 	// Label is a human description of the key.
 	Label string `json:"label,omitempty"`
-	// MaxAgeSecs refuses signatures older than this many seconds when set.
+	// MaxAgeSecs refuses signatures older than this many seconds when set
+	// (see HasMaxAge for an explicit 0).
 	MaxAgeSecs int64 `json:"max_age_secs,omitempty"`
+	// HasMaxAge reports that max_age_secs was present when decoded, so an
+	// explicit 0 (upstream: Some(0)) can be told from an absent one (None).
+	// Encoding writes max_age_secs when HasMaxAge is set or MaxAgeSecs is
+	// not 0.
+	HasMaxAge bool `json:"-"`
+	// AuditEveryUse asks for an audit ObsEvent on every use of this key,
+	// failed verifications included (upstream: break-glass keys).
+	AuditEveryUse bool `json:"audit_every_use,omitempty"`
+}
+
+// keyringEntryAlias has KeyringEntry's fields without its methods.
+type keyringEntryAlias KeyringEntry
+
+// UnmarshalJSON decodes a KeyringEntry, setting HasMaxAge when
+// max_age_secs is present and not null.
+func (e *KeyringEntry) UnmarshalJSON(b []byte) error {
+	var aux struct {
+		keyringEntryAlias
+		MaxAgeSecs *int64 `json:"max_age_secs"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			te.Field = strings.TrimPrefix(te.Field, "keyringEntryAlias.")
+		}
+		return err
+	}
+	*e = KeyringEntry(aux.keyringEntryAlias)
+	if aux.MaxAgeSecs != nil {
+		e.MaxAgeSecs, e.HasMaxAge = *aux.MaxAgeSecs, true
+	}
+	return nil
+}
+
+// MarshalJSON encodes e, with max_age_secs present when HasMaxAge is set
+// or MaxAgeSecs is not 0.
+func (e KeyringEntry) MarshalJSON() ([]byte, error) {
+	var aux struct {
+		keyringEntryAlias
+		MaxAgeSecs *int64 `json:"max_age_secs,omitempty"`
+	}
+	aux.keyringEntryAlias = keyringEntryAlias(e)
+	if e.HasMaxAge || e.MaxAgeSecs != 0 {
+		aux.MaxAgeSecs = &e.MaxAgeSecs
+	}
+	return json.Marshal(aux)
 }
 
 // DecodeKeyring decodes a keyring: a JSON array of KeyringEntry.

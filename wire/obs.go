@@ -123,14 +123,6 @@ func DecodeObsEvent(b []byte) (*ObsEvent, error) {
 	if err := decode(b, &e, "obs event"); err != nil {
 		return nil, err
 	}
-	var id struct {
-		EventRecordID json.RawMessage `json:"event_record_id"`
-	}
-	if err := json.Unmarshal(b, &id); err == nil {
-		if _, number, _ := recordID(id.EventRecordID, true); number {
-			return nil, fmt.Errorf("%w: obs event: event_record_id is a number; it must be a string", ErrInvalid)
-		}
-	}
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}

@@ -133,7 +133,8 @@ const (
 	groupsDoc  = `{"groups": ["finance", "tokyo-office", "win11"]}`
 	keyringDoc = `[
 		{"kid": "ops-2026", "public_key": "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "label": "ops signing key", "max_age_secs": 600},
-		{"kid": "break-glass", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="}
+		{"kid": "break-glass", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=", "max_age_secs": 0, "audit_every_use": true},
+		{"kid": "plain", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="}
 	]`
 )
 
@@ -431,8 +432,9 @@ func TestKeyringRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []wire.KeyringEntry{
-		{Kid: "ops-2026", PublicKey: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", Label: "ops signing key", MaxAgeSecs: 600},
-		{Kid: "break-glass", PublicKey: "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="},
+		{Kid: "ops-2026", PublicKey: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", Label: "ops signing key", MaxAgeSecs: 600, HasMaxAge: true},
+		{Kid: "break-glass", PublicKey: "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=", HasMaxAge: true, AuditEveryUse: true},
+		{Kid: "plain", PublicKey: "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d entries, want %d", len(got), len(want))
