@@ -182,7 +182,7 @@ func TestKill(t *testing.T) {
 
 func TestConfigAndGroupsLive(t *testing.T) {
 	e := newEnv(t)
-	a := e.start("pc-c", "", nil)
+	a := e.start("pc-c", "", noFloors)
 	hb := make(chan wire.Heartbeat, 64)
 	sub, err := e.nc.Subscribe("heartbeat.pc-c", func(m *nats.Msg) {
 		if h, err := wire.DecodeHeartbeat(m.Data); err == nil {
