@@ -105,6 +105,21 @@ func TestCheckTrustedSymlink(t *testing.T) {
 	if err := fsutil.CheckTrusted(link); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), bad) {
 		t.Errorf("link into a world-writable directory: %v", err)
 	}
+
+	// A link in a world-writable directory to a trusted file: whoever can
+	// write there can point the link elsewhere.
+	trusted := filepath.Join(good, "real.json")
+	write(t, trusted, 0o600)
+	link = filepath.Join(bad, "link.json")
+	if err := os.Symlink(trusted, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsutil.CheckTrusted(trusted); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsutil.CheckTrusted(link); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), bad) {
+		t.Errorf("link in a world-writable directory: %v", err)
+	}
 }
 
 func TestCheckTrustedMissing(t *testing.T) {
