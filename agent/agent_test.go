@@ -640,7 +640,11 @@ func TestSignatureEnforced(t *testing.T) {
 	})
 	signed := cmd(noopScript)
 	body, _ := json.Marshal(signed)
-	msg := &nats.Msg{Subject: pcSubject("pc-sig"), Data: body, Header: signing.Sign(priv, "k1", time.Now(), body)}
+	hdr, err := signing.Sign(priv, "k1", pcSubject("pc-sig"), time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: pcSubject("pc-sig"), Data: body, Header: hdr}
 	if err := e.nc.PublishMsg(msg); err != nil {
 		t.Fatal(err)
 	}
