@@ -18,27 +18,33 @@
 //   - powershell (Windows only) and pwsh (wherever a pwsh executable is
 //     found; on Windows also %ProgramFiles%\PowerShell\7): the script is
 //     staged verbatim as script.ps1 after a UTF-8 BOM (Windows PowerShell
-//     reads a BOM-less file in the ANSI code page), next to a launcher
-//     launch.ps1 (also with a BOM) of one line:
-//
-//     [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; $OutputEncoding = [Console]::OutputEncoding; $global:LASTEXITCODE = 0; & '<script.ps1>'; exit $LASTEXITCODE
-//
-//     with the path single-quoted (each ' and each typographic quote
-//     U+2018..U+201B doubled). PowerShell runs the launcher as
+//     reads a BOM-less file in the ANSI code page), next to the launcher
+//     launch.ps1 (see below), which PowerShell runs as
 //     <exe> -NoProfile -NonInteractive -ExecutionPolicy Bypass -File <launch.ps1>.
-//     The launcher makes PowerShell write UTF-8 (no BOM) to the output
-//     pipes, so non-ASCII output of a machine whose OEM code page is, say,
-//     CP932 arrives intact; the call operator keeps a [CmdletBinding()] /
-//     param() header at the top of the script's own file. The exit code is
-//     the script's exit N; without one, that of the last native program it
-//     ran; else 0; 1 when an error terminates the script. (Upstream kanade
-//     ends its launcher after the call, which loses the script's exit N.)
-//     A sh, cmd or PowerShell script sees the same output bytes the
-//     program wrote: the runner never re-encodes.
 //
 // Anything else, or a shell whose executable is missing, is unsupported:
 // [Supported] says so up front and [Run] returns a Result whose Err wraps
 // [ErrUnsupported] and whose ExitCode is 122 (wire.ExitUnsupported).
+//
+// The runner never re-encodes output: a script's result has the bytes the
+// programs wrote.
+//
+// # PowerShell launcher
+//
+// launch.ps1 is a UTF-8 BOM followed by one line (CRLF-terminated):
+//
+//	[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; $OutputEncoding = [Console]::OutputEncoding; $global:LASTEXITCODE = 0; & '<script.ps1>'; exit $LASTEXITCODE
+//
+// with the script's path single-quoted (each ' and each typographic quote
+// U+2018..U+201B doubled). It makes PowerShell write UTF-8 without a BOM
+// to the output pipes, so the non-ASCII output of a machine whose OEM code
+// page is, say, CP932 arrives intact, and the call operator keeps a
+// [CmdletBinding()] / param() header at the top of the script's own file,
+// where PowerShell requires it. The exit code is the script's exit N;
+// without one, that of the last native program it ran, else 0; and 1 when
+// an error terminates the script. (Upstream kanade's launcher ends after
+// the call, so a script's exit N there is lost: exit inside a script run
+// with & only leaves that script.)
 //
 // # Staging
 //
