@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/wire"
 )
 
 // TestWinStagedFileLocked: while a staged script runs, nobody can open it
@@ -162,6 +163,32 @@ func TestWinExpandCwdMatchesWindows(t *testing.T) {
 		want := windows.UTF16ToString(buf[:n])
 		if got := expandCwd(tc.raw, env, nil); got != want || got != tc.want {
 			t.Errorf("%q: expandCwd %q, ExpandEnvironmentStrings %q, table %q", tc.raw, got, want, tc.want)
+		}
+	}
+}
+
+// TestWinGrantReadWhileLocked: for run_as user the staged files get an ACE
+// for the user while the runner holds them locked (share mode read only);
+// changing the DACL needs no data access, so the lock must not prevent it.
+// The test's own token stands in for the user's, which needs a console
+// session and LocalSystem (see TestWinRunAs).
+func TestWinGrantReadWhileLocked(t *testing.T) {
+	st, err := stageFor(&Spec{Shell: wire.ShellPowerShell, Script: "exit 0", StageDir: natstest.TempDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.remove()
+	var tok windows.Token
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_QUERY, &tok); err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if len(st.locks) != 2 {
+		t.Fatalf("%d locks, want 2", len(st.locks))
+	}
+	for _, f := range st.files {
+		if err := grantRead(f, tok); err != nil {
+			t.Fatalf("grantRead(%s) while locked: %v", f, err)
 		}
 	}
 }
