@@ -86,11 +86,11 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 	slog.SetDefault(log)
 	defer slog.SetDefault(prev)
 
+	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
+		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
 	if dataDir == privdir.Reset {
 		log.Warn("data directory access was wider than the agent's account: reset", "data_dir", cfg.DataDir)
 	}
-	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
-		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
 
 	// The boot sentinel of the self-update, before anything else runs: a
 	// release that keeps failing to start is rolled back on its 4th boot.
