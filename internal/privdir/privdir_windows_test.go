@@ -169,7 +169,7 @@ func TestWinEnsureRefuses(t *testing.T) {
 		}
 		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			if underWine() {
-				t.Skipf("Wine does not report the directory symbolic link CreateSymbolicLinkW made as a reparse point (Lstat: %v), neither by name nor on a handle opened with FILE_FLAG_OPEN_REPARSE_POINT", err)
+				t.Skipf("Wine's CreateSymbolicLinkW reports success, but the directory link it made is not seen as a reparse point (Lstat: %v), so there is nothing to refuse", err)
 			}
 			t.Fatalf("Lstat(link) does not report a symbolic link: %v", err)
 		}
@@ -177,10 +177,49 @@ func TestWinEnsureRefuses(t *testing.T) {
 			t.Fatalf("Ensure(link) = %v", err)
 		}
 	})
-	// A directory owned by another account cannot be made here: the test
-	// does not run as SYSTEM (Windows) and has no second account (Wine);
-	// the owner rule is covered by TestWinTrusted, which Ensure applies to
-	// the owner GetSecurityInfo reports.
+	t.Run("owned by Users", func(t *testing.T) {
+		dir := filepath.Join(base, "planted")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		users, _ := windows.StringToSid("S-1-5-32-545")
+		setOwner(t, dir, users)
+		if _, err := Ensure(dir); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "owned by") {
+			t.Fatalf("Ensure(dir owned by Users) = %v", err)
+		}
+	})
+}
+
+// setOwner makes sid the owner of p, which needs SeRestorePrivilege (held
+// by elevated administrators). It skips the test when that cannot be done
+// or does not hold; the owner rule is then covered by TestWinTrusted,
+// which Ensure applies to the owner GetSecurityInfo reports.
+func setOwner(t *testing.T, p string, sid *windows.SID) {
+	t.Helper()
+	if underWine() {
+		t.Skip("Wine cannot give a file another owner: it keeps no security descriptor and reports the Unix owner's SID (the test's own account) for every file, and has no second account")
+	}
+	var tok windows.Token
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	var luid windows.LUID
+	name, _ := windows.UTF16PtrFromString("SeRestorePrivilege")
+	if err := windows.LookupPrivilegeValue(nil, name, &luid); err != nil {
+		t.Fatal(err)
+	}
+	tp := windows.Tokenprivileges{PrivilegeCount: 1}
+	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
+	if err := windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil); err != nil || windows.GetLastError() == windows.ERROR_NOT_ALL_ASSIGNED {
+		t.Skipf("cannot enable SeRestorePrivilege to give %s another owner (run the test elevated): %v", p, err)
+	}
+	if err := windows.SetNamedSecurityInfo(p, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION, sid, nil, nil, nil); err != nil {
+		t.Skipf("cannot give %s another owner: %v", p, err)
+	}
+	if o, _, _ := sdOf(t, p).Owner(); !o.Equals(sid) {
+		t.Skipf("owner of %s is %v after setting it to %v", p, o, sid)
+	}
 }
 
 func TestWinMkdirFresh(t *testing.T) {

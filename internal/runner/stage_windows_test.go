@@ -38,6 +38,22 @@ func TestWinStagedFileLocked(t *testing.T) {
 	if len(runs) != 1 {
 		t.Fatalf("run folders %v", runs)
 	}
+	if underWine() {
+		t.Log("run folder DACL not checked: Wine keeps no security descriptor (GetSecurityInfo answers from the Unix mode)")
+	} else {
+		sd, err := windows.GetNamedSecurityInfo(runs[0], windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := windows.GetCurrentProcessToken().GetTokenUser()
+		want := "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;" + u.User.Sid.String() + ")"
+		if u.User.Sid.IsWellKnown(windows.WinLocalSystemSid) {
+			want = "D:P(A;OICI;FA;;;SY)"
+		}
+		if sd.String() != want {
+			t.Errorf("run folder DACL %s, want %s", sd, want)
+		}
+	}
 	script := filepath.Join(runs[0], stagedBatch)
 	if f, err := os.OpenFile(script, os.O_WRONLY, 0); !errors.Is(err, windows.ERROR_SHARING_VIOLATION) {
 		if err == nil {
