@@ -34,7 +34,9 @@ type Spec struct {
 	// executable is found).
 	Shell string
 	// Script is the script text. For sh and cmd it is passed verbatim on the
-	// command line; for PowerShell it is staged to a .ps1 file.
+	// command line unless it is too long or (cmd) has a line break; then,
+	// and always for PowerShell, it is staged to a file (see the package
+	// documentation, "Staging").
 	Script string
 	// Cwd is the working directory; empty means the agent's own. On
 	// Windows a leading ~ and %NAME% references are expanded first (see
