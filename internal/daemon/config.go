@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -227,6 +228,9 @@ func loadConfig(f *flags, sy *system) (*Config, error) {
 			return nil, usageErrorf("%s: %w", pathSrc, err)
 		}
 		cfg.ConfigFile = abs
+		if err := checkTrusted(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, usageErrorf("config file %s refused: %w (it must be changeable only by root or the agent's user)", abs, err)
+		}
 		if err := loadFile(abs, raw); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -58,8 +59,8 @@ func applyRegistryToken(raw map[string]rawValue) error {
 // readTokenFile returns the token in path, without surrounding white
 // space. On Unix a file that other users could write is refused.
 func readTokenFile(path string) (string, error) {
-	if err := checkTrusted(path); err != nil {
-		return "", fmt.Errorf("--nats-token-file: %w", err)
+	if err := checkTrusted(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("--nats-token-file refused: %w (it must be changeable only by root or the agent's user)", err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
