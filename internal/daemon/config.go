@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/kanade/kanade-agent/internal/bytesize"
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 )
 
@@ -37,10 +38,21 @@ type Config struct {
 	TokenFile string
 	// TLSCA, TLSCert and TLSKey are PEM files for TLS to NATS.
 	TLSCA, TLSCert, TLSKey string
-	// KeyringFile is the command signing keyring.
+	// KeyringFile is the command signing keyring; default, off Windows,
+	// signing.DefaultKeysFile (on Windows the agent reads the registry
+	// value signing.RegistryKeysValue first).
 	KeyringFile string
-	// EnforceSignatures refuses commands that fail the signature check.
+	// EnforceSignatures refuses commands that fail the signature check. It
+	// is on when set, or when the machine's enforcement switch requests it
+	// (signing.DefaultEnforceFile, or on Windows the registry value
+	// signing.RegistryEnforceValue); the setting cannot turn the switch off.
 	EnforceSignatures bool
+	// EnforceFrom says what turned enforcement on: "setting", the switch's
+	// source, or "" when off.
+	EnforceFrom string
+	// EnforceErr is why the switch could not be trusted or read, which
+	// turns enforcement on (signing.Sources.EnforceRequested).
+	EnforceErr error
 	// SelfUpdate follows target_version from the agent config.
 	SelfUpdate bool
 	// ReleaseKeyringFile holds the keys that must sign a release.
@@ -121,9 +133,9 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.TLSCert }},
 	{flag: "tls-key", env: "KANADE_TLS_KEY", kind: kindPath, usage: "PEM client key (with --tls-cert)",
 		field: func(c *Config) any { return &c.TLSKey }},
-	{flag: "keyring", env: "KANADE_KEYRING", kind: kindPath, usage: "JSON command signing keyring",
+	{flag: "keyring", env: "KANADE_KEYRING", kind: kindPath, usage: "JSON command signing keyring (default: " + signing.DefaultKeysFile + " off Windows, read when it exists; on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryKeysValue + " comes first, as upstream); reloaded when a signature names an unknown key",
 		field: func(c *Config) any { return &c.KeyringFile }},
-	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring",
+	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring. Also on, whatever this setting says, when " + signing.DefaultEnforceFile + " (on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryEnforceValue + ") holds 1, true or yes, or exists but cannot be trusted or read, as upstream",
 		field: func(c *Config) any { return &c.EnforceSignatures }},
 	{flag: "self-update", env: "KANADE_SELF_UPDATE", kind: kindBool, def: "true", usage: "install the release named by target_version from agent_releases, and roll back one that cannot boot",
 		field: func(c *Config) any { return &c.SelfUpdate }},
@@ -506,6 +518,7 @@ func finish(cfg *Config, sy *system) error {
 		}
 		cfg.Token = tok
 	}
+	applySigningDefaults(cfg, signingSources(sy.goos))
 	var creds []string
 	for _, c := range []struct{ flag, v string }{
 		{"--nats-token", cfg.Token}, {"--nats-user", cfg.User},
@@ -539,6 +552,42 @@ func finish(cfg *Config, sy *system) error {
 		}
 	}
 	return nil
+}
+
+// signingSources returns where upstream kanade keeps the command keyring
+// and the enforcement switch on goos. Tests replace it.
+var signingSources = func(goos string) signing.Sources {
+	if goos == "windows" {
+		return signing.Sources{Registry: signing.RegistryKey}
+	}
+	return signing.DefaultSourcesAt("/")
+}
+
+// applySigningDefaults fills in the keyring file and the enforcement
+// switch from src when the configuration leaves them open.
+func applySigningDefaults(cfg *Config, src signing.Sources) {
+	if cfg.KeyringFile == "" {
+		cfg.KeyringFile = src.KeysFile
+	}
+	if cfg.EnforceSignatures {
+		cfg.EnforceFrom = "setting"
+	}
+	on, err := src.EnforceRequested()
+	cfg.EnforceErr = err
+	if on && !cfg.EnforceSignatures {
+		cfg.EnforceSignatures = true
+		cfg.EnforceFrom = enforceSourceName(src)
+	}
+}
+
+func enforceSourceName(src signing.Sources) string {
+	if src.Registry != "" && src.EnforceFile == "" {
+		return "registry " + src.Registry + `\` + signing.RegistryEnforceValue
+	}
+	if src.Registry != "" {
+		return "registry " + src.Registry + `\` + signing.RegistryEnforceValue + " or file " + src.EnforceFile
+	}
+	return "file " + src.EnforceFile
 }
 
 // serviceArgs returns the flags of f as a command line for a service, with

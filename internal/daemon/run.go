@@ -169,6 +169,10 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 
 	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
 		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
+	if cfg.EnforceErr != nil {
+		log.Error("the signature enforcement switch cannot be trusted or read: enforcing signatures", "err", cfg.EnforceErr)
+	}
+	log.Info("command signatures", "enforcing", cfg.EnforceSignatures, "enforce_from", cfg.EnforceFrom, "keyring_file", cfg.KeyringFile)
 	if dataDir == privdir.Reset {
 		log.Warn("data directory access was wider than the agent's account: reset", "data_dir", cfg.DataDir)
 	}
