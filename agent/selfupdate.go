@@ -20,7 +20,10 @@ var ErrRestart = update.ErrRestart
 const healthyAfter = 30 * time.Second
 
 // openUpdater makes the self-updater when Options.SelfUpdate is set. A
-// release keyring that cannot be read disables updates (fail closed).
+// release keyring that cannot be read disables updates (fail closed). An
+// agent that enforces command signatures, or has a release keyring (even
+// an empty one), requires every release to be signed by a key of the
+// release keyring; without one it refuses every release.
 func (a *Agent) openUpdater() {
 	if !a.opts.SelfUpdate {
 		return
@@ -40,7 +43,11 @@ func (a *Agent) openUpdater() {
 		CurrentVersion: a.opts.Version,
 		JetStream:      a.js,
 		Keyring:        keyring,
-		Logger:         a.log,
+		// An agent that refuses unsigned commands must not install an
+		// unsigned binary, which would run with the same rights.
+		RequireSignature: a.opts.Enforcing || (a.verifier != nil && a.verifier.enforcing()),
+		AllowDowngrade:   a.opts.AllowDowngrade,
+		Logger:           a.log,
 	})
 	if err != nil {
 		a.log.Error("self-update disabled", "err", err)
