@@ -15,12 +15,13 @@ import (
 	"github.com/kanade/kanade-agent/wire"
 )
 
-// bigUniqueScript prints a line that differs from run to run, then about
+// bigUniqueScript prints a line that differs from run to run (the process
+// id or, under cmd, the staged batch file's random path), then about
 // 300 KB: more than the 256 KiB sent inline, so the output is offloaded.
 func bigUniqueScript() string {
 	line := strings.Repeat("x", 100)
 	if runtime.GOOS == "windows" {
-		return "echo %RANDOM%-%RANDOM%-%RANDOM%-%RANDOM%\r\nfor /L %%i in (1,1,3000) do echo " + line + "\r\n"
+		return "echo %~f0 %RANDOM%-%RANDOM%-%RANDOM%\r\nfor /L %%i in (1,1,3000) do echo " + line + "\r\n"
 	}
 	return `echo "$$ $(od -An -N8 -tx8 /dev/urandom)"; i=0; while [ $i -lt 3000 ]; do echo ` + line + `; i=$((i+1)); done`
 }

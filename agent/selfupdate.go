@@ -53,6 +53,10 @@ func (a *Agent) openUpdater() {
 		a.log.Error("self-update disabled", "err", err)
 		return
 	}
+	if required := a.opts.Enforcing || (a.verifier != nil && a.verifier.enforcing()); (required || keyring != nil) && keyring.Len() == 0 {
+		a.log.Warn("self-update: every release will be refused: a signature is required (command signatures enforced, or a release keyring set) and the release keyring has no key",
+			"release_keyring_file", a.opts.ReleaseKeyringFile)
+	}
 	a.upd = u
 }
 
