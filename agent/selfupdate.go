@@ -37,15 +37,16 @@ func (a *Agent) openUpdater() {
 		}
 		keyring = k
 	}
+	// An agent that refuses unsigned commands must not install an unsigned
+	// binary, which would run with the same rights.
+	required := a.opts.Enforcing || (a.verifier != nil && a.verifier.enforcing())
 	u, err := update.New(update.Options{
-		Exe:            a.opts.Exe,
-		StateDir:       filepath.Join(a.opts.DataDir, "update"),
-		CurrentVersion: a.opts.Version,
-		JetStream:      a.js,
-		Keyring:        keyring,
-		// An agent that refuses unsigned commands must not install an
-		// unsigned binary, which would run with the same rights.
-		RequireSignature: a.opts.Enforcing || (a.verifier != nil && a.verifier.enforcing()),
+		Exe:              a.opts.Exe,
+		StateDir:         filepath.Join(a.opts.DataDir, "update"),
+		CurrentVersion:   a.opts.Version,
+		JetStream:        a.js,
+		Keyring:          keyring,
+		RequireSignature: required,
 		AllowDowngrade:   a.opts.AllowDowngrade,
 		Logger:           a.log,
 	})
@@ -53,7 +54,7 @@ func (a *Agent) openUpdater() {
 		a.log.Error("self-update disabled", "err", err)
 		return
 	}
-	if required := a.opts.Enforcing || (a.verifier != nil && a.verifier.enforcing()); (required || keyring != nil) && keyring.Len() == 0 {
+	if (required || keyring != nil) && keyring.Len() == 0 {
 		a.log.Warn("self-update: every release will be refused: a signature is required (command signatures enforced, or a release keyring set) and the release keyring has no key",
 			"release_keyring_file", a.opts.ReleaseKeyringFile)
 	}
