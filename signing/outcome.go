@@ -3,8 +3,10 @@ package signing
 // Outcome is the result of checking a command's signature. Its string form
 // is the suffix of the ObsEvent kind reporting it, e.g. "unknown_key" for
 // command_signature_unknown_key. The strings are upstream kanade's (see
-// docs/protocol.md); only "misaddressed" and "clock_ahead" are reached
-// solely through this agent's subject-bound signatures or its clock check.
+// docs/protocol.md): the first six for every command, the last four for
+// upstream's v2 envelope (CheckEnvelope); this agent also reaches
+// misaddressed and clock_ahead with its subject-bound form and its clock
+// allowance.
 type Outcome string
 
 // The outcomes of Verifier.Check; see the package documentation.
@@ -31,12 +33,22 @@ const (
 	// Kind command_signature_stale.
 	OutcomeStale Outcome = "stale"
 	// OutcomeClockAhead means an authentic signature dated more than
-	// MaxClockAhead after the agent's clock. Kind command_signature_clock_ahead.
+	// MaxClockAhead after the agent's clock (upstream: only for v2
+	// envelopes). Kind command_signature_clock_ahead.
 	OutcomeClockAhead Outcome = "clock_ahead"
 	// OutcomeMisaddressed means an authentic subject-bound signature made
 	// for another subject than the one the message arrived on (a command
-	// for one PC replayed to another). Kind command_signature_misaddressed.
+	// for one PC replayed to another), or an authentic v2 envelope for
+	// another pc_id. Kind command_signature_misaddressed.
 	OutcomeMisaddressed Outcome = "misaddressed"
+	// OutcomeExpired means an authentic v2 envelope whose start deadline
+	// (or break-glass key age) has passed. Kind command_signature_expired.
+	OutcomeExpired Outcome = "expired"
+	// OutcomeEnvelopeRejected means an authentic v2 envelope that is
+	// structurally unacceptable: no recipient or expiry, a reversed range,
+	// a validity over MaxEnvelopeValidity, an unknown field or an
+	// unreadable command. Kind command_signature_envelope_rejected.
+	OutcomeEnvelopeRejected Outcome = "envelope_rejected"
 )
 
 // KindPrefix starts the kind of every ObsEvent about command signatures.
@@ -50,7 +62,7 @@ const KindAudit = KindPrefix + "audit"
 // Outcomes lists every Outcome, for tests and metrics.
 func Outcomes() []Outcome {
 	return []Outcome{OutcomeVerified, OutcomeUnsigned, OutcomeUnprovisioned, OutcomeUnknownKid,
-		OutcomeInvalid, OutcomeStale, OutcomeClockAhead, OutcomeMisaddressed}
+		OutcomeInvalid, OutcomeStale, OutcomeClockAhead, OutcomeMisaddressed, OutcomeExpired, OutcomeEnvelopeRejected}
 }
 
 // Kind returns the ObsEvent kind reporting a change to o, e.g.

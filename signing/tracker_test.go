@@ -102,7 +102,8 @@ func TestAuditEvent(t *testing.T) {
 func TestOutcomeKinds(t *testing.T) {
 	want := []string{"command_signature_ok", "command_signature_absent", "command_signature_unprovisioned",
 		"command_signature_unknown_key", "command_signature_invalid", "command_signature_stale",
-		"command_signature_clock_ahead", "command_signature_misaddressed"}
+		"command_signature_clock_ahead", "command_signature_misaddressed", "command_signature_expired",
+		"command_signature_envelope_rejected"}
 	os := Outcomes()
 	if len(os) != len(want) {
 		t.Fatalf("%d outcomes", len(os))
