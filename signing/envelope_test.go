@@ -61,7 +61,7 @@ func TestCheckEnvelope(t *testing.T) {
 		{"clock ahead", envelopeJSON("PC-A", at(7200), envCmd), "backend-1", priv, "PC-A", at(-3601), OutcomeClockAhead, time.Time{}},
 		{"break-glass within its bound", good, "bg", bgPriv, "PC-A", at(299), OutcomeVerified, at(3600)},
 		{"break-glass past its bound", good, "bg", bgPriv, "PC-A", at(301), OutcomeExpired, time.Time{}},
-		{"default max age does not apply", envelopeJSON("PC-A", at(7*24*3600), envCmd), "backend-1", priv, "PC-A", at(6*24*3600+60), OutcomeVerified, at(7 * 24 * 3600)},
+		{"default max age does not apply", envelopeJSON("PC-A", at(7*24*3600), envCmd), "backend-1", priv, "PC-A", at(6*24*3600 + 60), OutcomeVerified, at(7 * 24 * 3600)},
 		{"forged", good, "backend-1", other, "PC-A", at(1_000_000), OutcomeInvalid, time.Time{}},
 		{"no recipient", `{"kind":"kanade.command.v2","expires_at":"2027-01-01T00:00:00Z","command":` + envCmd + `}`, "backend-1", priv, "PC-A", at(1), OutcomeEnvelopeRejected, time.Time{}},
 		{"null recipient", `{"kind":"kanade.command.v2","target_pc_id":null,"expires_at":"2027-01-01T00:00:00Z","command":` + envCmd + `}`, "backend-1", priv, "PC-A", at(1), OutcomeEnvelopeRejected, time.Time{}},
