@@ -111,8 +111,9 @@
 // writable by group or others (fsutil.CheckTrusted).
 //
 // The verifier reloads the keyring when a signature names an unknown kid, at
-// most every 30 s (every 1 s while enforcing), and on [Verifier.Refresh],
-// which the agent calls every heartbeat so that revoking a key takes effect.
+// most every 30 s (every 1 s while enforcing), and on [Verifier.Refresh]
+// ([Verifier.Heartbeat]), which the agent calls every heartbeat so that
+// revoking a key takes effect within a heartbeat interval.
 // An unchanged document is not parsed again; an absent one empties the
 // keyring; an unreadable or invalid one leaves the keyring as it was.
 //
@@ -124,7 +125,9 @@
 // which declines to enforce with an empty keyring, an enforcing verifier
 // with no keys (none provisioned, an empty array, or a keyring that cannot
 // be read) refuses every command (absent or unprovisioned), logs that
-// loudly, and keeps reporting enforcing: true in the heartbeat. When not
+// loudly, and keeps reporting enforcing: true in the heartbeat. Provision
+// the keys out of band (registry, file): the agent reloads them without a
+// restart. [Outcome.Advice] words what to do for the refusal's stderr. When not
 // enforcing, every command runs but its outcome is still reported.
 //
 // # Observations

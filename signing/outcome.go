@@ -71,3 +71,40 @@ func (o Outcome) Kind() string { return KindPrefix + string(o) }
 
 // String returns o as a string, e.g. "unknown_key".
 func (o Outcome) String() string { return string(o) }
+
+// Advice returns what an operator should do about a command refused with
+// outcome o, for the refusal's stderr (upstream puts such advice there too);
+// "" for OutcomeVerified.
+func (o Outcome) Advice() string {
+	switch o {
+	case OutcomeVerified:
+		return ""
+	case OutcomeUnsigned:
+		return "the command carried no signature and this agent requires one: sign it (kanade exec --key) or have the backend sign"
+	case OutcomeUnprovisioned:
+		return "this agent holds no command signing keys, so nothing can be verified: provision " + keyringLocation()
+	case OutcomeUnknownKid:
+		return "signed by a key this agent does not have; it probably missed a key rotation: re-provision its keyring"
+	case OutcomeInvalid:
+		return "the signature does not match the message: it was altered on the way, or signed by another key than the one it names"
+	case OutcomeStale:
+		return "the signature is outside its key's max age: compare this machine's clock with the signer's before assuming a replay, then re-issue the command"
+	case OutcomeClockAhead:
+		return "the signature is dated ahead of this machine's clock by more than the allowance: check this machine's time"
+	case OutcomeMisaddressed:
+		return "the command was signed for another target; a command captured and re-sent here is refused by design"
+	case OutcomeExpired:
+		return "the command's start deadline has passed: re-issue it (if it was issued moments ago, this machine's clock is probably ahead)"
+	case OutcomeEnvelopeRejected:
+		return "the command envelope is malformed or its validity window is not acceptable: re-issue it"
+	}
+	return "unknown signature outcome"
+}
+
+// keyringLocation names where the keyring is provisioned on this system.
+func keyringLocation() string {
+	if registrySupported {
+		return RegistryKey + `\` + RegistryKeysValue
+	}
+	return DefaultKeysFile
+}

@@ -302,3 +302,21 @@ func nobodyUID(t *testing.T) int {
 	}
 	return uid
 }
+
+// TestHeartbeat: one call refreshes and reports keys and enforcement.
+func TestHeartbeat(t *testing.T) {
+	s := DefaultSourcesAt(natstest.TempDir(t))
+	v := New(Options{Source: s, Enforce: true})
+	if keys, on, err := v.Heartbeat(); len(keys) != 0 || keys == nil || !on || err != nil {
+		t.Fatalf("no keys: %q %v %v", keys, on, err)
+	}
+	pub, _ := testKey(1)
+	writeFile(t, s.KeysFile, keyringJSON(t, entry("k1", pub)), 0o600)
+	if keys, on, err := v.Heartbeat(); len(keys) != 1 || keys[0] != "k1:"+Fingerprint(pub) || !on || err != nil {
+		t.Fatalf("after provisioning: %q %v %v", keys, on, err)
+	}
+	writeFile(t, s.KeysFile, []byte("[{"), 0o600)
+	if keys, _, err := v.Heartbeat(); len(keys) != 1 || err == nil {
+		t.Fatalf("broken file keeps the keys and says why: %q %v", keys, err)
+	}
+}

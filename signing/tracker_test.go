@@ -3,6 +3,7 @@ package signing
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,16 @@ func TestOutcomeKinds(t *testing.T) {
 		if o.Kind() != want[i] {
 			t.Errorf("%q.Kind() = %q, want %q", o, o.Kind(), want[i])
 		}
+	}
+}
+
+func TestOutcomeAdvice(t *testing.T) {
+	for _, o := range Outcomes() {
+		if a := o.Advice(); (a == "") != (o == OutcomeVerified) {
+			t.Errorf("%s: advice %q", o, a)
+		}
+	}
+	if a := OutcomeUnprovisioned.Advice(); !strings.Contains(a, keyringLocation()) {
+		t.Errorf("unprovisioned advice %q does not name %s", a, keyringLocation())
 	}
 }

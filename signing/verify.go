@@ -212,6 +212,15 @@ func (v *Verifier) Refresh() error {
 	return v.pull().err
 }
 
+// Heartbeat refreshes the keyring (see Refresh) and returns what the
+// heartbeat reports, read together: command_keys ("kid:fingerprint", sorted)
+// and enforcing. err is the refresh error, for the log; the keys are then
+// the ones kept. Upstream refreshes on every heartbeat the same way.
+func (v *Verifier) Heartbeat() (commandKeys []string, enforcing bool, err error) {
+	err = v.Refresh()
+	return v.Fingerprints(), v.Enforcing(), err
+}
+
 // Check verifies the signature headers hdr (nil means none) over body for
 // the subject the message arrived on, at time now, and decides whether the
 // command may run. An unknown kid makes it reload the keyring first when
