@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -68,14 +67,35 @@ type Heartbeat struct {
 }
 
 // MarshalJSON encodes h with command_keys always present, as [] when there
-// are none (never null): an empty keyring is reported, not omitted.
+// are none (never null): an empty keyring is reported, not omitted. Floats
+// are written as serde_json writes them (see Marshal).
 func (h Heartbeat) MarshalJSON() ([]byte, error) {
-	type plain Heartbeat // Heartbeat's fields without its methods.
-	p := plain(h)
-	if p.CommandKeys == nil {
-		p.CommandKeys = []string{}
+	keys := h.CommandKeys
+	if keys == nil {
+		keys = []string{}
 	}
-	return json.Marshal(p)
+	return marshal(struct {
+		PcID                  string                 `json:"pc_id"`
+		At                    time.Time              `json:"at"`
+		AgentVersion          string                 `json:"agent_version"`
+		Hostname              string                 `json:"hostname,omitempty"`
+		OSFamily              string                 `json:"os_family,omitempty"`
+		AgentCPUPct           *jsonFloat             `json:"agent_cpu_pct,omitempty"`
+		AgentRSSBytes         uint64                 `json:"agent_rss_bytes,omitempty"`
+		AgentDiskReadBytes    *uint64                `json:"agent_disk_read_bytes,omitempty"`
+		AgentDiskWrittenBytes *uint64                `json:"agent_disk_written_bytes,omitempty"`
+		QuarantinedVersions   []string               `json:"quarantined_versions,omitempty"`
+		LastLogonUser         string                 `json:"last_logon_user,omitempty"`
+		LastLogonDisplayName  string                 `json:"last_logon_display_name,omitempty"`
+		CommandKeys           []string               `json:"command_keys"`
+		Enforcing             bool                   `json:"enforcing"`
+		CommandProtocols      []string               `json:"command_protocols,omitempty"`
+		Outbox                map[string]OutboxStats `json:"outbox,omitempty"`
+	}{
+		h.PcID, h.At, h.AgentVersion, h.Hostname, h.OSFamily, jsonFloatPtr(h.AgentCPUPct), h.AgentRSSBytes,
+		h.AgentDiskReadBytes, h.AgentDiskWrittenBytes, h.QuarantinedVersions, h.LastLogonUser, h.LastLogonDisplayName,
+		keys, h.Enforcing, h.CommandProtocols, h.Outbox,
+	})
 }
 
 // OutboxStats is the state of one outbox in a Heartbeat (ours).
@@ -86,6 +106,15 @@ type OutboxStats struct {
 	OldestAgeSecs float64 `json:"oldest_age_secs"`
 	// Stuck is the number of items moved to stuck/ after repeated failures.
 	Stuck int `json:"stuck"`
+}
+
+// MarshalJSON encodes s with its float written as serde_json writes it.
+func (s OutboxStats) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		Pending       int       `json:"pending"`
+		OldestAgeSecs jsonFloat `json:"oldest_age_secs"`
+		Stuck         int       `json:"stuck"`
+	}{s.Pending, jsonFloat(s.OldestAgeSecs), s.Stuck})
 }
 
 // HostPerf is a sample of the machine's load, published on host_perf.<pc_id>.
@@ -114,6 +143,28 @@ type HostPerf struct {
 	NetRxBytesPerSec float64 `json:"net_rx_bytes_per_sec"`
 	// NetTxBytesPerSec is the network transmit rate since the previous sample.
 	NetTxBytesPerSec float64 `json:"net_tx_bytes_per_sec"`
+}
+
+// MarshalJSON encodes h with its floats written as serde_json writes them
+// (see Marshal): "12.0", not "12"; null for NaN or an infinity.
+func (h HostPerf) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		PcID                   string    `json:"pc_id"`
+		At                     time.Time `json:"at"`
+		CPUPct                 jsonFloat `json:"cpu_pct"`
+		CPUCount               int       `json:"cpu_count"`
+		MemUsedBytes           uint64    `json:"mem_used_bytes"`
+		MemTotalBytes          uint64    `json:"mem_total_bytes"`
+		SwapUsedBytes          uint64    `json:"swap_used_bytes"`
+		SwapTotalBytes         uint64    `json:"swap_total_bytes"`
+		DiskReadBytesPerSec    jsonFloat `json:"disk_read_bytes_per_sec"`
+		DiskWrittenBytesPerSec jsonFloat `json:"disk_written_bytes_per_sec"`
+		NetRxBytesPerSec       jsonFloat `json:"net_rx_bytes_per_sec"`
+		NetTxBytesPerSec       jsonFloat `json:"net_tx_bytes_per_sec"`
+	}{
+		h.PcID, h.At, jsonFloat(h.CPUPct), h.CPUCount, h.MemUsedBytes, h.MemTotalBytes, h.SwapUsedBytes, h.SwapTotalBytes,
+		jsonFloat(h.DiskReadBytesPerSec), jsonFloat(h.DiskWrittenBytesPerSec), jsonFloat(h.NetRxBytesPerSec), jsonFloat(h.NetTxBytesPerSec),
+	})
 }
 
 // DecodeHeartbeat decodes a Heartbeat.
