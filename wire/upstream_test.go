@@ -198,6 +198,16 @@ func TestUpstreamDocuments(t *testing.T) {
 		{"logs request", `{"tail_lines":100}`, logs, wire.LogsFetchRequest{TailLines: 100}, ""},
 		{"logs request default", `{}`, logs, wire.LogsFetchRequest{TailLines: 500}, `{"tail_lines":500}`},
 
+		// JobTailRequest / JobTailReply (jobtail.rs): every field always written.
+		{"job tail request", `{"result_id":"abc-123"}`, upstreamDecoder(wire.DecodeJobTailRequest), wire.JobTailRequest{ResultID: "abc-123"}, ""},
+		{"job tail request default", `{}`, upstreamDecoder(wire.DecodeJobTailRequest), wire.JobTailRequest{}, `{"result_id":""}`},
+		{"job tail reply", `{"found":true,"running":true,"stdout":"hello","stderr":"","stdout_truncated":true,"stderr_truncated":false}`,
+			func(b []byte) (any, error) {
+				var r wire.JobTailReply
+				err := wire.Unmarshal(b, &r)
+				return r, err
+			}, wire.JobTailReply{Found: true, Running: true, Stdout: "hello", StdoutTruncated: true}, ""},
+
 		// Keyring entries (the agent's KeyEntry): decoded only upstream.
 		{"keyring", `[{"kid":"backend-20260728","public_key":"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=","label":"backend"},` +
 			`{"kid":"break-glass","public_key":"PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=","max_age_secs":300,"audit_every_use":true}]`,
