@@ -11,6 +11,10 @@ import (
 // not JSON of the expected shape, or broke a rule of the protocol.
 var ErrInvalid = errors.New("wire: invalid")
 
+// ErrDuration is wrapped by every error of [ParseDuration]. It wraps
+// [ErrInvalid] too, so errors.Is(err, ErrInvalid) holds for it.
+var ErrDuration = fmt.Errorf("%w: duration", ErrInvalid)
+
 // Unmarshal decodes the JSON document b into v, a pointer to one of this
 // package's types (or a slice or map of them), as the Decode functions do
 // but without their validation: keys match fields only in their exact case
