@@ -88,3 +88,15 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// The first HostPerf sample omits the figures it cannot know, as upstream does.
+func TestHostPerfRatesUnknown(t *testing.T) {
+	b, err := Marshal(HostPerf{PcID: "p", CPUCount: 2, MemTotalBytes: 4, CPUPct: 3, NetRxBytesPerSec: 5, RatesUnknown: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"pc_id":"p","at":"0001-01-01T00:00:00Z","cpu_count":2,"mem_used_bytes":0,"mem_total_bytes":4,` +
+		`"swap_used_bytes":0,"swap_total_bytes":0}`; string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}

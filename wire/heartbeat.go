@@ -143,27 +143,38 @@ type HostPerf struct {
 	NetRxBytesPerSec float64 `json:"net_rx_bytes_per_sec"`
 	// NetTxBytesPerSec is the network transmit rate since the previous sample.
 	NetTxBytesPerSec float64 `json:"net_tx_bytes_per_sec"`
+	// RatesUnknown, set on the first sample after start (there is no
+	// previous one to diff against), omits cpu_pct and the four rates from
+	// the encoding, as upstream omits them (its figures are Option and
+	// skipped when None) rather than reporting a misleading 0. Not sent.
+	RatesUnknown bool `json:"-"`
 }
 
 // MarshalJSON encodes h with its floats written as serde_json writes them
 // (see Marshal): "12.0", not "12"; null for NaN or an infinity.
 func (h HostPerf) MarshalJSON() ([]byte, error) {
+	rate := func(f float64) *jsonFloat {
+		if h.RatesUnknown {
+			return nil
+		}
+		return jsonFloatPtr(&f)
+	}
 	return marshal(struct {
-		PcID                   string    `json:"pc_id"`
-		At                     time.Time `json:"at"`
-		CPUPct                 jsonFloat `json:"cpu_pct"`
-		CPUCount               int       `json:"cpu_count"`
-		MemUsedBytes           uint64    `json:"mem_used_bytes"`
-		MemTotalBytes          uint64    `json:"mem_total_bytes"`
-		SwapUsedBytes          uint64    `json:"swap_used_bytes"`
-		SwapTotalBytes         uint64    `json:"swap_total_bytes"`
-		DiskReadBytesPerSec    jsonFloat `json:"disk_read_bytes_per_sec"`
-		DiskWrittenBytesPerSec jsonFloat `json:"disk_written_bytes_per_sec"`
-		NetRxBytesPerSec       jsonFloat `json:"net_rx_bytes_per_sec"`
-		NetTxBytesPerSec       jsonFloat `json:"net_tx_bytes_per_sec"`
+		PcID                   string     `json:"pc_id"`
+		At                     time.Time  `json:"at"`
+		CPUPct                 *jsonFloat `json:"cpu_pct,omitempty"`
+		CPUCount               int        `json:"cpu_count"`
+		MemUsedBytes           uint64     `json:"mem_used_bytes"`
+		MemTotalBytes          uint64     `json:"mem_total_bytes"`
+		SwapUsedBytes          uint64     `json:"swap_used_bytes"`
+		SwapTotalBytes         uint64     `json:"swap_total_bytes"`
+		DiskReadBytesPerSec    *jsonFloat `json:"disk_read_bytes_per_sec,omitempty"`
+		DiskWrittenBytesPerSec *jsonFloat `json:"disk_written_bytes_per_sec,omitempty"`
+		NetRxBytesPerSec       *jsonFloat `json:"net_rx_bytes_per_sec,omitempty"`
+		NetTxBytesPerSec       *jsonFloat `json:"net_tx_bytes_per_sec,omitempty"`
 	}{
-		h.PcID, h.At, jsonFloat(h.CPUPct), h.CPUCount, h.MemUsedBytes, h.MemTotalBytes, h.SwapUsedBytes, h.SwapTotalBytes,
-		jsonFloat(h.DiskReadBytesPerSec), jsonFloat(h.DiskWrittenBytesPerSec), jsonFloat(h.NetRxBytesPerSec), jsonFloat(h.NetTxBytesPerSec),
+		h.PcID, h.At, rate(h.CPUPct), h.CPUCount, h.MemUsedBytes, h.MemTotalBytes, h.SwapUsedBytes, h.SwapTotalBytes,
+		rate(h.DiskReadBytesPerSec), rate(h.DiskWrittenBytesPerSec), rate(h.NetRxBytesPerSec), rate(h.NetTxBytesPerSec),
 	})
 }
 

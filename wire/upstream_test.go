@@ -178,6 +178,15 @@ func TestUpstreamDocuments(t *testing.T) {
 				MemTotalBytes: 16000000000, SwapTotalBytes: 4000000000, DiskReadBytesPerSec: 1048576, DiskWrittenBytesPerSec: 524288,
 				NetRxBytesPerSec: 2048, NetTxBytesPerSec: 1e16}, ""},
 
+		{"host perf first tick", `{"pc_id":"minipc","at":"2026-05-24T00:00:00Z","cpu_count":8,"mem_used_bytes":8000000000,` +
+			`"mem_total_bytes":16000000000,"swap_used_bytes":0,"swap_total_bytes":4000000000}`,
+			perf, wire.HostPerf{PcID: "minipc", At: utc(2026, 5, 24, 0, 0, 0, 0), CPUCount: 8, MemUsedBytes: 8000000000,
+				MemTotalBytes: 16000000000, SwapTotalBytes: 4000000000},
+			// Decoded figures are plain numbers: absent reads as 0.
+			`{"pc_id":"minipc","at":"2026-05-24T00:00:00Z","cpu_pct":0.0,"cpu_count":8,"mem_used_bytes":8000000000,` +
+				`"mem_total_bytes":16000000000,"swap_used_bytes":0,"swap_total_bytes":4000000000,"disk_read_bytes_per_sec":0.0,` +
+				`"disk_written_bytes_per_sec":0.0,"net_rx_bytes_per_sec":0.0,"net_tx_bytes_per_sec":0.0}`},
+
 		// ConfigScope (agent_config.rs): every field skipped when None.
 		// Ours: inventory_interval.
 		{"config scope", `{"target_version":"0.3.0","heartbeat_interval":"15s"}`,
