@@ -33,7 +33,7 @@ func TestInboundOrderAndBound(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		in.run(ctx, func(m *nats.Msg, ack func()) {
+		in.run(ctx, func(m *nats.Msg, ack func(), _ any) {
 			if string(m.Data) == "block" {
 				<-release
 			}
