@@ -32,10 +32,11 @@ var (
 // launchMeta is stored with a launching ledger entry, so that a restart can
 // report exit 121 for the command with the right ids.
 type launchMeta struct {
-	RequestID string    `json:"request_id"`
-	ExecID    string    `json:"exec_id,omitempty"`
-	ResultID  string    `json:"result_id"`
-	StartedAt time.Time `json:"started_at"`
+	RequestID  string    `json:"request_id"`
+	ManifestID string    `json:"manifest_id,omitempty"`
+	ExecID     string    `json:"exec_id,omitempty"`
+	ResultID   string    `json:"result_id"`
+	StartedAt  time.Time `json:"started_at"`
 }
 
 // onCommand is the handler of every command message, live or replayed,
@@ -470,7 +471,7 @@ func (a *Agent) execute(x *execution) {
 	}
 
 	started := time.Now()
-	meta, _ := json.Marshal(launchMeta{RequestID: cmd.RequestID, ExecID: cmd.ExecID, ResultID: resultID, StartedAt: started})
+	meta, _ := json.Marshal(launchMeta{RequestID: cmd.RequestID, ManifestID: cmd.ID, ExecID: cmd.ExecID, ResultID: resultID, StartedAt: started})
 	if err := a.ledger.Launching(cmd.RequestID, meta); err != nil {
 		// Without a durable launching mark a crash could run it twice: refuse.
 		a.log.Error("dedup ledger failed; command not run", "request_id", cmd.RequestID, "err", err)
@@ -481,11 +482,10 @@ func (a *Agent) execute(x *execution) {
 	}
 	a.acks.fire(cmd.RequestID)
 	if cmd.ExecID != "" {
+		// As upstream, manifest_id (the command's id, adhoc-run included)
+		// and version are always set.
 		ev := wire.EventStarted{ExecID: cmd.ExecID, PcID: a.opts.PcID, ResultID: resultID,
-			RequestID: cmd.RequestID, StartedAt: started, Version: cmd.Version}
-		if cmd.ID != wire.AdhocID {
-			ev.ManifestID = cmd.ID
-		}
+			RequestID: cmd.RequestID, StartedAt: started, ManifestID: cmd.ID, Version: cmd.Version}
 		if _, err := a.events.Enqueue(context.WithoutCancel(ctx), ev); err != nil {
 			a.log.Error("cannot record started event", "exec_id", cmd.ExecID, "err", err)
 		}

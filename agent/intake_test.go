@@ -200,16 +200,23 @@ func TestKillNeedsSignatureWhileEnforcing(t *testing.T) {
 }
 
 // TestKillRightAfterStarted: a kill sent the moment events.started is seen
-// stops the command.
+// stops the command; events.started carries manifest_id (adhoc-run
+// included) and version, as upstream.
 func TestKillRightAfterStarted(t *testing.T) {
 	e := newEnv(t)
 	e.start("pc-kf", "", nil)
 	for i := range 5 {
 		c := cmd(sleepScript(30))
+		c.Version = "v" + fmt.Sprint(i)
 		c.ExecID = fmt.Sprintf("exec-kf-%d-%s", i, uuid.NewString()[:8])
 		started, _ := subject.EventStarted(c.ExecID, "pc-kf")
 		ks, _ := subject.Kill(c.ExecID)
-		sub, err := e.nc.Subscribe(started, func(*nats.Msg) { _ = e.nc.Publish(ks, nil) })
+		evs := make(chan *wire.EventStarted, 1)
+		sub, err := e.nc.Subscribe(started, func(m *nats.Msg) {
+			_ = e.nc.Publish(ks, nil)
+			ev, _ := wire.DecodeEventStarted(m.Data)
+			evs <- ev
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,6 +225,9 @@ func TestKillRightAfterStarted(t *testing.T) {
 		_ = sub.Unsubscribe()
 		if r.ExitCode != wire.ExitKilled {
 			t.Fatalf("run %d: %+v", i, r)
+		}
+		if ev := <-evs; ev == nil || ev.ManifestID != wire.AdhocID || ev.Version != c.Version {
+			t.Fatalf("run %d: events.started %+v, want manifest_id %q and version %q", i, ev, wire.AdhocID, c.Version)
 		}
 	}
 }
