@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go"
 )
 
 // TestDeadlineBoundary: as upstream, deadline_at is the last instant a
@@ -56,5 +59,24 @@ func TestRateLimit(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d tokens after an hour, want the burst of 3", n)
+	}
+}
+
+// TestReplayNotAddressedDropped: a replayed command on a subject that is
+// not (or no longer) the agent's is acked and dropped before its signature
+// is looked at; live and addressed ones go on to the check.
+func TestReplayNotAddressedDropped(t *testing.T) {
+	a := &Agent{kv: newKVState(), opts: Options{PcID: "pc-1"}, log: slog.New(slog.DiscardHandler),
+		verifier: &verifier{v: signing.NewVerifier(nil, false)}, side: newSideWorker()}
+	a.kv.groups = []string{"g1"}
+	acked := 0
+	ack := func() { acked++ }
+	if keep, _ := a.screenCommand(&nats.Msg{Subject: "commands.group.g2"}, ack); keep || acked != 1 {
+		t.Fatalf("replay for another group: keep %v, acked %d", keep, acked)
+	}
+	for _, subj := range []string{"commands.group.g1", "commands.pc.pc-1", "commands.all"} {
+		if keep, _ := a.screenCommand(&nats.Msg{Subject: subj}, ack); !keep || acked != 1 {
+			t.Fatalf("replay on %s: keep %v, acked %d", subj, keep, acked)
+		}
 	}
 }

@@ -96,6 +96,16 @@ func (v *verifier) check(subj string, hdr nats.Header, body []byte, now time.Tim
 // takes room in the queue, so a flood of unsigned or forged commands cannot
 // push signed ones out. It never blocks.
 func (a *Agent) screenCommand(m *nats.Msg, ack func()) (bool, any) {
+	if ack != nil && !a.addressed(m.Subject) {
+		// As upstream: a replayed command for a group this agent just left
+		// (the consumer's filters follow the groups a moment later) is
+		// dropped before its signature is even looked at, so no result or
+		// signature event is reported for a command that was not ours.
+		a.counters.received.Add(1)
+		a.log.Warn("replayed command not addressed to this agent; dropped", "subject", m.Subject)
+		ack()
+		return false, nil
+	}
 	now := time.Now()
 	d := a.verifier.check(m.Subject, m.Header, m.Data, now)
 	if d.Allowed {
@@ -250,6 +260,16 @@ func (a *Agent) killAllowed(m *nats.Msg) bool {
 	if n := a.counters.killsRefused.Add(1); n == 1 || n%1000 == 0 {
 		a.log.Warn("ignoring kill: not signed by a keyring key while enforcing", "subject", m.Subject,
 			"outcome", d.Outcome, "reason", d.Reason, "refused_total", n)
+	}
+	return false
+}
+
+// addressed reports whether subj is one of the agent's command subjects now.
+func (a *Agent) addressed(subj string) bool {
+	for _, f := range a.commandFilters() {
+		if f == subj {
+			return true
+		}
 	}
 	return false
 }
