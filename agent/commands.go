@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kanade/kanade-agent/internal/ledger"
 	"github.com/kanade/kanade-agent/internal/runner"
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -58,7 +59,7 @@ type launchMeta struct {
 // otherwise only once the command is durably launching or its result is
 // stored: a crash before that leaves the message unacked, so the replay
 // delivers it again and the command is not lost.
-func (a *Agent) onCommand(m *nats.Msg, ack func()) {
+func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 	a.counters.received.Add(1)
 	done := true
 	if ack != nil {
@@ -81,15 +82,20 @@ func (a *Agent) onCommand(m *nats.Msg, ack func()) {
 		a.log.Warn("dropping command without a usable request_id", "subject", subj, "err", err)
 		return
 	}
-	if cmd.Script != "" {
-		// As upstream, an inline script wins over a script_object.
-		cmd.ScriptObject, cmd.ScriptObjectSHA256 = "", ""
+	if d, ok := tag.(signing.Decision); ok {
+		a.reportSignature(d, cmd.RequestID, time.Now())
 	}
-	err = cmd.Validate()
+	// The lax decoding above found the request_id to answer; the command
+	// itself is decoded strictly (exact-case keys, no duplicate fields, as
+	// upstream's serde) and validated: {"script":"a","SCRIPT":"b"} is
+	// refused, never run.
+	lax := cmd
+	cmd, err = strictCommand(data)
 	if err == nil && cmd.ExecID != "" {
 		err = subject.ValidToken("exec_id", cmd.ExecID)
 	}
 	if err != nil {
+		cmd = lax
 		a.counters.malformed.Add(1)
 		a.log.Warn("refusing malformed command", "subject", subj, "request_id", cmd.RequestID, "err", err)
 		cmd.ExecID = ""
@@ -103,7 +109,8 @@ func (a *Agent) onCommand(m *nats.Msg, ack func()) {
 	done = a.claimAndStart(cmd, ack)
 }
 
-// decodeCommand decodes a command message's JSON; it never panics.
+// decodeCommand decodes a command message's JSON leniently, for its
+// request_id (see onCommand); it never panics.
 func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 	defer func() {
 		if p := recover(); p != nil { // a decoder bug, not input: report it as bad input
@@ -117,18 +124,46 @@ func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 	return &c, nil
 }
 
+// minKeyRefresh bounds how often the keyring sources are re-read.
+const minKeyRefresh = 5 * time.Second
+
+// strictCommand decodes and validates a command as wire.DecodeCommand
+// does; it never panics. As upstream, an inline script wins over a
+// script_object when both are set.
+func strictCommand(data []byte) (cmd *wire.Command, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cmd, err = nil, fmt.Errorf("agent: decoding command: %v", p)
+		}
+	}()
+	if cmd, err = wire.DecodeCommand(data); err != nil {
+		return nil, err
+	}
+	if cmd.Script != "" {
+		cmd.ScriptObject, cmd.ScriptObjectSHA256 = "", ""
+	}
+	return cmd, nil
+}
+
 // runIntake runs the command intake until ctx ends: the inbound queue,
 // whose screen checks signatures as messages arrive, with onCommand as its
-// handler, and the screen's side worker.
+// handler; the screen's side worker; and the periodic keyring refresh
+// (every heartbeat_interval, at least minKeyRefresh, as upstream).
 func (a *Agent) runIntake(ctx context.Context) {
 	a.in.screen = a.screenCommand
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		a.runSide(ctx)
 	}()
-	a.in.run(ctx, func(m *nats.Msg, ack func(), _ any) { a.onCommand(m, ack) })
+	go func() {
+		defer wg.Done()
+		a.refreshKeys(ctx, func() time.Duration {
+			return max(a.config().HeartbeatInterval, minKeyRefresh)
+		})
+	}()
+	a.in.run(ctx, func(m *nats.Msg, ack func(), tag any) { a.onCommand(m, ack, tag) })
 	wg.Wait()
 }
 
@@ -686,10 +721,11 @@ func (a *Agent) emitEvents(ctx context.Context, stdout []byte, notes *[]string) 
 	return good
 }
 
-// newResult starts an ExecResult for cmd.
+// newResult starts an ExecResult for cmd. As upstream, manifest_id is the
+// command's id on every result, refusals and skips included.
 func (a *Agent) newResult(cmd *wire.Command, resultID string, started time.Time) wire.ExecResult {
 	return wire.ExecResult{ResultID: resultID, RequestID: cmd.RequestID, ExecID: cmd.ExecID,
-		PcID: a.opts.PcID, StartedAt: started}
+		PcID: a.opts.PcID, StartedAt: started, ManifestID: cmd.ID}
 }
 
 // finish stores r durably in the results outbox, then marks the request

@@ -22,7 +22,7 @@ func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
 	}
 	hb := wire.Heartbeat{
 		PcID: a.opts.PcID, At: now.UTC(), AgentVersion: a.opts.Version, Hostname: a.hostname,
-		OSFamily: runtime.GOOS, AgentCPUPct: cpu, AgentRSSBytes: rss,
+		OSFamily: wire.OSFamily(runtime.GOOS), AgentCPUPct: &cpu, AgentRSSBytes: rss,
 		CommandKeys: a.verifier.fingerprints(), Enforcing: a.verifier.enforcing(),
 		Outbox: a.outboxStats(),
 	}

@@ -47,9 +47,15 @@ func newKeyring(t *testing.T) testKey {
 	return testKey{kid: "k1", priv: priv, keyring: path}
 }
 
-// signedMsg returns a message on subj carrying body signed by k for subj.
-func (k testKey) signedMsg(subj string, body []byte) *nats.Msg {
-	return &nats.Msg{Subject: subj, Data: body, Header: signing.Sign(k.priv, k.kid, time.Now(), body)}
+// signedMsg returns a message on subj carrying body signed by k, bound
+// to the subject signedFor.
+func (k testKey) signedMsg(t *testing.T, subj, signedFor string, body []byte) *nats.Msg {
+	t.Helper()
+	hdr, err := signing.Sign(k.priv, k.kid, signedFor, time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &nats.Msg{Subject: subj, Data: body, Header: hdr}
 }
 
 // publishSigned publishes c on subj, signed by k.
@@ -59,7 +65,7 @@ func (e *env) publishSigned(k testKey, subj string, c wire.Command) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.nc.PublishMsg(k.signedMsg(subj, body)); err != nil {
+	if err := e.nc.PublishMsg(k.signedMsg(e.t, subj, subj, body)); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := e.nc.Flush(); err != nil {
@@ -81,7 +87,7 @@ func TestEnforcingEmptyKeyringRefusesAll(t *testing.T) {
 	c := cmd("echo ran >> " + marker)
 	e.publish(pcSubject("pc-empty"), c)
 	r := e.waitResult(c.RequestID, 20*time.Second)
-	if r.ExitCode != wire.ExitRefused || r.Skipped || !strings.Contains(r.Stderr, "keyring is empty") {
+	if r.ExitCode != wire.ExitRefused || r.Skipped || !strings.Contains(r.Stderr, "keyring is empty") || r.ManifestID != wire.AdhocID {
 		t.Fatalf("result %+v, want a refusal naming the empty keyring", r)
 	}
 	if _, err := os.Stat(marker); err == nil {
@@ -161,9 +167,10 @@ func TestRefusalFloodBounded(t *testing.T) {
 	}
 }
 
-// TestKillNeedsSignatureWhileEnforcing: while enforcing, an unsigned
-// kill.<exec_id> is ignored and counted; a kill signed by a keyring key
-// stops the command.
+// TestKillNeedsSignatureWhileEnforcing: while enforcing, a kill.<exec_id>
+// that is unsigned, signed in upstream's unbound form, or signed for
+// another subject is ignored and counted; a kill signed by a keyring key
+// for its own subject stops the command.
 func TestKillNeedsSignatureWhileEnforcing(t *testing.T) {
 	e := newEnv(t)
 	k := newKeyring(t)
@@ -190,7 +197,30 @@ func TestKillNeedsSignatureWhileEnforcing(t *testing.T) {
 	if rs, _ := e.results(c.RequestID); len(rs) != 0 {
 		t.Fatalf("an unsigned kill stopped the command: %+v", rs[0])
 	}
-	if err := e.nc.PublishMsg(k.signedMsg(ks, nil)); err != nil {
+	// Upstream's unbound form covers only the (empty) body, so it would
+	// kill any execution: refused too.
+	unbound, err := signing.SignUnbound(k.priv, k.kid, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.nc.PublishMsg(&nats.Msg{Subject: ks, Header: unbound}); err != nil {
+		t.Fatal(err)
+	}
+	// And a kill signed for another execution.
+	other, _ := subject.Kill("exec-other")
+	if err := e.nc.PublishMsg(k.signedMsg(t, ks, other, nil)); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := a.Stats().KillsRefused; n != 3 {
+			return fmt.Errorf("%d kills refused", n)
+		}
+		return nil
+	})
+	if rs, _ := e.results(c.RequestID); len(rs) != 0 {
+		t.Fatalf("a kill not bound to its subject stopped the command: %+v", rs[0])
+	}
+	if err := e.nc.PublishMsg(k.signedMsg(t, ks, ks, nil)); err != nil {
 		t.Fatal(err)
 	}
 	r := e.waitResult(c.RequestID, 20*time.Second)
@@ -337,5 +367,88 @@ func TestMalformedInputNeverCrashes(t *testing.T) {
 	e.publishSigned(k, pcSubject("pc-fze"), signed)
 	if r := e.waitResult(signed.RequestID, 20*time.Second); r.ExitCode != 0 {
 		t.Fatalf("enforcing agent after the garbage: %+v", r)
+	}
+}
+
+// TestMisaddressedSignatureRefused: a command signed for commands.pc.A and
+// published onto commands.pc.B is refused with 123 by B, whether B gets it
+// from the EXEC replay (published while B was away) or live; A never sees it.
+func TestMisaddressedSignatureRefused(t *testing.T) {
+	e := newEnv(t)
+	k := newKeyring(t)
+	enforce := func(o *agent.Options) { o.KeyringFile, o.Enforcing = k.keyring, true }
+	replayed := cmd(noopScript)
+	body, _ := json.Marshal(replayed)
+	if err := e.nc.PublishMsg(k.signedMsg(t, pcSubject("pc-b"), pcSubject("pc-a"), body)); err != nil {
+		t.Fatal(err)
+	}
+	a := e.start("pc-a", "", enforce)
+	b := e.start("pc-b", "", enforce)
+	check := func(c wire.Command) {
+		t.Helper()
+		r := e.waitResult(c.RequestID, 20*time.Second)
+		if r.ExitCode != wire.ExitRefused || r.Skipped || r.PcID != "pc-b" || !strings.Contains(r.Stderr, "misaddressed") || r.ManifestID != wire.AdhocID {
+			t.Fatalf("result %+v, want pc-b's refusal as misaddressed", r)
+		}
+	}
+	// (Before anything else is published on the subject: EXEC keeps only
+	// the last message of each subject.)
+	check(replayed)
+	live := cmd(noopScript)
+	body, _ = json.Marshal(live)
+	if err := e.nc.PublishMsg(k.signedMsg(t, pcSubject("pc-b"), pcSubject("pc-a"), body)); err != nil {
+		t.Fatal(err)
+	}
+	check(live)
+	// Signed for its own subject, the same kind of command runs on B.
+	ok := cmd(noopScript)
+	e.publishSigned(k, pcSubject("pc-b"), ok)
+	if r := e.waitResult(ok.RequestID, 20*time.Second); r.ExitCode != 0 || r.PcID != "pc-b" {
+		t.Fatalf("well-addressed command: %+v", r)
+	}
+	if s := a.Stats(); s.Received != 0 {
+		t.Fatalf("pc-a received %d commands: %+v", s.Received, s)
+	}
+	if s := b.Stats(); s.Refused < 2 {
+		t.Fatalf("pc-b refused %d: %+v", s.Refused, s)
+	}
+}
+
+// TestCaseVariantKeysIgnored: as upstream's serde, keys match in exact
+// case only: {"script":"a","SCRIPT":"b"} runs a (SCRIPT is an unknown
+// field), where Go's case-insensitive decoding ran b.
+func TestCaseVariantKeysIgnored(t *testing.T) {
+	e := newEnv(t)
+	e.start("pc-dup", "", nil)
+	marker := filepath.Join(natstest.TempDir(t), "ran")
+	rid := uuid.NewString()
+	doc := fmt.Sprintf(`{"id":"adhoc-run","version":"","request_id":%q,"shell":%q,"script":%q,"SCRIPT":%q,"timeout_secs":60}`,
+		rid, testShell, noopScript, "echo b >> "+marker)
+	e.publishRaw(pcSubject("pc-dup"), []byte(doc))
+	r := e.waitResult(rid, 20*time.Second)
+	if r.ExitCode != 0 || r.Skipped || r.ManifestID != wire.AdhocID {
+		t.Fatalf("result %+v, want the exact-case script's", r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the case-variant script ran")
+	}
+}
+
+// TestDuplicateKeysRefused: a command repeating a key exactly is refused
+// (122, skipped, with a result naming the problem), never run.
+func TestDuplicateKeysRefused(t *testing.T) {
+	e := newEnv(t)
+	e.start("pc-dup2", "", nil)
+	marker := filepath.Join(natstest.TempDir(t), "ran")
+	rid := uuid.NewString()
+	doc := fmt.Sprintf(`{"id":"adhoc-run","version":"","request_id":%q,"shell":%q,"script":%q,"script":%q,"timeout_secs":60}`,
+		rid, testShell, noopScript, "echo b >> "+marker)
+	e.publishRaw(pcSubject("pc-dup2"), []byte(doc))
+	r := e.waitResult(rid, 20*time.Second)
+	if r.ExitCode != wire.ExitUnsupported || !r.Skipped || !strings.Contains(r.Stderr, "duplicate") || r.ManifestID != wire.AdhocID {
+		t.Fatalf("result %+v, want a 122 refusal naming the duplicate", r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the duplicated script ran")
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -19,72 +20,55 @@ import (
 type verifier struct {
 	v       *signing.Verifier
 	tracker signing.Tracker
-	// requested is Options.Enforcing: the operator asked for enforcement.
-	requested bool
-	// broken is set when enforcement was asked for but the keyring could
-	// not be loaded: every command is refused rather than silently run
-	// unverified.
-	broken error
-	// emptyWarned is set while the refusal of every command because the
-	// keyring is empty has been logged, so the log says it once per
-	// change, not once per command.
-	emptyWarned atomic.Bool
-	log         *slog.Logger
 }
 
+// newVerifier loads the command keyring: Options.KeyringFile, and on
+// Windows the registry value CommandKeys (which wins when present).
+// Enforcement is Options.Enforcing, or on Windows the registry value
+// RequireSignedCommands. A keyring that cannot be loaded leaves the
+// verifier without keys: enforcing, it then refuses every command (and
+// says so loudly) until a reload succeeds; it never falls back to running
+// unverified commands.
 func newVerifier(o Options, log *slog.Logger) *verifier {
-	lo := signing.LoadOptions{File: o.KeyringFile}
+	src := signing.Sources{KeysFile: o.KeyringFile}
 	if runtime.GOOS == "windows" {
-		lo.Registry = signing.RegistryPath
+		src.Registry = signing.RegistryKey
 	}
-	k, err := signing.Load(lo)
-	if err != nil {
-		if o.Enforcing {
-			log.Error("COMMAND KEYRING UNREADABLE WHILE ENFORCING: every command is refused (exit 123) until it is fixed", "err", err)
-			return &verifier{v: signing.NewVerifier(nil, true), requested: true, broken: err, log: log}
+	enforce := o.Enforcing
+	if on, err := src.EnforceRequested(); on {
+		enforce = true
+		if err != nil {
+			log.Error("command signature enforcement switch unreadable or untrusted: enforcing", "err", err)
 		}
-		log.Error("command keyring unreadable; not enforcing", "err", err)
-		k = nil
 	}
-	for _, kid := range k.Conflicts() {
-		log.Warn("command key defined in both file and registry; the file's wins", "kid", kid)
-	}
-	v := &verifier{v: signing.NewVerifier(k, o.Enforcing), requested: o.Enforcing, log: log}
-	if o.Enforcing && k.Len() == 0 {
-		v.emptyWarned.Store(true)
-		log.Error("ENFORCING SIGNATURES WITH AN EMPTY COMMAND KEYRING: every command is refused (exit 123) until keys are provisioned",
-			"keyring_file", o.KeyringFile)
-	}
-	return v
+	return &verifier{v: signing.New(signing.Options{Source: src, Enforce: enforce, Log: log})}
 }
 
-func (v *verifier) fingerprints() []string { return v.v.Keyring().Fingerprints() }
+func (v *verifier) fingerprints() []string { return v.v.Fingerprints() }
 
-// enforcing reports whether commands that do not verify are refused: the
-// operator asked for it. With a keyring that is empty or unreadable every
-// command is refused, so the agent enforces then too.
-func (v *verifier) enforcing() bool { return v.requested || v.broken != nil || v.v.Enforcing() }
+// enforcing reports whether commands that do not verify are refused. With
+// no keys (none provisioned, or the keyring unreadable) every command is.
+func (v *verifier) enforcing() bool { return v.v.Enforcing() }
 
-// check verifies a message that arrived on subj and decides whether it may
-// go on. While enforcing was asked for and the keyring is unreadable or
-// empty, nothing may: an enforcing agent never falls back to running
-// unverified commands (docs/protocol.md, Signing).
+// check verifies a message against the subject it arrived on
+// (docs/protocol.md, Signing): a subject-bound signature made for another
+// subject is misaddressed and refused while enforcing.
 func (v *verifier) check(subj string, hdr nats.Header, body []byte, now time.Time) signing.Decision {
-	d := v.v.Check(hdr, body, now)
-	switch {
-	case v.broken != nil:
-		d.Allowed, d.Enforcing = false, true
-		d.Reason = "the agent's command keyring could not be loaded"
-	case v.requested && v.v.Keyring().Len() == 0:
-		d.Allowed, d.Enforcing = false, true
-		d.Reason = "the agent enforces signatures but its command keyring is empty"
-		if !v.emptyWarned.Swap(true) {
-			v.log.Error("ENFORCING SIGNATURES WITH AN EMPTY COMMAND KEYRING: every command is refused (exit 123) until keys are provisioned")
+	return v.v.Check(subj, hdr, body, now)
+}
+
+// refresh re-reads the keyring sources every interval() until ctx ends, so
+// a key removed from them stops working (as upstream, which refreshes once
+// per heartbeat).
+func (a *Agent) refreshKeys(ctx context.Context, interval func() time.Duration) {
+	for {
+		if !sleepCtx(ctx, interval()) {
+			return
 		}
-	default:
-		v.emptyWarned.Store(false)
+		if err := a.verifier.v.Refresh(); err != nil {
+			a.log.Warn("command keyring refresh failed; keeping the keys already loaded", "err", err)
+		}
 	}
-	return d
 }
 
 // screenCommand is the inbound screen (inbound.go): it checks a command
@@ -109,9 +93,8 @@ func (a *Agent) screenCommand(m *nats.Msg, ack func()) (bool, any) {
 	now := time.Now()
 	d := a.verifier.check(m.Subject, m.Header, m.Data, now)
 	if d.Allowed {
-		if a.verifier.tracker.Last() != d.Outcome {
-			a.side.offer(sideJob{m: m, d: d, at: now})
-		}
+		// The outcome event (when it changed) and the audit of a verified
+		// command are reported by onCommand, which decodes it anyway.
 		return true, d
 	}
 	a.counters.received.Add(1)
@@ -178,13 +161,7 @@ func (a *Agent) sideJob(j sideJob) {
 	if decErr == nil && subject.ValidToken("request_id", cmd.RequestID) == nil {
 		rid = cmd.RequestID
 	}
-	if ev, changed := a.verifier.tracker.Transition(j.d, rid, j.at.UTC()); changed {
-		if !a.refusalRate.allow(time.Now()) {
-			a.side.dropped.Add(1)
-		} else if err := a.emitObs(context.Background(), ev); err != nil {
-			a.log.Error("cannot record signature outcome", "err", err)
-		}
-	}
+	a.reportSignature(j.d, rid, j.at)
 	if !j.refuse {
 		return
 	}
@@ -199,10 +176,46 @@ func (a *Agent) sideJob(j sideJob) {
 	r := a.newResult(cmd, signing.RefusalResultID(cmd.RequestID, a.opts.PcID), j.at)
 	// As upstream: a signature refusal is exit 123 with skipped false.
 	r.ExitCode, r.FinishedAt = wire.ExitRefused, j.at
-	r.Stderr = fmt.Sprintf("refused: command signature %s: %s", j.d.Outcome, j.d.Reason)
+	r.Stderr = fmt.Sprintf("refused: command signature %s: %s", j.d.Outcome.Kind(), j.d.Reason)
+	if a.verifier.v.Keyring().Len() == 0 {
+		r.Stderr += "; this agent enforces signatures but holds no command keys (the keyring is empty or unreadable)"
+	}
 	if a.store(r) {
-		a.log.Warn("refused command: signature", "request_id", cmd.RequestID, "subject", j.m.Subject,
-			"outcome", j.d.Outcome, "kid", j.d.Kid, "reason", j.d.Reason)
+		a.log.Warn("REFUSED command: signature", "request_id", cmd.RequestID, "subject", j.m.Subject,
+			"outcome", j.d.Outcome.Kind(), "kid", j.d.Kid, "reason", j.d.Reason)
+	}
+}
+
+// errRateLimited is returned by an emit that the refusal rate limit stopped.
+var errRateLimited = errors.New("agent: over the refusal rate limit")
+
+// reportSignature emits the command_signature_<outcome> event when the
+// outcome changed, and the command_signature_audit event for every use of
+// an audit_every_use key. Events caused by messages that are not verified
+// (anyone can send those) count against the refusal rate limit.
+func (a *Agent) reportSignature(d signing.Decision, requestID string, at time.Time) {
+	at = at.UTC()
+	limited := d.Outcome != signing.OutcomeVerified
+	emit := func(ev wire.ObsEvent, recordID string) error {
+		if limited && !a.refusalRate.allow(time.Now()) {
+			a.side.dropped.Add(1)
+			return errRateLimited
+		}
+		ev.EventRecordID = recordID
+		return a.emitObs(context.Background(), ev)
+	}
+	err := a.verifier.tracker.Report(d, requestID, at, func(ev wire.ObsEvent) error {
+		return emit(ev, signing.RecordID(ev.Kind, ev.At))
+	})
+	if err != nil && !errors.Is(err, errRateLimited) {
+		a.log.Error("cannot record signature outcome", "err", err)
+	}
+	if d.Audit {
+		a.log.Warn("command signed by an audited key", "kid", d.Kid, "label", d.Label, "request_id", requestID,
+			"outcome", d.Outcome.Kind(), "subject", d.Subject)
+		if err := emit(signing.AuditEvent(d, requestID, at), signing.AuditRecordID(requestID, at)); err != nil && !errors.Is(err, errRateLimited) {
+			a.log.Error("cannot record audited key use", "err", err)
+		}
 	}
 }
 
@@ -254,12 +267,17 @@ func (a *Agent) killAllowed(m *nats.Msg) bool {
 		return true
 	}
 	d := a.verifier.check(m.Subject, m.Header, m.Data, time.Now())
-	if d.Allowed && d.Outcome == signing.OutcomeVerified {
+	// Bound to this kill subject only: an upstream-form signature covers
+	// the (empty) body alone and would kill any execution.
+	if d.Allowed && d.Outcome == signing.OutcomeVerified && d.Bound {
 		return true
 	}
+	if d.Outcome == signing.OutcomeVerified {
+		d.Reason = "a kill must be signed in the subject-bound form"
+	}
 	if n := a.counters.killsRefused.Add(1); n == 1 || n%1000 == 0 {
-		a.log.Warn("ignoring kill: not signed by a keyring key while enforcing", "subject", m.Subject,
-			"outcome", d.Outcome, "reason", d.Reason, "refused_total", n)
+		a.log.Warn("ignoring kill: not signed by a keyring key for its subject while enforcing", "subject", m.Subject,
+			"outcome", d.Outcome.Kind(), "reason", d.Reason, "refused_total", n)
 	}
 	return false
 }
