@@ -4,9 +4,11 @@ package agent_test
 // refusal rate limit, kills while enforcing, malformed input.
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -23,6 +25,7 @@ import (
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // testKey is a command signing key written to a keyring file.
@@ -450,5 +453,93 @@ func TestDuplicateKeysRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("the duplicated script ran")
+	}
+}
+
+// obsEvents returns the ObsEvents stored for pc so far.
+func (e *env) obsEvents(pc string) ([]wire.ObsEvent, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, subject.StreamObs)
+	if err != nil {
+		return nil, err
+	}
+	subj, _ := subject.Obs(pc)
+	var out []wire.ObsEvent
+	for seq := uint64(1); ; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev, err := wire.DecodeObsEvent(m.Data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *ev)
+		seq = m.Sequence + 1
+	}
+}
+
+// TestSignatureEvents: an enforcing agent reports signature outcomes with
+// upstream's kinds on change only (command_signature_absent, then
+// command_signature_ok), with event_record_id "<kind>:<unix ms>", and
+// every use of an audit_every_use key as command_signature_audit.
+func TestSignatureEvents(t *testing.T) {
+	e := newEnv(t)
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	keyring := filepath.Join(natstest.TempDir(t), "keyring.json")
+	kr, _ := json.Marshal([]wire.KeyringEntry{{Kid: "audited", PublicKey: base64.StdEncoding.EncodeToString(pub), AuditEveryUse: true}})
+	if err := os.WriteFile(keyring, kr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := testKey{kid: "audited", priv: priv, keyring: keyring}
+	e.start("pc-ev", "", func(o *agent.Options) { o.KeyringFile, o.Enforcing = keyring, true })
+	var last wire.Command
+	for range 2 {
+		last = cmd(noopScript)
+		e.publish(pcSubject("pc-ev"), last)
+		e.waitResult(last.RequestID, 20*time.Second)
+	}
+	for range 2 {
+		last = cmd(noopScript)
+		e.publishSigned(k, pcSubject("pc-ev"), last)
+		if r := e.waitResult(last.RequestID, 20*time.Second); r.ExitCode != 0 {
+			t.Fatalf("signed: %+v", r)
+		}
+	}
+	var kinds []string
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		evs, err := e.obsEvents("pc-ev")
+		if err != nil {
+			return err
+		}
+		kinds = nil
+		for _, ev := range evs {
+			if !strings.HasPrefix(ev.Kind, signing.KindPrefix) {
+				continue
+			}
+			if ev.Source != wire.SourceCommandSign || !strings.HasPrefix(ev.EventRecordID, ev.Kind+":") {
+				return fmt.Errorf("event %+v", ev)
+			}
+			kinds = append(kinds, ev.Kind)
+		}
+		if len(kinds) < 4 {
+			return fmt.Errorf("signature events %v", kinds)
+		}
+		return nil
+	})
+	// The audit of a use may be stored before or after the outcome change
+	// it comes with; each use is audited once per delivery (live, replay).
+	want := map[string]int{"command_signature_absent": 1, "command_signature_ok": 1}
+	got := map[string]int{}
+	for _, k := range kinds {
+		got[k]++
+	}
+	if got["command_signature_absent"] != want["command_signature_absent"] || got["command_signature_ok"] != want["command_signature_ok"] ||
+		got[signing.KindAudit] < 2 || len(got) != 3 {
+		t.Fatalf("signature events %v", kinds)
 	}
 }
