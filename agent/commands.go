@@ -86,9 +86,9 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 		a.reportSignature(d, cmd.RequestID, time.Now())
 	}
 	// The lax decoding above found the request_id to answer; the command
-	// itself is decoded strictly (exact-case keys, no duplicate fields, as
-	// upstream's serde) and validated: {"script":"a","SCRIPT":"b"} is
-	// refused, never run.
+	// itself is decoded strictly, as upstream's serde (exact-case keys, so
+	// {"script":"a","SCRIPT":"b"} runs a; a repeated key is refused), and
+	// validated.
 	lax := cmd
 	cmd, err = strictCommand(data)
 	if err == nil && cmd.ExecID != "" {

@@ -57,7 +57,7 @@ func (v *verifier) check(subj string, hdr nats.Header, body []byte, now time.Tim
 	return v.v.Check(subj, hdr, body, now)
 }
 
-// refresh re-reads the keyring sources every interval() until ctx ends, so
+// refreshKeys re-reads the keyring sources every interval() until ctx ends, so
 // a key removed from them stops working (as upstream, which refreshes once
 // per heartbeat).
 func (a *Agent) refreshKeys(ctx context.Context, interval func() time.Duration) {
@@ -99,18 +99,17 @@ func (a *Agent) screenCommand(m *nats.Msg, ack func()) (bool, any) {
 	}
 	a.counters.received.Add(1)
 	a.counters.refused.Add(1)
-	a.side.offer(sideJob{m: m, ack: ack, d: d, at: now, refuse: true})
+	a.side.offer(sideJob{m: m, ack: ack, d: d, at: now})
 	return false, nil
 }
 
-// sideJob is work the screen hands off: reporting a signature outcome that
-// changed, and for a refused message, storing its refusal.
+// sideJob is a refused message the screen hands off: its signature outcome
+// is reported and its refusal stored.
 type sideJob struct {
-	m      *nats.Msg
-	ack    func() // a replayed message's ack, or nil
-	d      signing.Decision
-	at     time.Time
-	refuse bool
+	m   *nats.Msg
+	ack func() // a replayed message's ack, or nil
+	d   signing.Decision
+	at  time.Time
 }
 
 // sideWorker runs the screen's side jobs on one goroutine, off the path
@@ -131,9 +130,7 @@ func (w *sideWorker) offer(j sideJob) {
 	select {
 	case w.ch <- j:
 	default:
-		if j.refuse {
-			w.dropped.Add(1)
-		}
+		w.dropped.Add(1)
 		if j.ack != nil {
 			j.ack()
 		}
@@ -162,9 +159,6 @@ func (a *Agent) sideJob(j sideJob) {
 		rid = cmd.RequestID
 	}
 	a.reportSignature(j.d, rid, j.at)
-	if !j.refuse {
-		return
-	}
 	if rid == "" {
 		a.counters.malformed.Add(1)
 		a.log.Debug("refused command has no usable request_id; no result stored", "subject", j.m.Subject, "outcome", j.d.Outcome)
