@@ -73,7 +73,7 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 	cmd, err := decodeCommand(data)
 	if err != nil {
 		if n := a.counters.malformed.Add(1); n == 1 || n%1000 == 0 {
-			a.log.Warn("dropping command that is not valid JSON", "subject", subj, "bytes", len(data), "err", err, "malformed_total", n)
+			a.log.Warn("dropping command that does not decode", "subject", subj, "bytes", len(data), "err", err, "malformed_total", n)
 		}
 		return
 	}
@@ -85,17 +85,15 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 	if d, ok := tag.(signing.Decision); ok {
 		a.reportSignature(d, cmd.RequestID, time.Now())
 	}
-	// The lax decoding above found the request_id to answer; the command
-	// itself is decoded strictly, as upstream's serde (exact-case keys, so
-	// {"script":"a","SCRIPT":"b"} runs a; a repeated key is refused), and
-	// validated.
-	lax := cmd
-	cmd, err = strictCommand(data)
+	if cmd.Script != "" {
+		// As upstream, an inline script wins over a script_object.
+		cmd.ScriptObject, cmd.ScriptObjectSHA256 = "", ""
+	}
+	err = cmd.Validate()
 	if err == nil && cmd.ExecID != "" {
 		err = subject.ValidToken("exec_id", cmd.ExecID)
 	}
 	if err != nil {
-		cmd = lax
 		a.counters.malformed.Add(1)
 		a.log.Warn("refusing malformed command", "subject", subj, "request_id", cmd.RequestID, "err", err)
 		cmd.ExecID = ""
@@ -109,8 +107,10 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 	done = a.claimAndStart(cmd, ack)
 }
 
-// decodeCommand decodes a command message's JSON leniently, for its
-// request_id (see onCommand); it never panics.
+// decodeCommand decodes a command message's JSON as upstream's serde does
+// (wire.Unmarshal: exact-case keys, so {"script":"a","SCRIPT":"b"} runs a;
+// a repeated field makes the message undecodable, dropped without a result
+// as upstream); it does not validate and never panics.
 func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 	defer func() {
 		if p := recover(); p != nil { // a decoder bug, not input: report it as bad input
@@ -118,7 +118,7 @@ func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 		}
 	}()
 	var c wire.Command
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := wire.Unmarshal(data, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -126,24 +126,6 @@ func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 
 // minKeyRefresh bounds how often the keyring sources are re-read.
 const minKeyRefresh = 5 * time.Second
-
-// strictCommand decodes and validates a command as wire.DecodeCommand
-// does; it never panics. As upstream, an inline script wins over a
-// script_object when both are set.
-func strictCommand(data []byte) (cmd *wire.Command, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			cmd, err = nil, fmt.Errorf("agent: decoding command: %v", p)
-		}
-	}()
-	if cmd, err = wire.DecodeCommand(data); err != nil {
-		return nil, err
-	}
-	if cmd.Script != "" {
-		cmd.ScriptObject, cmd.ScriptObjectSHA256 = "", ""
-	}
-	return cmd, nil
-}
 
 // runIntake runs the command intake until ctx ends: the inbound queue,
 // whose screen checks signatures as messages arrive, with onCommand as its

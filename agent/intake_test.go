@@ -417,45 +417,6 @@ func TestMisaddressedSignatureRefused(t *testing.T) {
 	}
 }
 
-// TestCaseVariantKeysIgnored: as upstream's serde, keys match in exact
-// case only: {"script":"a","SCRIPT":"b"} runs a (SCRIPT is an unknown
-// field), where Go's case-insensitive decoding ran b.
-func TestCaseVariantKeysIgnored(t *testing.T) {
-	e := newEnv(t)
-	e.start("pc-dup", "", nil)
-	marker := filepath.Join(natstest.TempDir(t), "ran")
-	rid := uuid.NewString()
-	doc := fmt.Sprintf(`{"id":"adhoc-run","version":"","request_id":%q,"shell":%q,"script":%q,"SCRIPT":%q,"timeout_secs":60}`,
-		rid, testShell, noopScript, "echo b >> "+marker)
-	e.publishRaw(pcSubject("pc-dup"), []byte(doc))
-	r := e.waitResult(rid, 20*time.Second)
-	if r.ExitCode != 0 || r.Skipped || r.ManifestID != wire.AdhocID {
-		t.Fatalf("result %+v, want the exact-case script's", r)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatal("the case-variant script ran")
-	}
-}
-
-// TestDuplicateKeysRefused: a command repeating a key exactly is refused
-// (122, skipped, with a result naming the problem), never run.
-func TestDuplicateKeysRefused(t *testing.T) {
-	e := newEnv(t)
-	e.start("pc-dup2", "", nil)
-	marker := filepath.Join(natstest.TempDir(t), "ran")
-	rid := uuid.NewString()
-	doc := fmt.Sprintf(`{"id":"adhoc-run","version":"","request_id":%q,"shell":%q,"script":%q,"script":%q,"timeout_secs":60}`,
-		rid, testShell, noopScript, "echo b >> "+marker)
-	e.publishRaw(pcSubject("pc-dup2"), []byte(doc))
-	r := e.waitResult(rid, 20*time.Second)
-	if r.ExitCode != wire.ExitUnsupported || !r.Skipped || !strings.Contains(r.Stderr, "duplicate") || r.ManifestID != wire.AdhocID {
-		t.Fatalf("result %+v, want a 122 refusal naming the duplicate", r)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatal("the duplicated script ran")
-	}
-}
-
 // obsEvents returns the ObsEvents stored for pc so far.
 func (e *env) obsEvents(pc string) ([]wire.ObsEvent, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

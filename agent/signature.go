@@ -174,6 +174,9 @@ func (a *Agent) sideJob(j sideJob) {
 	if a.verifier.v.Keyring().Len() == 0 {
 		r.Stderr += "; this agent enforces signatures but holds no command keys (the keyring is empty or unreadable)"
 	}
+	if adv := j.d.Outcome.Advice(); adv != "" {
+		r.Stderr += ". " + adv
+	}
 	if a.store(r) {
 		a.log.Warn("REFUSED command: signature", "request_id", cmd.RequestID, "subject", j.m.Subject,
 			"outcome", j.d.Outcome.Kind(), "kid", j.d.Kid, "reason", j.d.Reason)
