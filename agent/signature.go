@@ -170,7 +170,7 @@ func (a *Agent) sideJob(j sideJob) {
 	r := a.newResult(cmd, signing.RefusalResultID(cmd.RequestID, a.opts.PcID), j.at)
 	// As upstream: a signature refusal is exit 123 with skipped false.
 	r.ExitCode, r.FinishedAt = wire.ExitRefused, j.at
-	r.Stderr = fmt.Sprintf("refused: command signature %s: %s", j.d.Outcome.Kind(), j.d.Reason)
+	r.Stderr = fmt.Sprintf("refused: command signature %s: %s", j.d.Outcome, j.d.Reason)
 	if a.verifier.v.Keyring().Len() == 0 {
 		r.Stderr += "; this agent enforces signatures but holds no command keys (the keyring is empty or unreadable)"
 	}
