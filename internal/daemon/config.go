@@ -55,6 +55,9 @@ type Config struct {
 	EnforceErr error
 	// SelfUpdate follows target_version from the agent config.
 	SelfUpdate bool
+	// AllowDowngrade lets the self-update install a release older than the
+	// running one even when its signature does not allow it.
+	AllowDowngrade bool
 	// ReleaseKeyringFile holds the keys that must sign a release.
 	ReleaseKeyringFile string
 	// UpdateRestartWait bounds how long a self-update waits for running
@@ -141,6 +144,8 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.SelfUpdate }},
 	{flag: "release-keyring", env: "KANADE_RELEASE_KEYRING", kind: kindPath, usage: "JSON keyring whose keys must sign a release (default: check the SHA-256 digest only)",
 		field: func(c *Config) any { return &c.ReleaseKeyringFile }},
+	{flag: "allow-downgrade", env: "KANADE_ALLOW_DOWNGRADE", kind: kindBool, def: "false", usage: "let the self-update install a target_version older than the running version even when the release's signed flags do not say allow-downgrade",
+		field: func(c *Config) any { return &c.AllowDowngrade }},
 	{flag: "update-restart-wait", env: "KANADE_UPDATE_RESTART_WAIT", def: "15m", usage: "how long a self-update waits for running commands to finish before it restarts the agent (0: at once)",
 		field: func(c *Config) any { return &c.UpdateRestartWait }},
 	{flag: "log-level", env: "KANADE_LOG_LEVEL", kind: kindLevel, def: "info", usage: "debug, info, warn or error",

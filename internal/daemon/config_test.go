@@ -107,6 +107,9 @@ func TestPrecedence(t *testing.T) {
 		{"pc id file kept verbatim", layers{file: `pc_id = "Sales-PC"`}, func(c *Config) any { return c.PcID }, "Sales-PC"},
 
 		{"restart wait default", layers{}, func(c *Config) any { return c.UpdateRestartWait }, 15 * time.Minute},
+		{"allow downgrade default", layers{}, func(c *Config) any { return c.AllowDowngrade }, false},
+		{"allow downgrade flag", layers{args: []string{"--allow-downgrade"}}, func(c *Config) any { return c.AllowDowngrade }, true},
+		{"allow downgrade file", layers{file: `allow_downgrade = true`}, func(c *Config) any { return c.AllowDowngrade }, true},
 		{"restart wait file", layers{file: `update_restart_wait = "90s"`}, func(c *Config) any { return c.UpdateRestartWait }, 90 * time.Second},
 		{"restart wait flag zero", layers{file: `update_restart_wait = "90s"`, args: []string{"--update-restart-wait", "0"}},
 			func(c *Config) any { return c.UpdateRestartWait }, time.Duration(0)},

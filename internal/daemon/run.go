@@ -233,6 +233,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		KeyringFile:        cfg.KeyringFile,
 		Enforcing:          cfg.EnforceSignatures,
 		SelfUpdate:         cfg.SelfUpdate,
+		AllowDowngrade:     cfg.AllowDowngrade,
 		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
 		UpdateRestartWait:  restartWait(cfg.UpdateRestartWait),
 		NATSOptions:        natsOpts,
