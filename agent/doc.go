@@ -1,6 +1,6 @@
 // Package agent is the kanade endpoint agent as a library: the daemon
 // (cmd/kanade-agent) is a thin wrapper around it, and any Go service can
-// embed it. It speaks the protocol of PROTOCOL.md exactly.
+// embed it. It speaks the protocol of docs/protocol.md exactly.
 //
 //	a, err := agent.New(agent.Options{PcID: "pc-1", DataDir: dir, Servers: urls})
 //	if err != nil { ... }

@@ -110,7 +110,7 @@ type Options struct {
 	Defaults *wire.Config
 	// SelfUpdate follows target_version from the config: it downloads the
 	// release from agent_releases, verifies and swaps the binary (Exe), and
-	// makes Run return ErrRestart (see PROTOCOL.md, Self-update). Off by
+	// makes Run return ErrRestart (see docs/protocol.md, Self-update). Off by
 	// default: a program embedding the agent updates itself its own way.
 	// The daemon turns it on and calls the boot sentinel first thing.
 	SelfUpdate bool

@@ -1,5 +1,5 @@
 // Package ledger is the agent's durable dedup ledger, keyed by a command's
-// request_id (PROTOCOL.md, "Command pipeline", step 3). A command seen
+// request_id (docs/protocol.md, "Command pipeline", step 3). A command seen
 // before does not run again, across restarts, whether it arrived on
 // commands.all, commands.pc.<id>, a group subject or the EXEC replay.
 //

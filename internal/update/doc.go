@@ -1,4 +1,4 @@
-// Package update is the agent's self-update (PROTOCOL.md, "Self-update"):
+// Package update is the agent's self-update (docs/protocol.md, "Self-update"):
 // it downloads a release from the agent_releases object store, verifies it,
 // swaps it in for the running binary, and guards the new binary with a boot
 // sentinel that rolls it back when it does not become healthy.

@@ -68,7 +68,7 @@ func newEvent(from, to string, rolledBack bool, at time.Time) wire.ObsEvent {
 	}
 }
 
-// Updater performs self-updates (PROTOCOL.md, "Self-update") and keeps
+// Updater performs self-updates (docs/protocol.md, "Self-update") and keeps
 // their state: the attempt record, the quarantine list, the boot sentinel
 // and pending agent_update events. Its methods are safe for concurrent use;
 // Consider calls run one at a time.
