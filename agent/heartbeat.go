@@ -16,13 +16,13 @@ import (
 
 // heartbeat builds a fresh Heartbeat.
 func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
-	cpu, rss, err := a.self.Sample(now)
+	self, err := a.self.Sample(now)
 	if err != nil {
 		a.log.Debug("self sample failed", "err", err)
 	}
 	hb := wire.Heartbeat{
 		PcID: a.opts.PcID, At: now.UTC(), AgentVersion: a.opts.Version, Hostname: a.hostname,
-		OSFamily: runtime.GOOS, AgentCPUPct: cpu, AgentRSSBytes: rss,
+		OSFamily: runtime.GOOS, AgentCPUPct: self.CPUPct, AgentRSSBytes: self.RSSBytes,
 		CommandKeys: a.verifier.fingerprints(), Enforcing: a.verifier.enforcing(),
 		Outbox: a.outboxStats(),
 	}
