@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -107,8 +110,49 @@ func (a *Agent) onPing(m *nats.Msg) {
 // maxLogReply is the largest logs.fetch reply.
 const maxLogReply = 800 << 10
 
+// maxLogsRequestAge is how old the signature of a logs.fetch request may be
+// while the agent enforces signatures. A request is answered live, so a
+// short window is enough; it bounds the replay of a captured request.
+const maxLogsRequestAge = 5 * time.Minute
+
+// logsRefusal returns why a logs.fetch request must not be answered, or ""
+// when it may be. An agent that does not enforce command signatures answers
+// every request, as upstream does (upstream's backend sends them unsigned).
+// One that enforces answers only a request whose signature verifies under
+// its command keyring and was made at most maxLogsRequestAge ago: the log
+// may hold what commands printed, and enforcing means that publishing on
+// the agent's subjects is not enough to be trusted.
+func (a *Agent) logsRefusal(m *nats.Msg, now time.Time) string {
+	if !a.verifier.enforcing() {
+		return ""
+	}
+	if a.verifier.broken != nil {
+		return "the agent's command keyring could not be loaded"
+	}
+	d := a.verifier.v.Check(m.Header, m.Data, now)
+	switch {
+	case d.Outcome != signing.OutcomeVerified:
+		return fmt.Sprintf("signature %s (%s)", d.Outcome, d.Reason)
+	case now.Sub(d.At) > maxLogsRequestAge:
+		return fmt.Sprintf("signature made %s ago, more than %s", now.Sub(d.At).Round(time.Second), maxLogsRequestAge)
+	}
+	return ""
+}
+
+// logsRefusals counts refused logs.fetch requests, for rate-limited logging.
+var logsRefusals atomic.Int64
+
 // onLogsFetch answers logs.fetch.<pc_id> with the tail of the agent log.
+// While the agent enforces signatures, a request that is not signed (see
+// logsRefusal) gets a one-line refusal instead.
 func (a *Agent) onLogsFetch(m *nats.Msg) {
+	if why := a.logsRefusal(m, time.Now()); why != "" {
+		if n := logsRefusals.Add(1); n == 1 || n%100 == 0 {
+			a.log.Warn("refusing logs.fetch: this agent enforces signatures", "reason", why, "refused_total", n)
+		}
+		_ = m.Respond([]byte("kanade-agent: logs.fetch refused: " + why))
+		return
+	}
 	req := wire.LogsFetchRequest{TailLines: 200}
 	if len(m.Data) > 0 {
 		if err := json.Unmarshal(m.Data, &req); err != nil {
