@@ -182,7 +182,7 @@ func TestKill(t *testing.T) {
 
 func TestConfigAndGroupsLive(t *testing.T) {
 	e := newEnv(t)
-	a := e.start("pc-c", "", nil)
+	a := e.start("pc-c", "", noFloors)
 	hb := make(chan wire.Heartbeat, 64)
 	sub, err := e.nc.Subscribe("heartbeat.pc-c", func(m *nats.Msg) {
 		if h, err := wire.DecodeHeartbeat(m.Data); err == nil {
@@ -640,7 +640,11 @@ func TestSignatureEnforced(t *testing.T) {
 	})
 	signed := cmd(noopScript)
 	body, _ := json.Marshal(signed)
-	msg := &nats.Msg{Subject: pcSubject("pc-sig"), Data: body, Header: signing.Sign(priv, "k1", time.Now(), body)}
+	hdr, err := signing.Sign(priv, "k1", pcSubject("pc-sig"), time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: pcSubject("pc-sig"), Data: body, Header: hdr}
 	if err := e.nc.PublishMsg(msg); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func())
 		a.log.Warn("dropping command without a usable request_id", "subject", subj, "err", err)
 		return
 	}
-	if !a.checkSignature(hdr, data, &cmd) {
+	if !a.checkSignature(subj, hdr, data, &cmd) {
 		return
 	}
 	err := cmd.Validate()

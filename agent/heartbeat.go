@@ -25,7 +25,7 @@ func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
 	}
 	hb := wire.Heartbeat{
 		PcID: a.opts.PcID, At: now.UTC(), AgentVersion: a.opts.Version, Hostname: a.hostname,
-		OSFamily: runtime.GOOS, AgentCPUPct: self.CPUPct, AgentRSSBytes: self.RSSBytes,
+		OSFamily: wire.OSFamily(runtime.GOOS), AgentCPUPct: &self.CPUPct, AgentRSSBytes: self.RSSBytes,
 		CommandKeys: a.verifier.fingerprints(), Enforcing: a.verifier.enforcing(),
 		Outbox: a.outboxStats(),
 	}
@@ -118,21 +118,22 @@ const maxLogsRequestAge = 5 * time.Minute
 // logsRefusal returns why a logs.fetch request must not be answered, or ""
 // when it may be. An agent that does not enforce command signatures answers
 // every request, as upstream does (upstream's backend sends them unsigned).
-// One that enforces answers only a request whose signature verifies under
-// its command keyring and was made at most maxLogsRequestAge ago: the log
-// may hold what commands printed, and enforcing means that publishing on
-// the agent's subjects is not enough to be trusted.
+// One that enforces answers only a request signed by a key of its command
+// keyring in the subject-bound form for this very subject
+// (logs.fetch.<pc_id>: a request signed for another agent, or a command's
+// signature, does not count) and made at most maxLogsRequestAge ago: the
+// log may hold what commands printed, and enforcing means that publishing
+// on the agent's subjects is not enough to be trusted.
 func (a *Agent) logsRefusal(m *nats.Msg, now time.Time) string {
 	if !a.verifier.enforcing() {
 		return ""
 	}
-	if a.verifier.broken != nil {
-		return "the agent's command keyring could not be loaded"
-	}
-	d := a.verifier.v.Check(m.Header, m.Data, now)
+	d := a.verifier.v.Check(m.Subject, m.Header, m.Data, now)
 	switch {
 	case d.Outcome != signing.OutcomeVerified:
 		return fmt.Sprintf("signature %s (%s)", d.Outcome, d.Reason)
+	case !d.Bound:
+		return "the signature is not bound to this subject (" + signing.AlgEd25519Subject + " required)"
 	case now.Sub(d.At) > maxLogsRequestAge:
 		return fmt.Sprintf("signature made %s ago, more than %s", now.Sub(d.At).Round(time.Second), maxLogsRequestAge)
 	}

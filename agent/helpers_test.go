@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,13 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // start runs an agent with pc id pcID and data dir dir (a new temp dir when
 // empty) until the test ends, and waits until it is ready.
+// noFloors lets a test set intervals below wire's minimums (fast heartbeats).
+func noFloors(o *agent.Options) {
+	d := wire.DefaultConfig(runtime.NumCPU())
+	d.Floors = wire.Floors{}
+	o.Defaults = &d
+}
+
 func (e *env) start(pcID, dir string, tweak func(*agent.Options)) *running {
 	e.t.Helper()
 	if dir == "" {

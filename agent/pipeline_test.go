@@ -100,7 +100,7 @@ func TestShutdownKillsAndRecords(t *testing.T) {
 
 func TestBrokerDownThenBack(t *testing.T) {
 	e := newEnv(t)
-	e.start("pc-bd", "", nil)
+	e.start("pc-bd", "", noFloors)
 	hb := make(chan time.Time, 256)
 	sub, err := e.nc.Subscribe("heartbeat.pc-bd", func(m *nats.Msg) {
 		if h, err := wire.DecodeHeartbeat(m.Data); err == nil {

@@ -16,49 +16,36 @@ import (
 type verifier struct {
 	v       *signing.Verifier
 	tracker signing.Tracker
-	// broken is set when enforcement was asked for but the keyring could
-	// not be loaded: every command is refused rather than silently run
-	// unverified.
-	broken error
 }
 
 func newVerifier(o Options, log *slog.Logger) *verifier {
-	lo := signing.LoadOptions{File: o.KeyringFile}
+	src := signing.Sources{KeysFile: o.KeyringFile}
 	if runtime.GOOS == "windows" {
-		lo.Registry = signing.RegistryPath
+		src.Registry = signing.RegistryKey
 	}
-	k, err := signing.Load(lo)
-	if err != nil {
-		if o.Enforcing {
-			log.Error("command keyring unreadable while enforcing: every command is refused until it is fixed", "err", err)
-			return &verifier{v: signing.NewVerifier(nil, true), broken: err}
-		}
-		log.Error("command keyring unreadable; not enforcing", "err", err)
-		k = nil
-	}
-	for _, kid := range k.Conflicts() {
-		log.Warn("command key defined in both file and registry; the file's wins", "kid", kid)
-	}
-	return &verifier{v: signing.NewVerifier(k, o.Enforcing)}
+	// An unloadable keyring leaves the verifier without keys: enforcing, it
+	// then refuses every command.
+	return &verifier{v: signing.New(signing.Options{Source: src, Enforce: o.Enforcing, Log: log})}
 }
 
-func (v *verifier) fingerprints() []string { return v.v.Keyring().Fingerprints() }
-func (v *verifier) enforcing() bool        { return v.broken != nil || v.v.Enforcing() }
+func (v *verifier) fingerprints() []string { return v.v.Fingerprints() }
+func (v *verifier) enforcing() bool        { return v.v.Enforcing() }
 
 // checkSignature verifies a command's signature, emits an ObsEvent when the
 // outcome changed, and refuses the command (exit 123, without using up its
 // dedup entry) when the verifier enforces and it is not verified. It
 // reports whether the command may go on.
-func (a *Agent) checkSignature(hdr nats.Header, data []byte, cmd *wire.Command) bool {
+func (a *Agent) checkSignature(subj string, hdr nats.Header, data []byte, cmd *wire.Command) bool {
 	now := time.Now()
-	d := a.verifier.v.Check(hdr, data, now)
-	if a.verifier.broken != nil {
-		d.Allowed, d.Enforcing = false, true
-		d.Reason = "the agent's command keyring could not be loaded"
+	d := a.verifier.v.Check(subj, hdr, data, now)
+	emit := func(ev wire.ObsEvent) error { return a.emitObs(context.Background(), ev) }
+	if err := a.verifier.tracker.Report(d, cmd.RequestID, now.UTC(), emit); err != nil {
+		a.log.Error("cannot record signature outcome", "err", err)
 	}
-	if ev, changed := a.verifier.tracker.Transition(d, cmd.RequestID, now.UTC()); changed {
-		if err := a.emitObs(context.Background(), ev); err != nil {
-			a.log.Error("cannot record signature outcome", "err", err)
+	if d.Audit {
+		a.log.Warn("command signed by an audited key", "kid", d.Kid, "request_id", cmd.RequestID, "outcome", d.Outcome)
+		if err := emit(signing.AuditEvent(d, cmd.RequestID, now.UTC())); err != nil {
+			a.log.Error("cannot record audited key use", "err", err)
 		}
 	}
 	if d.Allowed {

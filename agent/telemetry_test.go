@@ -65,17 +65,34 @@ func TestConfigRejectedScopeKeepsPrevious(t *testing.T) {
 }
 
 // signedLogsRequest returns a logs.fetch request for pcID signed with priv as
-// kid at the time at.
-func signedLogsRequest(t *testing.T, pcID string, priv ed25519.PrivateKey, kid string, at time.Time) *nats.Msg {
+// kid at the time at, in the subject-bound form for the subject subj.
+func signedLogsRequest(t *testing.T, pcID, subj string, priv ed25519.PrivateKey, kid string, at time.Time) *nats.Msg {
 	t.Helper()
-	subj, _ := subject.LogsFetch(pcID)
+	to, _ := subject.LogsFetch(pcID)
 	body := []byte(`{"tail_lines":2}`)
-	return &nats.Msg{Subject: subj, Data: body, Header: signing.Sign(priv, kid, at, body)}
+	h, err := signing.Sign(priv, kid, subj, at, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &nats.Msg{Subject: to, Data: body, Header: h}
+}
+
+// unboundLogsRequest returns a logs.fetch request on subj signed in
+// upstream's unbound form, valid on any subject.
+func unboundLogsRequest(t *testing.T, subj string, priv ed25519.PrivateKey) *nats.Msg {
+	t.Helper()
+	body := []byte(`{"tail_lines":2}`)
+	h, err := signing.SignUnbound(priv, "k1", time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &nats.Msg{Subject: subj, Data: body, Header: h}
 }
 
 // TestLogsFetchSignature: while the agent enforces command signatures, it
-// answers logs.fetch only when the request is signed by a keyring key and
-// fresh; anything else gets a one-line refusal and no log line.
+// answers logs.fetch only when the request is signed by a keyring key, bound
+// to its subject and fresh; anything else gets a one-line refusal and no
+// log line.
 func TestLogsFetchSignature(t *testing.T) {
 	e := newEnv(t)
 	pub, priv, _ := ed25519.GenerateKey(nil)
@@ -98,9 +115,12 @@ func TestLogsFetchSignature(t *testing.T) {
 	}{
 		{"unsigned", &nats.Msg{Subject: subj, Data: []byte(`{"tail_lines":2}`)}},
 		{"empty unsigned", &nats.Msg{Subject: subj}},
-		{"unknown key", signedLogsRequest(t, "pc-ls", other, "k2", now)},
-		{"wrong key", signedLogsRequest(t, "pc-ls", other, "k1", now)},
-		{"stale", signedLogsRequest(t, "pc-ls", priv, "k1", now.Add(-10*time.Minute))},
+		{"unknown key", signedLogsRequest(t, "pc-ls", subj, other, "k2", now)},
+		{"wrong key", signedLogsRequest(t, "pc-ls", subj, other, "k1", now)},
+		{"stale", signedLogsRequest(t, "pc-ls", subj, priv, "k1", now.Add(-10*time.Minute))},
+		{"signed for another pc", signedLogsRequest(t, "pc-ls", "logs.fetch.pc-other", priv, "k1", now)},
+		{"signed for a command subject", signedLogsRequest(t, "pc-ls", pcSubject("pc-ls"), priv, "k1", now)},
+		{"unbound", unboundLogsRequest(t, subj, priv)},
 	} {
 		m, err := e.nc.RequestMsg(tc.msg, 5*time.Second)
 		if err != nil {
@@ -110,7 +130,7 @@ func TestLogsFetchSignature(t *testing.T) {
 			t.Errorf("%s request answered %q, want a one-line refusal", tc.name, got)
 		}
 	}
-	m, err := e.nc.RequestMsg(signedLogsRequest(t, "pc-ls", priv, "k1", time.Now()), 5*time.Second)
+	m, err := e.nc.RequestMsg(signedLogsRequest(t, "pc-ls", subj, priv, "k1", time.Now()), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

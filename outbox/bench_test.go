@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,10 +22,10 @@ import (
 
 // benchEvent returns a ~512-byte encoded ObsEvent.
 func benchEvent(i int) wire.ObsEvent {
-	rid := uint64(i)
+	rid := strconv.Itoa(i)
 	return wire.ObsEvent{
 		PcID: "bench-pc", At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Kind: "logon",
-		Source: "winlog:Security", EventRecordID: &rid,
+		Source: "winlog:Security", EventRecordID: rid,
 		Payload: json.RawMessage(fmt.Sprintf(`{"user":"alice","domain":"CORP","logon_type":2,"note":%q}`,
 			strings.Repeat("x", 330))),
 	}

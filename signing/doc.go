@@ -1,67 +1,119 @@
-// Package signing signs kanade commands and verifies their signatures.
+// Package signing signs kanade commands and verifies their signatures, as
+// upstream kanade does, plus a subject-bound form of this agent's own.
 //
-// A backend or CLI calls [Sign] to attach the signature headers to a command
-// message; the agent keeps a [Verifier] and calls [Verifier.Check] on every
-// command before anything else looks at it (PROTOCOL.md, "Command pipeline"
-// step 2).
+// A backend or the kanade CLI calls [Sign] to attach the signature headers
+// to a command (or kill) message for the subject it publishes on; the agent
+// keeps a [Verifier] and calls [Verifier.Check] with the subject the message
+// arrived on, before anything else looks at the command (docs/protocol.md,
+// "Command pipeline").
 //
 // # Wire format
 //
-// A signed message carries four NATS headers (header names are
-// case-sensitive, as in nats.go):
+// A signed message carries NATS headers (names are case-sensitive):
 //
-//	Kanade-Sig      standard base64 (padded) of the 64-byte ed25519 signature
-//	Kanade-Sig-Kid  the id of the signing key in the agent's keyring
-//	Kanade-Sig-Alg  ed25519
-//	Kanade-Sig-At   when it was signed, decimal milliseconds since the Unix epoch
+//	Kanade-Sig          standard base64 (padded) of the 64-byte ed25519 signature
+//	Kanade-Sig-Kid      the id of the signing key in the agent's keyring
+//	Kanade-Sig-Alg      ed25519 (or absent): upstream's unbound form
+//	                    ed25519-subject-v1: this agent's subject-bound form
+//	Kanade-Sig-At       signing time, decimal milliseconds since the Unix epoch
+//	Kanade-Sig-Subject  bound form only: the subject signed for (a hint)
 //
-// The signed bytes are at_ms as 8 bytes big-endian followed by the raw
-// message body ([SignedBytes]). Each header must appear at most once.
+// The unbound form signs [UnboundBytes]: at_ms as 8 bytes big-endian, then
+// the body. It is valid on every subject, so a command captured on one PC's
+// subject runs on any other. The bound form signs [BoundBytes]:
+//
+//	"kanade-command-sig-v2" 0x00   22 bytes (BoundDomain)
+//	at_ms                          8 bytes, big-endian two's complement
+//	len(subject)                   4 bytes, big-endian unsigned
+//	subject                        the NATS subject, e.g. commands.pc.<pc_id>
+//	body                           the rest: the message body
+//
+// The verifier puts the arrival subject there, so a bound signature made
+// for commands.pc.A fails on commands.pc.B. The algorithm header is not
+// signed, but it cannot downgrade a signature: the two forms' signed bytes
+// never coincide (the bound form starts with 'k', the unbound form with the
+// top byte of at_ms, which is 0x00 or 0xff for every accepted time, see
+// [MaxAtMillis]), so a bound signature relabelled unbound, or the reverse,
+// does not verify. A key can also refuse the unbound form outright
+// (require_bound). Kanade-Sig-Subject is read only after verification
+// against the arrival subject failed, to tell a genuine signature made for
+// another subject (misaddressed) from a forgery (invalid).
 //
 // # Outcomes
 //
-// [Verifier.Check] gives one [Outcome]:
+// [Verifier.Check] gives one [Outcome]; the ObsEvent kind is
+// command_signature_<outcome> ([Outcome.Kind]), upstream's names:
 //
-//   - verified: the signature verifies under the named key, it is not stale
-//     and not from the future.
-//   - unsigned: there is no Kanade-Sig header.
-//   - unknown_kid: well-formed, but the kid is not in the keyring.
-//   - invalid: anything malformed (bad base64, wrong length, wrong or missing
-//     algorithm, bad or missing timestamp, missing kid, a repeated header) or
-//     a signature that does not verify (e.g. a tampered body).
-//   - stale: the signature verifies but at_ms is older than the key's
-//     max_age_secs (only when set).
-//   - clock_ahead: the signature verifies but at_ms is more than [MaxClockAhead]
-//     (1 h) ahead of the agent's clock.
+//   - ok: verified under a keyring key and within its policy.
+//   - absent: none of the signature headers.
+//   - unprovisioned: signed, but the agent holds no keys at all.
+//   - unknown_key: signed by a kid the agent lacks while holding others,
+//     even after reloading the keyring.
+//   - invalid: a missing or repeated header, bad base64 or length, a time
+//     that is not an integer within years ±9999, an unsupported algorithm,
+//     a signature that does not verify, or an unbound signature by a
+//     require_bound key.
+//   - stale: authentic, but outside the key's max age. Unbound form: as
+//     upstream, |now - at| > max age (both sides). Bound form: now - at >
+//     max age.
+//   - clock_ahead: authentic, but dated more than [MaxClockAhead] (1 h)
+//     after the agent's clock (checked after stale for the unbound form).
+//   - misaddressed: an authentic bound signature for another subject.
 //
-// The time checks come after the signature check, so stale and clock_ahead
-// only ever describe an authentic message; a forged timestamp is invalid.
-// Check never panics, whatever the headers hold: oversized values are
-// rejected by length before being decoded.
-//
-// # Enforcing
-//
-// Enforcing is a config switch ([Verifier.SetEnforcing]) and applies only
-// when the keyring is non-empty: an empty keyring never enforces. When
-// enforcing, only verified commands are allowed; refused ones get an
-// ExecResult with exit code wire.ExitRefused (123) and result_id
-// [RefusalResultID], and do not use up their dedup entry. When not enforcing,
-// every command is allowed but the outcome is still observed. The keyring and
-// the switch can be changed at any time from any goroutine; config changes
-// apply live.
+// The checks run in upstream's order (headers, algorithm, kid lookup,
+// signature, then time), so stale, clock_ahead and misaddressed only ever
+// describe an authentic message. Check never panics, whatever the headers
+// hold; oversized values are rejected by length before being decoded.
 //
 // # Keyring
 //
-// A keyring is a JSON array of wire.KeyringEntry. It is loaded from a file
-// ([LoadFile]) and, on Windows, from the registry ([LoadRegistry],
-// [RegistryPath]); [Load] reads both and merges them with [Merge], where the
-// file wins a kid conflict. See [LoadRegistry] for the registry layout.
-// [Keyring.Fingerprints] gives the heartbeat's command_keys list.
+// A keyring document is a JSON array of [Entry]:
+//
+//	[{"kid":"backend-1","public_key":"<base64 of 32 bytes>","label":"backend",
+//	  "max_age_secs":900,"audit_every_use":true,"require_bound":true}]
+//
+// kid and public_key are required; label defaults to the kid. As upstream,
+// an entry with max_age_secs (a non-negative integer; null means absent) is
+// a break-glass key: every use is audited, and 0 accepts only a signature
+// checked in the very millisecond it was made. Without max_age_secs a key
+// gets [DefaultMaxAge] (6 days, shorter than the EXEC stream's 7-day
+// retention; upstream has no bound) and audits only with audit_every_use.
+// require_bound is this agent's own. [] is an empty keyring; a malformed
+// document fails as a whole.
+//
+// [Sources] reads it as upstream does: on Windows the REG_SZ registry value
+// HKLM\SOFTWARE\kanade\agent\CommandKeys, elsewhere the file
+// /etc/kanade/command-keys.json ([DefaultSources]). Enforcement is requested
+// by the registry value RequireSignedCommands or the file
+// /etc/kanade/require-signed-commands holding 1, true or yes
+// ([Sources.EnforceRequested]). Files are refused when they or their
+// directory are owned by another user than root (or the agent's own) or are
+// writable by group or others (fsutil.CheckTrusted).
+//
+// The verifier reloads the keyring when a signature names an unknown kid, at
+// most every 30 s (every 1 s while enforcing), and on [Verifier.Refresh],
+// which the agent calls every heartbeat so that revoking a key takes effect.
+// An unchanged document is not parsed again; an absent one empties the
+// keyring; an unreadable or invalid one leaves the keyring as it was.
+//
+// # Enforcing
+//
+// When enforcement is requested, only ok commands run; the others get an
+// ExecResult with exit code wire.ExitRefused (123) and result_id
+// [RefusalResultID], and do not use up their dedup entry. Unlike upstream,
+// which declines to enforce with an empty keyring, an enforcing verifier
+// with no keys (none provisioned, an empty array, or a keyring that cannot
+// be read) refuses every command (absent or unprovisioned), logs that
+// loudly, and keeps reporting enforcing: true in the heartbeat. When not
+// enforcing, every command runs but its outcome is still reported.
 //
 // # Observations
 //
-// Each change of outcome (not each message) is reported by the agent as an
-// ObsEvent of kind command_signature_<outcome> ([Outcome.Kind]) from source
-// wire.SourceCommandSign. A [Tracker] decides when the outcome changed and
-// builds the event; its payload is a [Payload].
+// Each change of outcome (not each message) is reported as an ObsEvent of
+// kind command_signature_<outcome>, source "command_signature", payload
+// [Payload] ({"from": previous kind or null, "to": kind, ...}) and
+// event_record_id [RecordID] ("<kind>:<at_ms>"), as upstream does; a
+// [Tracker] decides and builds it. Every check that names a key with
+// audit_every_use is also reported, whatever its outcome, by an ObsEvent of
+// kind command_signature_audit ([AuditEvent]; upstream only logs it).
 package signing

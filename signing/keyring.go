@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,8 +29,46 @@ const MaxKeyringSize = 1 << 20
 // FingerprintLen is the length of a key fingerprint in hex digits.
 const FingerprintLen = 16
 
-// maxMaxAge caps a key's max age so that time arithmetic cannot overflow.
+// DefaultMaxAge is the max age of a key whose entry has no max_age_secs
+// (upstream: no bound at all). It is shorter than the 7-day retention of
+// the EXEC stream, so a signature always expires before the stream could
+// drop the message: nothing the stream replays, or anyone re-publishes from
+// a capture, can run once it is older than this, even on an agent whose
+// dedup memory is empty (a fresh install; upstream's own argument for
+// bounding break-glass keys). The cost, which upstream's documentation
+// names as its reason for leaving the ordinary key unbounded, is that an
+// agent offline for more than 6 days reports the retained commands it
+// missed as stale instead of running them late. Set max_age_secs
+// explicitly (e.g. 604800) to choose otherwise.
+const DefaultMaxAge = 6 * 24 * time.Hour
+
+// maxMaxAge caps a key's max age so that time arithmetic cannot overflow; a
+// larger max_age_secs reads as this (permissive), never as a negative bound.
 const maxMaxAge = 100 * 365 * 24 * time.Hour
+
+// Entry is one entry of a keyring document: a JSON array of objects with
+// these fields. Field names are matched case-sensitively; unknown fields are
+// ignored (as upstream does); a repeated field is an error.
+type Entry struct {
+	// Kid is the key id sent in the Kanade-Sig-Kid header. Required.
+	Kid string `json:"kid"`
+	// PublicKey is the standard base64 of the 32-byte ed25519 public key. Required.
+	PublicKey string `json:"public_key"`
+	// Label is a human description of the key; upstream defaults it to the kid.
+	Label string `json:"label,omitempty"`
+	// MaxAgeSecs bounds how far a signature's time may be from the agent's
+	// clock, in seconds; nil (absent or null) means DefaultMaxAge. As
+	// upstream, a present value marks a break-glass key: audit_every_use is
+	// then forced on, and 0 accepts only a signature made in the very
+	// millisecond it is checked (in effect, every signature is stale).
+	MaxAgeSecs *uint64 `json:"max_age_secs,omitempty"`
+	// AuditEveryUse reports every use of the key (an ObsEvent of kind
+	// KindAudit and a warning in the log). Forced on when MaxAgeSecs is set.
+	AuditEveryUse bool `json:"audit_every_use,omitempty"`
+	// RequireBound refuses upstream's unbound signature form for this key:
+	// only subject-bound signatures verify. This agent's own field.
+	RequireBound bool `json:"require_bound,omitempty"`
+}
 
 // Key is one verified entry of a Keyring.
 type Key struct {
@@ -38,10 +76,18 @@ type Key struct {
 	Kid string
 	// PublicKey is the 32-byte ed25519 public key.
 	PublicKey ed25519.PublicKey
-	// Label is the entry's human description.
+	// Label is the entry's label, or its kid when it has none.
 	Label string
-	// MaxAge is how old a signature may be; 0 means no limit.
+	// MaxAge bounds a signature's age: DefaultMaxAge unless the entry set
+	// max_age_secs, capped at 100 years.
 	MaxAge time.Duration
+	// BreakGlass is set when the entry set max_age_secs (upstream's
+	// break-glass policy).
+	BreakGlass bool
+	// AuditEveryUse is set when every use must be reported.
+	AuditEveryUse bool
+	// RequireBound is set when only subject-bound signatures verify.
+	RequireBound bool
 	// Fingerprint is the first FingerprintLen hex digits (lower case) of the
 	// SHA-256 of the raw 32-byte public key.
 	Fingerprint string
@@ -52,9 +98,8 @@ type Key struct {
 // Keyring is an immutable set of command signing keys, keyed by kid. The zero
 // value and nil are empty keyrings. A Keyring is safe for concurrent use.
 type Keyring struct {
-	keys      map[string]Key
-	kids      []string // sorted
-	conflicts []string // sorted; see Conflicts
+	keys map[string]Key
+	kids []string // sorted
 }
 
 // Fingerprint returns the fingerprint of pub: the first FingerprintLen hex
@@ -64,22 +109,24 @@ func Fingerprint(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:])[:FingerprintLen]
 }
 
-// ParseKeyring parses a keyring: a JSON array of wire.KeyringEntry, as
-// decoded by wire.DecodeKeyring. JSON null or [] give an empty keyring. Every
-// public key must be standard base64 of exactly 32 bytes, kids must be
-// unique, non-empty, at most MaxKidLen bytes without control characters, and
-// max_age_secs must not be negative. Errors are *KeyringError.
+// ParseKeyring parses a keyring document: a JSON array of Entry objects, as
+// upstream's parse_keyring reads it. [] is an empty keyring; null, a
+// non-array or any bad entry fails the whole keyring. Every public key must
+// be standard base64 of exactly 32 bytes, kids must be unique, non-empty, at
+// most MaxKidLen bytes without control characters. A UTF-8 BOM and
+// surrounding white space are ignored. Errors are *KeyringError.
 func ParseKeyring(b []byte) (*Keyring, error) {
 	return parseSource(b, "")
 }
 
 // NewKeyring builds a keyring from entries, validated as by ParseKeyring.
-func NewKeyring(entries []wire.KeyringEntry) (*Keyring, error) {
+func NewKeyring(entries []Entry) (*Keyring, error) {
 	return build(entries, "")
 }
 
-// LoadFile reads and parses the keyring file at path. A missing file gives an
-// error wrapping fs.ErrNotExist; content errors are *KeyringError.
+// LoadFile reads and parses the keyring file at path, without the ownership
+// check that Sources applies. A missing file gives an error wrapping
+// fs.ErrNotExist; content errors are *KeyringError.
 func LoadFile(path string) (*Keyring, error) {
 	b, err := readFileLimited(path)
 	if err != nil {
@@ -94,12 +141,16 @@ func readFileLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("signing: keyring file: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyringSize+1))
+	return readLimited(f, "file "+path)
+}
+
+func readLimited(r io.Reader, source string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxKeyringSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("signing: keyring file: %w", err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreadable, source, err)
 	}
 	if len(b) > MaxKeyringSize {
-		return nil, &KeyringError{Source: "file " + path, Entry: -1, Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxKeyringSize)}
+		return nil, &KeyringError{Source: source, Entry: -1, Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxKeyringSize)}
 	}
 	return b, nil
 }
@@ -112,53 +163,119 @@ func parseSource(b []byte, source string) (*Keyring, error) {
 	return build(entries, source)
 }
 
-// decodeEntries decodes a JSON array of entries.
-func decodeEntries(b []byte, source string) ([]wire.KeyringEntry, error) {
+// DecodeEntries decodes a keyring document into its entries without
+// validating keys (see ParseKeyring for the document's rules).
+func DecodeEntries(b []byte) ([]Entry, error) { return decodeEntries(b, "") }
+
+// decodeEntries decodes a JSON array of entries strictly.
+func decodeEntries(b []byte, source string) ([]Entry, error) {
 	if len(b) > MaxKeyringSize {
 		return nil, &KeyringError{Source: source, Entry: -1, Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxKeyringSize)}
 	}
-	// A UTF-8 BOM is common in files written by Windows tools.
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	entries, err := wire.DecodeKeyring(b)
-	if err != nil {
-		return nil, &KeyringError{Source: source, Entry: -1, Err: err}
+	b = bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))
+	bad := func(entry int, format string, args ...any) error {
+		return &KeyringError{Source: source, Entry: entry, Err: fmt.Errorf(format, args...)}
+	}
+	var raws []json.RawMessage
+	if len(b) == 0 || b[0] != '[' {
+		return nil, bad(-1, "%w: keyring: want a JSON array of entries", wire.ErrInvalid)
+	}
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, bad(-1, "%w: keyring: malformed JSON: %v", wire.ErrInvalid, err)
+	}
+	entries := make([]Entry, 0, len(raws))
+	for i, raw := range raws {
+		e, err := decodeEntry(raw)
+		if err != nil {
+			return nil, &KeyringError{Source: source, Entry: i, Kid: shorten(e.Kid), Err: err}
+		}
+		entries = append(entries, e)
 	}
 	return entries, nil
 }
 
-// sourcedEntry is a keyring entry and where it came from.
-type sourcedEntry struct {
-	wire.KeyringEntry
-	source string // see KeyringError.Source
-	index  int    // index in its source
-}
-
-// build validates entries from one source and makes a keyring of them.
-func build(entries []wire.KeyringEntry, source string) (*Keyring, error) {
-	es := make([]sourcedEntry, len(entries))
-	for i, e := range entries {
-		es[i] = sourcedEntry{KeyringEntry: e, source: source, index: i}
+// decodeEntry decodes one entry object: case-sensitive field names, no
+// repeated field, unknown fields ignored. On error the returned entry holds
+// whatever kid was read, for the message.
+func decodeEntry(raw json.RawMessage) (Entry, error) {
+	var e Entry
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return e, fmt.Errorf("%w: not a JSON object", ErrBadEntry)
 	}
-	return buildSourced(es)
+	seen := map[string]bool{}
+	var haveKid, havePub bool
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return e, fmt.Errorf("%w: %v", ErrBadEntry, err)
+		}
+		name, _ := t.(string)
+		if seen[name] {
+			return e, fmt.Errorf("%w: field %q repeated", ErrBadEntry, shorten(name))
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return e, fmt.Errorf("%w: %v", ErrBadEntry, err)
+		}
+		isNull := string(v) == "null"
+		switch name {
+		case "kid":
+			haveKid = !isNull
+			if err := json.Unmarshal(v, &e.Kid); err != nil || isNull {
+				return e, fmt.Errorf("%w: kid must be a string", ErrBadEntry)
+			}
+		case "public_key":
+			havePub = !isNull
+			if err := json.Unmarshal(v, &e.PublicKey); err != nil || isNull {
+				return e, fmt.Errorf("%w: public_key must be a string", ErrBadEntry)
+			}
+		case "label":
+			if err := json.Unmarshal(v, &e.Label); err != nil {
+				return e, fmt.Errorf("%w: label must be a string or null", ErrBadEntry)
+			}
+		case "max_age_secs":
+			if isNull {
+				continue
+			}
+			n, err := strconv.ParseUint(string(v), 10, 64)
+			if err != nil {
+				return e, fmt.Errorf("%w: %s is not a non-negative integer", ErrBadMaxAge, shorten(string(v)))
+			}
+			e.MaxAgeSecs = &n
+		case "audit_every_use", "require_bound":
+			var on bool
+			if err := json.Unmarshal(v, &on); err != nil || isNull {
+				return e, fmt.Errorf("%w: %s must be true or false", ErrBadEntry, name)
+			}
+			if name == "audit_every_use" {
+				e.AuditEveryUse = on
+			} else {
+				e.RequireBound = on
+			}
+		}
+	}
+	if !haveKid || !havePub {
+		return e, fmt.Errorf("%w: kid and public_key are required", ErrBadEntry)
+	}
+	return e, nil
 }
 
-// buildSourced validates entries and makes a keyring of them; a kid may
-// appear only once among all of them.
-func buildSourced(entries []sourcedEntry) (*Keyring, error) {
+// build validates entries from one source and makes a keyring of them; a
+// kid may appear only once.
+func build(entries []Entry, source string) (*Keyring, error) {
 	k := &Keyring{keys: make(map[string]Key, len(entries))}
-	for _, e := range entries {
-		key, err := validate(e.KeyringEntry)
+	for i, e := range entries {
+		key, err := validate(e)
 		if err != nil {
-			return nil, &KeyringError{Source: e.source, Entry: e.index, Kid: shorten(e.Kid), Err: err}
+			return nil, &KeyringError{Source: source, Entry: i, Kid: shorten(e.Kid), Err: err}
 		}
-		if prev, dup := k.keys[key.Kid]; dup {
-			err := ErrDuplicateKid
-			if prev.Source != e.source {
-				err = fmt.Errorf("%w: also in %s", ErrDuplicateKid, prev.Source)
-			}
-			return nil, &KeyringError{Source: e.source, Entry: e.index, Kid: shorten(e.Kid), Err: err}
+		if _, dup := k.keys[key.Kid]; dup {
+			return nil, &KeyringError{Source: source, Entry: i, Kid: shorten(e.Kid), Err: ErrDuplicateKid}
 		}
-		key.Source = e.source
+		key.Source = source
 		k.keys[key.Kid] = key
 		k.kids = append(k.kids, key.Kid)
 	}
@@ -167,32 +284,49 @@ func buildSourced(entries []sourcedEntry) (*Keyring, error) {
 }
 
 // validate checks one entry and turns it into a Key (without Source).
-func validate(e wire.KeyringEntry) (Key, error) {
+func validate(e Entry) (Key, error) {
 	if err := ValidKid(e.Kid); err != nil {
 		return Key{}, err
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(e.PublicKey))
+	raw, err := base64.StdEncoding.Strict().DecodeString(e.PublicKey)
 	switch {
 	case err != nil:
 		return Key{}, fmt.Errorf("%w: public_key is not standard base64: %v", ErrBadPublicKey, err)
 	case len(raw) != ed25519.PublicKeySize:
 		return Key{}, fmt.Errorf("%w: public_key decodes to %d bytes, want %d", ErrBadPublicKey, len(raw), ed25519.PublicKeySize)
 	}
-	if e.MaxAgeSecs < 0 {
-		return Key{}, fmt.Errorf("%w: %d is negative", ErrBadMaxAge, e.MaxAgeSecs)
+	key := Key{
+		Kid:           e.Kid,
+		PublicKey:     ed25519.PublicKey(raw),
+		Label:         e.Label,
+		MaxAge:        DefaultMaxAge,
+		AuditEveryUse: e.AuditEveryUse,
+		RequireBound:  e.RequireBound,
+		Fingerprint:   Fingerprint(raw),
 	}
-	maxAge := maxMaxAge
-	if e.MaxAgeSecs < int64(maxMaxAge/time.Second) {
-		maxAge = time.Duration(e.MaxAgeSecs) * time.Second
+	if key.Label == "" {
+		key.Label = e.Kid
 	}
-	pub := ed25519.PublicKey(raw)
-	return Key{
-		Kid:         e.Kid,
-		PublicKey:   pub,
-		Label:       e.Label,
-		MaxAge:      maxAge,
-		Fingerprint: Fingerprint(pub),
-	}, nil
+	if e.MaxAgeSecs != nil {
+		key.BreakGlass, key.AuditEveryUse = true, true
+		key.MaxAge = maxMaxAge
+		if *e.MaxAgeSecs < uint64(maxMaxAge/time.Second) {
+			key.MaxAge = time.Duration(*e.MaxAgeSecs) * time.Second
+		}
+	}
+	return key, nil
+}
+
+// Entry returns the keyring entry describing k, as Entry would be written
+// for a keyring document.
+func (k Key) Entry() Entry {
+	e := Entry{Kid: k.Kid, PublicKey: base64.StdEncoding.EncodeToString(k.PublicKey), Label: k.Label,
+		AuditEveryUse: k.AuditEveryUse && !k.BreakGlass, RequireBound: k.RequireBound}
+	if k.BreakGlass {
+		secs := uint64(k.MaxAge / time.Second)
+		e.MaxAgeSecs = &secs
+	}
+	return e
 }
 
 // ValidKid returns nil if kid is acceptable as a key id in a keyring (and
@@ -200,7 +334,7 @@ func validate(e wire.KeyringEntry) (Key, error) {
 // UTF-8, no control character. Otherwise the error wraps ErrBadKid.
 func ValidKid(kid string) error {
 	switch {
-	case kid == "":
+	case strings.TrimSpace(kid) == "":
 		return fmt.Errorf("%w: empty", ErrBadKid)
 	case len(kid) > MaxKidLen:
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrBadKid, len(kid), MaxKidLen)
@@ -256,6 +390,14 @@ func (k *Keyring) Keys() []Key {
 	return out
 }
 
+// Kids returns the kids, sorted.
+func (k *Keyring) Kids() []string {
+	if k == nil {
+		return nil
+	}
+	return slices.Clone(k.kids)
+}
+
 // Fingerprints returns "kid:fingerprint" for each key, sorted by kid, for the
 // heartbeat's command_keys. It is never nil, so the field is always sent as
 // an array. A kid may itself hold ':'; the fingerprint follows the last one.
@@ -265,89 +407,4 @@ func (k *Keyring) Fingerprints() []string {
 		out = append(out, key.Kid+":"+key.Fingerprint)
 	}
 	return out
-}
-
-// Conflicts returns, sorted, the kids for which Merge dropped a secondary
-// entry because it differed (in public key or max age) from the primary's.
-// The agent should log them.
-func (k *Keyring) Conflicts() []string {
-	if k == nil {
-		return nil
-	}
-	return slices.Clone(k.conflicts)
-}
-
-// Merge returns a keyring holding the keys of both. On a kid in both, the
-// primary's entry wins; if the secondary's differs in public key or max age
-// its kid is listed in Conflicts (an identical entry, or one differing only
-// in label, is not a conflict). The primary's conflicts are kept. Either may
-// be nil.
-//
-// Load merges with the file as primary and the registry as secondary: the
-// file wins rather than failing, so a misconfigured registry can never turn
-// enforcement off by making the whole keyring unloadable.
-func Merge(primary, secondary *Keyring) *Keyring {
-	out := &Keyring{keys: make(map[string]Key, primary.Len()+secondary.Len())}
-	for _, key := range primary.Keys() {
-		out.keys[key.Kid] = key
-		out.kids = append(out.kids, key.Kid)
-	}
-	if primary != nil {
-		out.conflicts = slices.Clone(primary.conflicts)
-	}
-	for _, key := range secondary.Keys() {
-		if have, ok := out.keys[key.Kid]; ok {
-			if !have.PublicKey.Equal(key.PublicKey) || have.MaxAge != key.MaxAge {
-				out.conflicts = append(out.conflicts, key.Kid)
-			}
-			continue
-		}
-		out.keys[key.Kid] = key
-		out.kids = append(out.kids, key.Kid)
-	}
-	slices.Sort(out.kids)
-	slices.Sort(out.conflicts)
-	out.conflicts = slices.Compact(out.conflicts)
-	return out
-}
-
-// RegistryPath is the registry key the agent reads command keys from on
-// Windows; see LoadRegistry.
-const RegistryPath = `HKLM\SOFTWARE\kanade\agent\CommandKeys`
-
-// LoadOptions says where Load finds keyrings.
-type LoadOptions struct {
-	// File is the keyring file; "" means none. A missing file counts as an
-	// empty keyring (the daemon always passes its default path).
-	File string
-	// Registry is the registry key path, normally RegistryPath; "" means none.
-	// It is ignored on systems other than Windows. A missing key counts as
-	// an empty keyring.
-	Registry string
-}
-
-// Load reads the keyring file and (on Windows) the registry key named by
-// opts and merges them, the file winning on a kid conflict (see Merge). Any
-// other error (unreadable, malformed, invalid) fails the whole load; the
-// caller should then keep the keyring it had.
-func Load(opts LoadOptions) (*Keyring, error) {
-	var file, reg *Keyring
-	if opts.File != "" {
-		k, err := LoadFile(opts.File)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return nil, err
-		default:
-			file = k
-		}
-	}
-	if opts.Registry != "" && registrySupported {
-		k, err := LoadRegistry(opts.Registry)
-		if err != nil {
-			return nil, err
-		}
-		reg = k
-	}
-	return Merge(file, reg), nil
 }

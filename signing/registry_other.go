@@ -8,9 +8,9 @@ import (
 	"runtime"
 )
 
-// registrySupported says whether Load reads the registry on this system.
+// registrySupported says whether Sources reads the registry on this system.
 const registrySupported = false
 
-func readRegistry(registryRoot, string) ([]registryValue, error) {
-	return nil, fmt.Errorf("%w: no registry on %s", errors.ErrUnsupported, runtime.GOOS)
+func readRegistry(_ registryRoot, _, path, name string) (string, bool, error) {
+	return "", false, fmt.Errorf("%w: %s value %s: %w: no registry on %s", ErrUnreadable, path, name, errors.ErrUnsupported, runtime.GOOS)
 }

@@ -5,59 +5,63 @@ package signing
 import (
 	"errors"
 	"fmt"
-	"slices"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/windows/registry"
 )
 
-// registrySupported says whether Load reads the registry on this system.
+// registrySupported says whether Sources reads the registry on this system.
 const registrySupported = true
 
-// readRegistry reads the string values of the key, sorted by name. A missing
-// key gives no values.
-func readRegistry(root registryRoot, sub string) ([]registryValue, error) {
+func readRegistry(root registryRoot, sub, path, name string) (string, bool, error) {
 	hive := registry.LOCAL_MACHINE
 	if root == rootCurrentUser {
 		hive = registry.CURRENT_USER
 	}
+	source := "registry " + path + " value " + name
 	k, err := registry.OpenKey(hive, sub, registry.QUERY_VALUE|registry.WOW64_64KEY)
 	if errors.Is(err, registry.ErrNotExist) {
-		return nil, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return nil, err
+		return "", false, fmt.Errorf("%w: %s: %w", ErrUnreadable, source, err)
 	}
 	defer k.Close()
-	names, err := k.ReadValueNames(0)
+	size, typ, err := k.GetValue(name, nil)
+	if errors.Is(err, registry.ErrNotExist) {
+		return "", false, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("listing values: %w", err)
+		return "", false, fmt.Errorf("%w: %s: %w", ErrUnreadable, source, err)
 	}
-	slices.Sort(names)
-	values := make([]registryValue, 0, len(names))
-	for _, name := range names {
-		_, typ, err := k.GetValue(name, nil)
-		if errors.Is(err, registry.ErrNotExist) {
-			continue // deleted since listed
-		}
-		if err != nil {
-			return nil, fmt.Errorf("value %q: %w", name, err)
-		}
-		switch typ {
-		case registry.SZ, registry.EXPAND_SZ:
-			s, _, err := k.GetStringValue(name)
-			if err != nil {
-				return nil, fmt.Errorf("value %q: %w", name, err)
-			}
-			values = append(values, registryValue{name: name, texts: []string{s}})
-		case registry.MULTI_SZ:
-			ss, _, err := k.GetStringsValue(name)
-			if err != nil {
-				return nil, fmt.Errorf("value %q: %w", name, err)
-			}
-			values = append(values, registryValue{name: name, multi: true, texts: ss})
-		default:
-			values = append(values, registryValue{name: name, badType: true, typ: typ})
-		}
+	if size > 2*MaxKeyringSize+2 {
+		return "", false, &KeyringError{Source: source, Entry: -1, Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxKeyringSize)}
 	}
-	return values, nil
+	var text string
+	switch typ {
+	case registry.SZ, registry.EXPAND_SZ:
+		text, _, err = k.GetStringValue(name)
+	case registry.MULTI_SZ:
+		var ss []string
+		ss, _, err = k.GetStringsValue(name)
+		text = strings.Join(ss, "\n")
+	case registry.DWORD, registry.QWORD:
+		var n uint64
+		n, _, err = k.GetIntegerValue(name)
+		text = strconv.FormatUint(n, 10)
+	default:
+		return "", false, &KeyringError{Source: source, Entry: -1,
+			Err: fmt.Errorf("%w: type %d, want REG_SZ", ErrRegistryValueType, typ)}
+	}
+	if errors.Is(err, registry.ErrNotExist) {
+		return "", false, nil // deleted since read
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("%w: %s: %w", ErrUnreadable, source, err)
+	}
+	if text == "" {
+		return "", false, nil
+	}
+	return text, true, nil
 }

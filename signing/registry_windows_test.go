@@ -3,7 +3,6 @@
 package signing
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"golang.org/x/sys/windows/registry"
 )
 
@@ -34,91 +34,95 @@ func testRegistryKey(t *testing.T) (registry.Key, string) {
 	return k, `HKCU\` + sub
 }
 
-func TestLoadRegistryWindows(t *testing.T) {
-	pub1, _ := testKey(1)
-	pub2, _ := testKey(2)
-	pub3, _ := testKey(3)
-	obj := func(kid string, pub []byte, maxAge int) string {
-		return fmt.Sprintf(`{"kid":%q,"public_key":%q,"max_age_secs":%d}`, kid, base64.StdEncoding.EncodeToString(pub), maxAge)
-	}
+// TestRegistrySources reads the keyring from the CommandKeys value (a JSON
+// array string, as upstream) and enforcement from RequireSignedCommands.
+func TestRegistrySources(t *testing.T) {
 	k, path := testRegistryKey(t)
-
-	empty, err := LoadRegistry(path)
-	if err != nil || empty.Len() != 0 {
-		t.Fatalf("key without values: %v, %v", empty, err)
-	}
-
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(k.SetStringValue("", ""))
-	must(k.SetStringValue("ops-2025", obj("ops-2025", pub1, 300)))
-	must(k.SetStringsValue("more", []string{obj("b", pub2, 0), "[" + obj("c", pub3, 0) + "]"}))
-	must(k.SetExpandStringValue("expand", "["+obj("d", pub1, 0)+"]"))
+	s := Sources{Registry: path}
+	if doc, present, err := s.ReadKeys(); err != nil || present || doc != nil {
+		t.Fatalf("no value: %q %v %v", doc, present, err)
+	}
+	if on, err := s.EnforceRequested(); on || err != nil {
+		t.Fatalf("no enforcement value: %v %v", on, err)
+	}
 
-	kr, err := LoadRegistry(path)
+	pub1, _ := testKey(1)
+	pub2, _ := testKey(2)
+	must(k.SetStringValue("CommandKeys", string(keyringJSON(t, entry("k1", pub1), entry("k2", pub2)))))
+	// Values other than CommandKeys are not keyrings (the old layout read them all).
+	must(k.SetStringValue("ops", string(keyringJSON(t, entry("other", pub1)))))
+	kr, err := s.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"b:" + Fingerprint(pub2), "c:" + Fingerprint(pub3), "d:" + Fingerprint(pub1), "ops-2025:" + Fingerprint(pub1)}
-	if got := kr.Fingerprints(); !slices.Equal(got, want) {
-		t.Fatalf("Fingerprints = %q, want %q", got, want)
+	if got := kr.Kids(); !slices.Equal(got, []string{"k1", "k2"}) {
+		t.Fatalf("kids %q", got)
 	}
-	if key, _ := kr.Lookup("ops-2025"); key.MaxAge != 300*time.Second || key.Source != fmt.Sprintf("registry %s value %q", path, "ops-2025") {
-		t.Errorf("ops-2025: %+v", key)
-	}
-
-	// The file wins a conflict; the registry adds the rest.
-	file := tempFile(t, keyringJSON(t, entry("b", pub1, 0), entry("f", pub3, 0)))
-	merged, err := Load(LoadOptions{File: file, Registry: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key, _ := merged.Lookup("b"); !key.PublicKey.Equal(pub1) || merged.Len() != 5 {
-		t.Errorf("merged: %q", merged.Fingerprints())
-	}
-	if got := merged.Conflicts(); !slices.Equal(got, []string{"b"}) {
-		t.Errorf("Conflicts = %q", got)
+	if key, _ := kr.Lookup("k1"); key.Source != "registry "+path+" value CommandKeys" {
+		t.Errorf("source %q", key.Source)
 	}
 
-	// A duplicate kid across values fails the registry source.
-	must(k.SetStringValue("dup", obj("c", pub1, 0)))
-	if _, err := LoadRegistry(path); !errors.Is(err, ErrDuplicateKid) {
-		t.Errorf("duplicate: %v", err)
-	} else {
-		t.Log(err)
+	// The registry wins over the file when both are named and it holds a value.
+	dir := natstest.TempDir(t)
+	file := dir + `\command-keys.json`
+	writeFile(t, file, keyringJSON(t, entry("from-file", pub1)), 0o600)
+	both := Sources{Registry: path, KeysFile: file}
+	if kr, err := both.Load(); err != nil || !slices.Equal(kr.Kids(), []string{"k1", "k2"}) {
+		t.Errorf("registry and file: %v %q", err, kr.Kids())
 	}
-	if _, err := Load(LoadOptions{File: file, Registry: path}); !errors.Is(err, ErrDuplicateKid) {
-		t.Errorf("Load with a bad registry: %v", err)
+	must(k.SetStringValue("CommandKeys", ""))
+	if kr, err := both.Load(); err != nil || !slices.Equal(kr.Kids(), []string{"from-file"}) {
+		t.Errorf("empty registry value falls back to the file: %v %q", err, kr.Kids())
 	}
-	must(k.DeleteValue("dup"))
 
-	// Other value types are refused.
-	must(k.SetDWordValue("count", 1))
-	if _, err := LoadRegistry(path); !errors.Is(err, ErrRegistryValueType) {
-		t.Errorf("DWORD value: %v", err)
-	} else {
-		t.Log(err)
+	must(k.SetStringsValue("CommandKeys", []string{"[", string(keyringJSON(t, entry("m", pub1)))[1:]}))
+	if kr, err := s.Load(); err != nil || kr.Len() != 1 {
+		t.Errorf("REG_MULTI_SZ: %v", err)
 	}
-	must(k.DeleteValue("count"))
-
-	must(k.SetStringValue("bad", `{"kid":"x","public_key":"AAAA"}`))
-	if _, err := LoadRegistry(path); !errors.Is(err, ErrBadPublicKey) {
+	must(k.SetBinaryValue("CommandKeys", []byte("[]")))
+	if _, _, err := s.ReadKeys(); !errors.Is(err, ErrRegistryValueType) {
+		t.Errorf("REG_BINARY: %v", err)
+	}
+	must(k.SetStringValue("CommandKeys", `[{"kid":"x","public_key":"AAAA"}]`))
+	if _, err := s.Load(); !errors.Is(err, ErrBadPublicKey) {
 		t.Errorf("bad key: %v", err)
+	}
+
+	for _, c := range []struct {
+		set  func() error
+		want bool
+	}{
+		{func() error { return k.SetStringValue("RequireSignedCommands", "1") }, true},
+		{func() error { return k.SetStringValue("RequireSignedCommands", " True ") }, true},
+		{func() error { return k.SetStringValue("RequireSignedCommands", "yes") }, true},
+		{func() error { return k.SetStringValue("RequireSignedCommands", "0") }, false},
+		{func() error { return k.SetStringValue("RequireSignedCommands", "") }, false},
+		{func() error { return k.SetDWordValue("RequireSignedCommands", 1) }, true},
+		{func() error { return k.SetDWordValue("RequireSignedCommands", 0) }, false},
+	} {
+		must(c.set())
+		if on, err := s.EnforceRequested(); on != c.want || err != nil {
+			t.Errorf("RequireSignedCommands: %v %v, want %v", on, err, c.want)
+		}
 	}
 }
 
-func TestLoadRegistryMissingKey(t *testing.T) {
-	path := fmt.Sprintf(`HKCU\Software\kanade-test\missing-%d`, time.Now().UnixNano())
-	k, err := LoadRegistry(path)
-	if err != nil || k.Len() != 0 {
+func TestRegistryMissingKey(t *testing.T) {
+	s := Sources{Registry: fmt.Sprintf(`HKCU\Software\kanade-test\missing-%d`, time.Now().UnixNano())}
+	if k, err := s.Load(); err != nil || k.Len() != 0 {
 		t.Fatalf("missing key: %v, %v; want empty", k, err)
 	}
-	// The production path, read (not written) in whatever state it is here.
-	if _, err := LoadRegistry(RegistryPath); err != nil {
-		t.Logf("LoadRegistry(%s): %v", RegistryPath, err)
+	if _, err := (Sources{Registry: `HKXX\a`}).Load(); !errors.Is(err, ErrBadRegistryPath) {
+		t.Errorf("bad path: %v", err)
+	}
+	// The production location, read (not written) in whatever state it is here.
+	if _, err := DefaultSources().Load(); err != nil {
+		t.Logf("DefaultSources().Load(): %v", err)
 	}
 }

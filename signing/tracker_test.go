@@ -2,135 +2,114 @@ package signing
 
 import (
 	"encoding/json"
-	"strings"
-	"sync"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/kanade/kanade-agent/wire"
 )
 
-func TestTrackerObserve(t *testing.T) {
+// TestTrackerReport: only changes are reported, with upstream's kind,
+// source and {"from","to"} payload; a failed emit is retried.
+func TestTrackerReport(t *testing.T) {
 	var tr Tracker
-	if tr.Last() != "" {
-		t.Fatal("Last before any observation")
-	}
+	var got []wire.ObsEvent
+	emit := func(ev wire.ObsEvent) error { got = append(got, ev); return nil }
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+
 	steps := []struct {
-		o       Outcome
-		changed bool
+		d        Decision
+		reported bool
 	}{
-		{OutcomeVerified, true}, // the first outcome after start is reported
-		{OutcomeVerified, false},
-		{OutcomeVerified, false},
-		{OutcomeUnsigned, true},
-		{OutcomeUnsigned, false},
-		{OutcomeInvalid, true},
-		{OutcomeVerified, true},
-		{OutcomeClockAhead, true},
-		{OutcomeStale, true},
-		{OutcomeUnknownKid, true},
-		{OutcomeUnknownKid, false},
+		{Decision{Outcome: OutcomeUnsigned, Allowed: true}, true},
+		{Decision{Outcome: OutcomeUnsigned, Allowed: true}, false},
+		{Decision{Outcome: OutcomeVerified, Kid: "k1", Allowed: true, Subject: subjA}, true},
+		{Decision{Outcome: OutcomeUnknownKid, Kid: "k9", Reason: "kid not in keyring", Enforcing: true}, true},
+		{Decision{Outcome: OutcomeUnknownKid, Kid: "k9", Enforcing: true}, false},
 	}
 	for i, s := range steps {
-		kind, changed := tr.Observe(s.o)
-		if kind != "command_signature_"+string(s.o) || changed != s.changed {
-			t.Errorf("step %d Observe(%s) = %q, %v; want changed %v", i, s.o, kind, changed, s.changed)
+		n := len(got)
+		if err := tr.Report(s.d, "req-1", at, emit); err != nil {
+			t.Fatal(err)
 		}
-		if tr.Last() != s.o {
-			t.Errorf("step %d: Last = %s", i, tr.Last())
-		}
-	}
-}
-
-func TestOutcomeKinds(t *testing.T) {
-	want := []string{
-		"command_signature_verified", "command_signature_unsigned", "command_signature_unknown_kid",
-		"command_signature_invalid", "command_signature_stale", "command_signature_clock_ahead",
-	}
-	for i, o := range Outcomes() {
-		if o.Kind() != want[i] || o.String() != strings.TrimPrefix(want[i], KindPrefix) {
-			t.Errorf("%s: Kind %q", o, o.Kind())
+		if (len(got) > n) != s.reported {
+			t.Fatalf("step %d: reported %v, want %v", i, len(got) > n, s.reported)
 		}
 	}
-}
-
-// TestTrackerConcurrent checks that, however observations interleave, each
-// reported change differs from the one before; run with -race.
-func TestTrackerConcurrent(t *testing.T) {
-	var tr Tracker
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	changes := 0
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 1000; i++ {
-				o := OutcomeVerified
-				if (i+g)%7 == 0 {
-					o = OutcomeUnsigned
-				}
-				if _, changed := tr.Observe(o); changed {
-					mu.Lock()
-					changes++
-					mu.Unlock()
-				}
-			}
-		}()
+	if len(got) != 3 {
+		t.Fatalf("%d events", len(got))
 	}
-	wg.Wait()
-	if changes < 1 {
-		t.Fatal("no change reported")
-	}
-}
-
-func TestTrackerTransition(t *testing.T) {
-	f := newFixture(t)
-	v := NewVerifier(f.keyring, true)
-	var tr Tracker
-	at := f.now
-
-	ev, changed := tr.Transition(v.Check(f.signed(nil), f.body, f.now), "r1", at)
-	if !changed || ev.Kind != "command_signature_verified" || ev.Source != wire.SourceCommandSign || !ev.At.Equal(at) || ev.PcID != "" {
-		t.Fatalf("first: %+v %v", ev, changed)
-	}
-	if err := ev.Validate(); err != nil {
+	var p0 map[string]any
+	if err := json.Unmarshal(got[0].Payload, &p0); err != nil {
 		t.Fatal(err)
 	}
-	if _, changed := tr.Transition(v.Check(f.signed(nil), f.body, f.now), "r2", at); changed {
-		t.Fatal("verified twice reported as a change")
+	if from, ok := p0["from"]; !ok || from != nil || p0["to"] != "command_signature_absent" {
+		t.Errorf("first payload %s: want from null", got[0].Payload)
 	}
-
-	hostileKid := strings.Repeat("\xff", 500)
-	d := v.Check(Sign(f.other, hostileKid, f.now, f.body), f.body, f.now)
-	ev, changed = tr.Transition(d, strings.Repeat("r", 1000), at)
-	if !changed || ev.Kind != "command_signature_invalid" {
-		t.Fatalf("hostile kid: %+v %v", ev, changed)
+	ev := got[2]
+	if ev.Kind != "command_signature_unknown_key" || ev.Source != "command_signature" || !ev.At.Equal(at) {
+		t.Errorf("event %+v", ev)
 	}
 	var p Payload
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Outcome != OutcomeInvalid || p.Previous != OutcomeVerified || !p.Refused || !p.Enforcing || p.Reason == "" {
-		t.Errorf("payload %+v", p)
+	if p.From == nil || *p.From != "command_signature_ok" || p.To != "command_signature_unknown_key" ||
+		p.Kid != "k9" || p.RequestID != "req-1" || !p.Enforcing || !p.Refused || p.Reason != "kid not in keyring" {
+		t.Errorf("payload %s", ev.Payload)
 	}
-	if len(p.RequestID) > 64 || strings.Contains(string(ev.Payload), strings.Repeat("r", 100)) {
-		t.Errorf("payload echoes the whole request id: %s", ev.Payload)
+	if got := RecordID(ev.Kind, ev.At); got != "command_signature_unknown_key:1800000000000" {
+		t.Errorf("RecordID %q", got)
 	}
 
-	v.SetEnforcing(false)
-	ev, _ = tr.Transition(v.Check(nil, f.body, f.now), "r4", at)
-	p = Payload{}
+	// A failed emit does not count: the next command reports again.
+	fail := errors.New("outbox full")
+	d := Decision{Outcome: OutcomeInvalid}
+	if err := tr.Report(d, "r", at, func(wire.ObsEvent) error { return fail }); !errors.Is(err, fail) {
+		t.Fatalf("err %v", err)
+	}
+	if tr.Last() != OutcomeUnknownKid {
+		t.Fatalf("last %q after a failed emit", tr.Last())
+	}
+	n := len(got)
+	if err := tr.Report(d, "r", at, emit); err != nil || len(got) != n+1 {
+		t.Fatalf("retry: %v, %d events", err, len(got)-n)
+	}
+}
+
+func TestAuditEvent(t *testing.T) {
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	d := Decision{Outcome: OutcomeStale, Kid: "bg", Label: "break glass", Fingerprint: "0123456789abcdef",
+		Reason: "old", Subject: subjA, At: at.Add(-time.Hour), Audit: true, Enforcing: true}
+	ev := AuditEvent(d, "req-9", at)
+	if ev.Kind != "command_signature_audit" || ev.Source != "command_signature" || !ev.At.Equal(at) {
+		t.Errorf("event %+v", ev)
+	}
+	var p AuditPayload
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	want := Payload{Outcome: OutcomeUnsigned, Previous: OutcomeInvalid, Reason: "no Kanade-Sig header", RequestID: "r4"}
+	want := AuditPayload{Kid: "bg", Label: "break glass", Fingerprint: "0123456789abcdef", Outcome: "command_signature_stale",
+		Reason: "old", RequestID: "req-9", Subject: subjA, SignedAtMs: at.Add(-time.Hour).UnixMilli(), Refused: true}
 	if p != want {
-		t.Errorf("payload %+v, want %+v", p, want)
+		t.Errorf("payload %+v\nwant    %+v", p, want)
 	}
-	if got := string(ev.Payload); got != `{"outcome":"unsigned","previous":"invalid","reason":"no Kanade-Sig header","request_id":"r4","enforcing":false,"refused":false}` {
-		t.Errorf("payload JSON %s", got)
+	if id := AuditRecordID("req-9", at); id != "command_signature_audit:req-9:1800000000000" {
+		t.Errorf("AuditRecordID %q", id)
 	}
-	if tr.Last() != OutcomeUnsigned {
-		t.Errorf("Last = %s", tr.Last())
+}
+
+func TestOutcomeKinds(t *testing.T) {
+	want := []string{"command_signature_ok", "command_signature_absent", "command_signature_unprovisioned",
+		"command_signature_unknown_key", "command_signature_invalid", "command_signature_stale",
+		"command_signature_clock_ahead", "command_signature_misaddressed"}
+	os := Outcomes()
+	if len(os) != len(want) {
+		t.Fatalf("%d outcomes", len(os))
+	}
+	for i, o := range os {
+		if o.Kind() != want[i] {
+			t.Errorf("%q.Kind() = %q, want %q", o, o.Kind(), want[i])
+		}
 	}
 }

@@ -2,317 +2,288 @@ package signing
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
-	"fmt"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
-// fixture is a keyring of two keys: "k1" without max age and "k2" with a
-// 300 s max age; the private key of a third, unknown key; and a clock.
-type fixture struct {
-	priv1, priv2, other ed25519.PrivateKey
-	keyring             *Keyring
-	now                 time.Time
-	body                []byte
-}
+const (
+	subjA = "commands.pc.PC-A"
+	subjB = "commands.pc.PC-B"
+)
 
-func newFixture(t testing.TB) *fixture {
+// TestCheckOutcomes covers every outcome, with signatures made per
+// upstream's byte layout (upstreamSign) and the bound layout (boundSign).
+func TestCheckOutcomes(t *testing.T) {
 	pub1, priv1 := testKey(1)
-	pub2, priv2 := testKey(2)
-	_, other := testKey(3)
-	return &fixture{
-		priv1: priv1, priv2: priv2, other: other,
-		keyring: mustKeyring(t, entry("k1", pub1, 0), entry("k2", pub2, 300)),
-		now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-		body:    []byte(`{"request_id":"r1","script":"Get-Date"}`),
-	}
-}
+	_, priv2 := testKey(2)
+	pubBG, privBG := testKey(3)
+	pubZero, privZero := testKey(4)
+	pubRB, privRB := testKey(5)
+	pubHuge, privHuge := testKey(6)
+	now := time.UnixMilli(1_800_000_000_000)
+	nowMs := now.UnixMilli()
+	body := []byte(`{"id":"adhoc-run","request_id":"r1","script":"echo hi"}`)
 
-// signed returns fresh headers signed by k1 now, edited by edit.
-func (f *fixture) signed(edit func(h nats.Header)) nats.Header {
-	h := Sign(f.priv1, "k1", f.now, f.body)
-	if edit != nil {
-		edit(h)
-	}
-	return h
-}
+	bg := entry("break-glass", pubBG)
+	bg.MaxAgeSecs = secs(300)
+	zero := entry("zero", pubZero)
+	zero.MaxAgeSecs = secs(0)
+	rb := entry("bound-only", pubRB)
+	rb.RequireBound = true
+	huge := entry("huge", pubHuge)
+	huge.MaxAgeSecs = secs(1 << 63)
+	ring := mustKeyring(t, entry("backend-1", pub1), bg, zero, rb, huge)
 
-func TestRoundTrip(t *testing.T) {
-	f := newFixture(t)
-	v := NewVerifier(f.keyring, true)
-	for _, body := range [][]byte{nil, {}, f.body, make([]byte, 1<<20)} {
-		d := v.Check(Sign(f.priv2, "k2", f.now.Add(-time.Minute), body), body, f.now)
-		if d.Outcome != OutcomeVerified || !d.Allowed || d.Kid != "k2" || d.Reason != "" {
-			t.Errorf("body of %d bytes: %+v, want verified and allowed", len(body), d)
+	up := upstreamSign(priv1, "backend-1", nowMs, body)
+	bound := boundSign(priv1, "backend-1", subjA, nowMs, body)
+	day := int64(24 * time.Hour / time.Millisecond)
+	with := func(h nats.Header, name string, vals ...string) nats.Header {
+		h = clone(h)
+		if vals == nil {
+			delete(h, name)
+		} else {
+			h[name] = vals
 		}
-		if !d.At.Equal(f.now.Add(-time.Minute)) {
-			t.Errorf("At = %v, want %v", d.At, f.now.Add(-time.Minute))
-		}
+		return h
 	}
-}
 
-func TestVerifyOutcomes(t *testing.T) {
-	f := newFixture(t)
-	huge := strings.Repeat("A", 1<<20)
-	goodSig := func() string { return f.signed(nil).Get(HeaderSig) }
 	cases := []struct {
-		name string
-		hdr  nats.Header
-		body []byte // nil means f.body
-		want Outcome
+		name    string
+		ring    *Keyring
+		subject string
+		hdr     nats.Header
+		body    []byte
+		want    Outcome
+		reason  string // a substring of Decision.Reason
 	}{
-		{"verified", f.signed(nil), nil, OutcomeVerified},
-		{"nil header", nil, nil, OutcomeUnsigned},
-		{"empty header", nats.Header{}, nil, OutcomeUnsigned},
-		{"sig key with no values", nats.Header{HeaderSig: {}}, nil, OutcomeUnsigned},
-		{"only kid and at", f.signed(func(h nats.Header) { h.Del(HeaderSig) }), nil, OutcomeUnsigned},
-		{"lower-case header name is another header", nats.Header{"kanade-sig": {goodSig()}}, nil, OutcomeUnsigned},
-		{"wrong kid", f.signed(func(h nats.Header) { h.Set(HeaderKid, "nope") }), nil, OutcomeUnknownKid},
-		{"unknown signer", Sign(f.other, "k3", f.now, f.body), nil, OutcomeUnknownKid},
-		{"tampered body", f.signed(nil), []byte(`{"request_id":"r1","script":"rm -r /"}`), OutcomeInvalid},
-		{"tampered at", f.signed(func(h nats.Header) { h.Set(HeaderAt, fmt.Sprint(f.now.UnixMilli()+1)) }), nil, OutcomeInvalid},
-		{"other key under known kid", f.signed(func(h nats.Header) {
-			h.Set(HeaderSig, Sign(f.other, "k1", f.now, f.body).Get(HeaderSig))
-		}), nil, OutcomeInvalid},
-		{"signed by k2 sent as k1", Sign(f.priv2, "k1", f.now, f.body), nil, OutcomeInvalid},
-		{"empty sig", f.signed(func(h nats.Header) { h.Set(HeaderSig, "") }), nil, OutcomeInvalid},
-		{"sig not base64", f.signed(func(h nats.Header) { h.Set(HeaderSig, strings.Repeat("!", 88)) }), nil, OutcomeInvalid},
-		{"sig url base64", f.signed(func(h nats.Header) {
-			h.Set(HeaderSig, strings.NewReplacer("+", "-", "/", "_").Replace(strings.Repeat("+/", 43)+"=="))
-		}), nil, OutcomeInvalid},
-		{"sig unpadded", f.signed(func(h nats.Header) { h.Set(HeaderSig, strings.TrimRight(goodSig(), "=")) }), nil, OutcomeInvalid},
-		{"sig 63 bytes", f.signed(func(h nats.Header) {
-			h.Set(HeaderSig, base64.StdEncoding.EncodeToString(make([]byte, 63)))
-		}), nil, OutcomeInvalid},
-		{"sig 65 bytes", f.signed(func(h nats.Header) {
-			h.Set(HeaderSig, base64.StdEncoding.EncodeToString(make([]byte, 65)))
-		}), nil, OutcomeInvalid},
-		{"sig zero", f.signed(func(h nats.Header) {
-			h.Set(HeaderSig, base64.StdEncoding.EncodeToString(make([]byte, 64)))
-		}), nil, OutcomeInvalid},
-		{"sig huge", f.signed(func(h nats.Header) { h.Set(HeaderSig, huge) }), nil, OutcomeInvalid},
-		{"sig repeated", f.signed(func(h nats.Header) { h.Add(HeaderSig, goodSig()) }), nil, OutcomeInvalid},
-		{"alg missing", f.signed(func(h nats.Header) { h.Del(HeaderAlg) }), nil, OutcomeInvalid},
-		{"alg wrong", f.signed(func(h nats.Header) { h.Set(HeaderAlg, "rsa") }), nil, OutcomeInvalid},
-		{"alg upper case", f.signed(func(h nats.Header) { h.Set(HeaderAlg, "ED25519") }), nil, OutcomeInvalid},
-		{"alg repeated", f.signed(func(h nats.Header) { h.Add(HeaderAlg, "ed25519") }), nil, OutcomeInvalid},
-		{"alg huge", f.signed(func(h nats.Header) { h.Set(HeaderAlg, huge) }), nil, OutcomeInvalid},
-		{"at missing", f.signed(func(h nats.Header) { h.Del(HeaderAt) }), nil, OutcomeInvalid},
-		{"at empty", f.signed(func(h nats.Header) { h.Set(HeaderAt, "") }), nil, OutcomeInvalid},
-		{"at negative", f.signed(func(h nats.Header) { h.Set(HeaderAt, "-1") }), nil, OutcomeInvalid},
-		{"at plus sign", f.signed(func(h nats.Header) { h.Set(HeaderAt, "+"+h.Get(HeaderAt)) }), nil, OutcomeInvalid},
-		{"at spaces", f.signed(func(h nats.Header) { h.Set(HeaderAt, " "+h.Get(HeaderAt)) }), nil, OutcomeInvalid},
-		{"at seconds float", f.signed(func(h nats.Header) { h.Set(HeaderAt, "1772366400.5") }), nil, OutcomeInvalid},
-		{"at rfc3339", f.signed(func(h nats.Header) { h.Set(HeaderAt, f.now.Format(time.RFC3339)) }), nil, OutcomeInvalid},
-		{"at overflows int64", f.signed(func(h nats.Header) { h.Set(HeaderAt, "9999999999999999999") }), nil, OutcomeInvalid},
-		{"at 20 digits", f.signed(func(h nats.Header) { h.Set(HeaderAt, "00000000000000000001") }), nil, OutcomeInvalid},
-		{"at huge", f.signed(func(h nats.Header) { h.Set(HeaderAt, strings.Repeat("9", 1<<20)) }), nil, OutcomeInvalid},
-		{"at repeated", f.signed(func(h nats.Header) { h.Add(HeaderAt, h.Get(HeaderAt)) }), nil, OutcomeInvalid},
-		{"kid missing", f.signed(func(h nats.Header) { h.Del(HeaderKid) }), nil, OutcomeInvalid},
-		{"kid empty", f.signed(func(h nats.Header) { h.Set(HeaderKid, "") }), nil, OutcomeInvalid},
-		{"kid repeated", f.signed(func(h nats.Header) { h.Add(HeaderKid, "k1") }), nil, OutcomeInvalid},
-		{"kid huge", f.signed(func(h nats.Header) { h.Set(HeaderKid, huge) }), nil, OutcomeInvalid},
-		{"kid garbage bytes", f.signed(func(h nats.Header) { h.Set(HeaderKid, "\xff\x00\r\n") }), nil, OutcomeUnknownKid},
-		{"stale", Sign(f.priv2, "k2", f.now.Add(-301*time.Second), f.body), nil, OutcomeStale},
-		{"stale by 1 ms", Sign(f.priv2, "k2", f.now.Add(-300*time.Second-time.Millisecond), f.body), nil, OutcomeStale},
-		{"max age exactly", Sign(f.priv2, "k2", f.now.Add(-300*time.Second), f.body), nil, OutcomeVerified},
-		{"no max age, 10 years old", Sign(f.priv1, "k1", f.now.AddDate(-10, 0, 0), f.body), nil, OutcomeVerified},
-		{"at epoch, no max age", Sign(f.priv1, "k1", time.UnixMilli(0), f.body), nil, OutcomeVerified},
-		{"clock ahead 1h1ms", Sign(f.priv1, "k1", f.now.Add(time.Hour+time.Millisecond), f.body), nil, OutcomeClockAhead},
-		{"clock ahead 2h", Sign(f.priv2, "k2", f.now.Add(2*time.Hour), f.body), nil, OutcomeClockAhead},
-		{"clock ahead far future", Sign(f.priv1, "k1", time.UnixMilli(1<<62), f.body), nil, OutcomeClockAhead},
-		{"ahead exactly 1h", Sign(f.priv1, "k1", f.now.Add(time.Hour), f.body), nil, OutcomeVerified},
-		{"ahead 59m", Sign(f.priv2, "k2", f.now.Add(59*time.Minute), f.body), nil, OutcomeVerified},
-		{"forged stale at is invalid", f.signed(func(h nats.Header) { h.Set(HeaderKid, "k2"); h.Set(HeaderAt, "1") }), nil, OutcomeInvalid},
-		{"forged future at is invalid", f.signed(func(h nats.Header) { h.Set(HeaderAt, "9223372036854775807") }), nil, OutcomeInvalid},
+		{"nil header", ring, subjA, nil, body, OutcomeUnsigned, ""},
+		{"unrelated headers", ring, subjA, nats.Header{"Other": {"x"}}, body, OutcomeUnsigned, ""},
+		{"upstream form", ring, subjA, up, body, OutcomeVerified, ""},
+		{"upstream form on another subject", ring, subjB, up, body, OutcomeVerified, ""},
+		{"upstream form without alg", ring, subjA, with(up, HeaderAlg), body, OutcomeVerified, ""},
+		{"bound form", ring, subjA, bound, body, OutcomeVerified, ""},
+		{"bound form without subject hint", ring, subjA, with(bound, HeaderSubject), body, OutcomeVerified, ""},
+		{"bound on kill subject", ring, "kill.e1", boundSign(priv1, "backend-1", "kill.e1", nowMs, nil), nil, OutcomeVerified, ""},
+		{"bound on the wrong subject", ring, subjB, bound, body, OutcomeMisaddressed, "commands.pc.PC-A"},
+		{"bound on the wrong subject, hint removed", ring, subjB, with(bound, HeaderSubject), body, OutcomeInvalid, "does not verify"},
+		{"bound, forged hint", ring, subjB, with(bound, HeaderSubject, "commands.pc.PC-C"), body, OutcomeInvalid, "does not verify"},
+		{"bound, tampered body", ring, subjA, bound, append([]byte(nil), append(body, ' ')...), OutcomeInvalid, "does not verify"},
+		{"downgrade: bound relabelled ed25519", ring, subjA, with(bound, HeaderAlg, AlgEd25519), body, OutcomeInvalid, "does not verify"},
+		{"downgrade: bound with alg removed", ring, subjA, with(bound, HeaderAlg), body, OutcomeInvalid, "does not verify"},
+		{"upgrade: upstream relabelled bound", ring, subjA, with(up, HeaderAlg, AlgEd25519Subject), body, OutcomeInvalid, "does not verify"},
+		{"no keys", &Keyring{}, subjA, up, body, OutcomeUnprovisioned, "no command keys"},
+		{"no keys, bound", nil, subjA, bound, body, OutcomeUnprovisioned, ""},
+		{"unknown kid", ring, subjA, upstreamSign(priv2, "backend-2", nowMs, body), body, OutcomeUnknownKid, "not in keyring"},
+		{"empty kid", ring, subjA, upstreamSign(priv1, "", nowMs, body), body, OutcomeUnknownKid, ""},
+		{"wrong key under a known kid", ring, subjA, upstreamSign(priv2, "backend-1", nowMs, body), body, OutcomeInvalid, "does not verify"},
+		{"tampered body", ring, subjA, up, []byte(`{"id":"adhoc-run","request_id":"r1","script":"rm -rf /"}`), OutcomeInvalid, "does not verify"},
+		{"tampered time", ring, subjA, with(up, HeaderAt, strconv.FormatInt(nowMs+1, 10)), body, OutcomeInvalid, "does not verify"},
+		{"missing kid", ring, subjA, with(up, HeaderKid), body, OutcomeInvalid, "missing Kanade-Sig-Kid"},
+		{"missing sig", ring, subjA, with(up, HeaderSig), body, OutcomeInvalid, "missing Kanade-Sig header"},
+		{"missing at", ring, subjA, with(up, HeaderAt), body, OutcomeInvalid, "missing Kanade-Sig-At"},
+		{"alg only", ring, subjA, nats.Header{HeaderAlg: {"ed25519"}}, body, OutcomeInvalid, "missing"},
+		{"at only", ring, subjA, nats.Header{HeaderAt: {"1"}}, body, OutcomeInvalid, "missing"},
+		{"subject hint only", ring, subjA, nats.Header{HeaderSubject: {subjA}}, body, OutcomeInvalid, "missing"},
+		{"at not a number", ring, subjA, with(up, HeaderAt, "yesterday"), body, OutcomeInvalid, HeaderAt},
+		{"at with space", ring, subjA, with(up, HeaderAt, " "+strconv.FormatInt(nowMs, 10)), body, OutcomeInvalid, HeaderAt},
+		{"at past year 9999", ring, subjA, with(up, HeaderAt, "253402300800000"), body, OutcomeInvalid, HeaderAt},
+		{"unsupported alg", ring, subjA, with(up, HeaderAlg, "hmac-sha256"), body, OutcomeInvalid, "unsupported"},
+		{"repeated sig", ring, subjA, with(up, HeaderSig, up[HeaderSig][0], up[HeaderSig][0]), body, OutcomeInvalid, "repeated"},
+		{"repeated kid", ring, subjA, with(up, HeaderKid, "backend-1", "backend-1"), body, OutcomeInvalid, "repeated"},
+		{"repeated alg", ring, subjA, with(up, HeaderAlg, "ed25519", "ed25519"), body, OutcomeInvalid, "repeated"},
+		{"sig not base64", ring, subjA, with(up, HeaderSig, strings.Repeat("!", sigB64Len)), body, OutcomeInvalid, "base64"},
+		{"sig too short", ring, subjA, with(up, HeaderSig, "AAAA"), body, OutcomeInvalid, "bytes"},
+		{"kid too long", ring, subjA, with(up, HeaderKid, strings.Repeat("k", MaxKidLen+1)), body, OutcomeInvalid, "at most"},
+		{"require_bound refuses upstream form", ring, subjA, upstreamSign(privRB, "bound-only", nowMs, body), body, OutcomeInvalid, "subject-bound"},
+		{"require_bound accepts bound form", ring, subjA, boundSign(privRB, "bound-only", subjA, nowMs, body), body, OutcomeVerified, ""},
+
+		// Time: upstream's break-glass bound on both sides (unbound form).
+		{"break-glass inside", ring, subjA, upstreamSign(privBG, "break-glass", nowMs-60_000, body), body, OutcomeVerified, ""},
+		{"break-glass at the bound", ring, subjA, upstreamSign(privBG, "break-glass", nowMs-300_000, body), body, OutcomeVerified, ""},
+		{"break-glass past", ring, subjA, upstreamSign(privBG, "break-glass", nowMs-300_001, body), body, OutcomeStale, "key allows 5m0s"},
+		{"break-glass from the future", ring, subjA, upstreamSign(privBG, "break-glass", nowMs+3_600_000, body), body, OutcomeStale, ""},
+		{"break-glass small skew", ring, subjA, upstreamSign(privBG, "break-glass", nowMs+5_000, body), body, OutcomeVerified, ""},
+		{"forged old break-glass is invalid, not stale", ring, subjA, with(upstreamSign(privBG, "break-glass", nowMs-600_000, body), HeaderSig, strings.Repeat("A", sigB64Len-2)+"=="), body, OutcomeInvalid, "does not verify"},
+		{"max_age_secs 0, same millisecond", ring, subjA, upstreamSign(privZero, "zero", nowMs, body), body, OutcomeVerified, ""},
+		{"max_age_secs 0, 1 ms old", ring, subjA, upstreamSign(privZero, "zero", nowMs-1, body), body, OutcomeStale, ""},
+		{"max_age_secs 0, 1 ms ahead", ring, subjA, upstreamSign(privZero, "zero", nowMs+1, body), body, OutcomeStale, ""},
+		{"absurd max age is permissive", ring, subjA, upstreamSign(privHuge, "huge", nowMs-10_000, body), body, OutcomeVerified, ""},
+
+		// Time: the default max age (6 days) of a key without max_age_secs.
+		{"default, 6 days old", ring, subjA, upstreamSign(priv1, "backend-1", nowMs-6*day, body), body, OutcomeVerified, ""},
+		{"default, 6 days and 1 ms old", ring, subjA, upstreamSign(priv1, "backend-1", nowMs-6*day-1, body), body, OutcomeStale, "key allows 144h0m0s"},
+		{"default, a week old (upstream would run it)", ring, subjA, upstreamSign(priv1, "backend-1", nowMs-7*day, body), body, OutcomeStale, ""},
+		{"default bound, 6 days and 1 ms old", ring, subjA, boundSign(priv1, "backend-1", subjA, nowMs-6*day-1, body), body, OutcomeStale, ""},
+		{"default bound, 6 days old", ring, subjA, boundSign(priv1, "backend-1", subjA, nowMs-6*day, body), body, OutcomeVerified, ""},
+
+		// Time: the clock allowance.
+		{"unbound 1 h ahead", ring, subjA, upstreamSign(priv1, "backend-1", nowMs+3_600_000, body), body, OutcomeVerified, ""},
+		{"unbound 1 h 1 ms ahead", ring, subjA, upstreamSign(priv1, "backend-1", nowMs+3_600_001, body), body, OutcomeClockAhead, "ahead"},
+		{"bound 1 h ahead", ring, subjA, boundSign(priv1, "backend-1", subjA, nowMs+3_600_000, body), body, OutcomeVerified, ""},
+		{"bound 1 h 1 ms ahead", ring, subjA, boundSign(priv1, "backend-1", subjA, nowMs+3_600_001, body), body, OutcomeClockAhead, "ahead"},
+		{"bound max_age 0 in the future within allowance", ring, subjA, boundSign(privZero, "zero", subjA, nowMs+1000, body), body, OutcomeVerified, ""},
+		{"negative time", ring, subjA, upstreamSign(priv1, "backend-1", -5, body), body, OutcomeStale, ""},
 	}
-	seen := map[Outcome]bool{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			body := c.body
-			if body == nil {
-				body = f.body
-			}
-			v := NewVerifier(f.keyring, true)
-			d := v.Check(c.hdr, body, f.now)
+			v := NewVerifier(c.ring, false)
+			d := v.Check(c.subject, c.hdr, c.body, now)
 			if d.Outcome != c.want {
-				t.Fatalf("Check = %s (%s), want %s", d.Outcome, d.Reason, c.want)
+				t.Fatalf("outcome %q (%s), want %q", d.Outcome, d.Reason, c.want)
 			}
-			if got := v.Verify(c.hdr, body, f.now); got != c.want {
-				t.Fatalf("Verify = %s, want %s", got, c.want)
+			if !strings.Contains(d.Reason, c.reason) {
+				t.Errorf("reason %q does not mention %q", d.Reason, c.reason)
 			}
-			if (d.Outcome == OutcomeVerified) != (d.Reason == "") {
-				t.Errorf("Reason %q for outcome %s", d.Reason, d.Outcome)
+			if !d.Allowed || d.Enforcing {
+				t.Errorf("not enforcing, yet allowed %v enforcing %v", d.Allowed, d.Enforcing)
 			}
-			if len(d.Kid) > 64 || len(d.Reason) > 200 {
-				t.Errorf("Decision echoes too much of the headers: kid %d bytes, reason %q", len(d.Kid), d.Reason)
+			d = NewVerifier(c.ring, true).Check(c.subject, c.hdr, c.body, now)
+			if d.Outcome != c.want || d.Allowed != (c.want == OutcomeVerified) || !d.Enforcing {
+				t.Errorf("enforcing: %+v", d)
 			}
-			if d.Allowed != (c.want == OutcomeVerified) || !d.Enforcing {
-				t.Errorf("enforcing: Allowed = %v, Enforcing = %v for %s", d.Allowed, d.Enforcing, c.want)
-			}
-			seen[c.want] = true
 		})
 	}
-	for _, o := range Outcomes() {
-		if !seen[o] {
-			t.Errorf("no case for outcome %s", o)
-		}
+}
+
+// TestDecisionDetails: the decision names the key, the form and the time,
+// and flags audited keys whatever the outcome.
+func TestDecisionDetails(t *testing.T) {
+	pub, priv := testKey(1)
+	e := entry("bg", pub)
+	e.Label = "break glass"
+	e.MaxAgeSecs = secs(60)
+	plain := entry("plain", pub)
+	plain.AuditEveryUse = true
+	ring := mustKeyring(t, e, plain, entry("quiet", pub))
+	now := time.UnixMilli(1_800_000_000_000)
+	body := []byte("{}")
+
+	d := NewVerifier(ring, false).Check(subjA, boundSign(priv, "bg", subjA, now.UnixMilli(), body), body, now)
+	if d.Outcome != OutcomeVerified || !d.Audit || d.Label != "break glass" || d.Fingerprint != Fingerprint(pub) ||
+		!d.Bound || d.Kid != "bg" || !d.At.Equal(now) || d.Subject != subjA {
+		t.Errorf("bound: %+v", d)
+	}
+	d = NewVerifier(ring, false).Check(subjA, upstreamSign(priv, "bg", now.UnixMilli()-120_000, body), body, now)
+	if d.Outcome != OutcomeStale || !d.Audit || d.Bound {
+		t.Errorf("stale break-glass use must be audited: %+v", d)
+	}
+	d = NewVerifier(ring, false).Check(subjA, upstreamSign(priv, "plain", now.UnixMilli(), []byte("x")), body, now)
+	if d.Outcome != OutcomeInvalid || !d.Audit || d.Label != "plain" {
+		t.Errorf("failed use of an audit_every_use key must be audited: %+v", d)
+	}
+	d = NewVerifier(ring, false).Check(subjA, upstreamSign(priv, "quiet", now.UnixMilli(), body), body, now)
+	if d.Outcome != OutcomeVerified || d.Audit {
+		t.Errorf("quiet key: %+v", d)
 	}
 }
 
-func TestTamperedBody(t *testing.T) {
-	f := newFixture(t)
-	v := NewVerifier(f.keyring, false)
-	h := f.signed(nil)
-	for i := range f.body {
-		b := []byte(string(f.body))
-		b[i] ^= 1
-		if o := v.Verify(h, b, f.now); o != OutcomeInvalid {
-			t.Fatalf("byte %d flipped: %s, want invalid", i, o)
+// TestEnforcingWithoutKeys: enforcement requested with no keys refuses
+// every command (issue: it used to run them all) and says it is enforcing.
+func TestEnforcingWithoutKeys(t *testing.T) {
+	_, priv := testKey(1)
+	now := time.Now()
+	body := []byte("{}")
+	for _, k := range []*Keyring{nil, {}, mustKeyring(t)} {
+		v := NewVerifier(k, true)
+		if !v.Enforcing() {
+			t.Fatal("Enforcing() false with enforcement requested and no keys")
+		}
+		if d := v.Check(subjA, nil, body, now); d.Allowed || d.Outcome != OutcomeUnsigned || !d.Enforcing {
+			t.Errorf("unsigned: %+v", d)
+		}
+		h, _ := Sign(priv, "k", subjA, now, body)
+		if d := v.Check(subjA, h, body, now); d.Allowed || d.Outcome != OutcomeUnprovisioned {
+			t.Errorf("signed: %+v", d)
+		}
+		if v.Allowed(OutcomeUnsigned) || !v.Allowed(OutcomeVerified) {
+			t.Error("Allowed")
 		}
 	}
-	if o := v.Verify(h, append([]byte(string(f.body)), ' '), f.now); o != OutcomeInvalid {
-		t.Fatalf("byte appended: %s, want invalid", o)
+	v := NewVerifier(nil, false)
+	if d := v.Check(subjA, nil, body, now); !d.Allowed || d.Enforcing {
+		t.Errorf("not enforcing: %+v", d)
+	}
+	v.SetEnforcing(true)
+	if d := v.Check(subjA, nil, body, now); d.Allowed {
+		t.Errorf("after SetEnforcing: %+v", d)
 	}
 }
 
-func TestWrongKid(t *testing.T) {
-	f := newFixture(t)
-	d := NewVerifier(f.keyring, true).Check(Sign(f.priv1, "k9", f.now, f.body), f.body, f.now)
-	if d.Outcome != OutcomeUnknownKid || d.Kid != "k9" || d.Allowed {
-		t.Fatalf("%+v, want unknown_kid k9 refused", d)
-	}
-}
-
-func TestEnforcing(t *testing.T) {
-	f := newFixture(t)
-	headers := map[Outcome]nats.Header{
-		OutcomeVerified:   f.signed(nil),
-		OutcomeUnsigned:   nil,
-		OutcomeUnknownKid: Sign(f.other, "k3", f.now, f.body),
-		OutcomeInvalid:    f.signed(func(h nats.Header) { h.Set(HeaderAlg, "none") }),
-		OutcomeStale:      Sign(f.priv2, "k2", f.now.Add(-time.Hour), f.body),
-		OutcomeClockAhead: Sign(f.priv1, "k1", f.now.Add(3*time.Hour), f.body),
-	}
-	for _, enforcing := range []bool{true, false} {
-		v := NewVerifier(f.keyring, enforcing)
-		if v.Enforcing() != enforcing || v.EnforcingSwitch() != enforcing {
-			t.Fatalf("Enforcing() = %v, switch %v, want %v", v.Enforcing(), v.EnforcingSwitch(), enforcing)
-		}
-		for o, h := range headers {
-			d := v.Check(h, f.body, f.now)
-			if d.Outcome != o {
-				t.Fatalf("setup: %s gave %s", o, d.Outcome)
-			}
-			want := !enforcing || o == OutcomeVerified
-			if d.Allowed != want || v.Allowed(o) != want || d.Enforcing != enforcing {
-				t.Errorf("enforcing=%v %s: Allowed = %v / %v, want %v", enforcing, o, d.Allowed, v.Allowed(o), want)
-			}
-		}
-	}
-}
-
-func TestEmptyKeyringNeverEnforces(t *testing.T) {
-	f := newFixture(t)
-	empty, err := ParseKeyring([]byte(`[]`))
+// TestSignRoundTrip: Sign and SignUnbound produce what the independent
+// layouts of the tests produce, and the verifier accepts them.
+func TestSignRoundTrip(t *testing.T) {
+	pub, priv := testKey(7)
+	ring := mustKeyring(t, entry("k", pub))
+	at := time.UnixMilli(1_800_000_000_123)
+	body := []byte(`{"id":"x"}`)
+	h, err := Sign(priv, "k", subjA, at, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]*Verifier{
-		"zero Verifier":      {},
-		"nil keyring":        NewVerifier(nil, true),
-		"empty keyring":      NewVerifier(empty, true),
-		"zero-value Keyring": NewVerifier(&Keyring{}, true),
+	want := boundSign(priv, "k", subjA, at.UnixMilli(), body)
+	for name, v := range want {
+		if h.Get(name) != v[0] {
+			t.Errorf("Sign header %s = %q, want %q", name, h.Get(name), v[0])
+		}
+	}
+	u, err := SignUnbound(priv, "k", at, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = upstreamSign(priv, "k", at.UnixMilli(), body)
+	for name, v := range want {
+		if u.Get(name) != v[0] {
+			t.Errorf("SignUnbound header %s = %q, want %q", name, u.Get(name), v[0])
+		}
+	}
+	if len(u[HeaderSubject]) != 0 {
+		t.Error("unbound form carries a subject")
+	}
+	// SignHeader replaces earlier signature headers and keeps others.
+	h2 := nats.Header{"Other": {"x"}, HeaderSig: {"old"}, HeaderSubject: {"old"}}
+	if err := SignHeader(h2, priv, "k", subjB, at, body); err != nil {
+		t.Fatal(err)
+	}
+	if h2.Get("Other") != "x" || len(h2[HeaderSig]) != 1 || h2.Get(HeaderSubject) != subjB {
+		t.Errorf("SignHeader: %v", h2)
+	}
+	if d := NewVerifier(ring, true).Check(subjB, h2, body, at); d.Outcome != OutcomeVerified {
+		t.Errorf("SignHeader result: %+v", d)
+	}
+
+	for _, bad := range []struct {
+		kid, subject string
+		at           time.Time
+	}{
+		{"", subjA, at}, {"k", "", at}, {"k", "a b", at}, {"k", "a\x00b", at},
+		{"k", strings.Repeat("s", MaxSubjectLen+1), at}, {"k", subjA, time.UnixMilli(-1)},
+		{"k", subjA, time.UnixMilli(MaxAtMillis + 1)},
 	} {
-		v.SetEnforcing(true)
-		if v.Enforcing() {
-			t.Errorf("%s: Enforcing() = true with an empty keyring", name)
+		if _, err := Sign(priv, bad.kid, bad.subject, bad.at, body); err == nil {
+			t.Errorf("Sign(%q, %q, %v) succeeded", bad.kid, bad.subject, bad.at)
 		}
-		for _, h := range []nats.Header{nil, f.signed(nil), {HeaderSig: {"garbage"}}} {
-			d := v.Check(h, f.body, f.now)
-			if !d.Allowed || d.Enforcing {
-				t.Errorf("%s: %+v refused with an empty keyring", name, d)
-			}
-		}
-		if got := v.Verify(f.signed(nil), f.body, f.now); got != OutcomeUnknownKid {
-			t.Errorf("%s: signed command is %s, want unknown_kid (still observed)", name, got)
-		}
-		if v.Keyring() == nil || v.Keyring().Len() != 0 {
-			t.Errorf("%s: Keyring() = %v", name, v.Keyring())
-		}
+	}
+	if _, err := SignUnbound(priv, "", at, body); err == nil {
+		t.Error("SignUnbound with an empty kid succeeded")
 	}
 }
 
-func TestLiveSwap(t *testing.T) {
-	f := newFixture(t)
-	v := &Verifier{}
-	v.SetEnforcing(true)
-	if !v.Check(nil, f.body, f.now).Allowed {
-		t.Fatal("unsigned refused before any keyring")
-	}
-	v.SetKeyring(f.keyring)
-	if v.Check(nil, f.body, f.now).Allowed {
-		t.Fatal("unsigned allowed after the keyring arrived")
-	}
-	v.SetEnforcing(false)
-	if !v.Check(nil, f.body, f.now).Allowed {
-		t.Fatal("unsigned refused after enforcing was switched off")
-	}
-	v.SetEnforcing(true)
-	v.SetKeyring(nil)
-	if !v.Check(nil, f.body, f.now).Allowed {
-		t.Fatal("unsigned refused after the keyring was emptied")
-	}
-}
-
-// TestConcurrentSwap runs checks while the keyring and switch change; run
-// with -race.
-func TestConcurrentSwap(t *testing.T) {
-	f := newFixture(t)
-	v := NewVerifier(nil, true)
-	h := f.signed(nil)
-	var wg, writer sync.WaitGroup
-	stop := make(chan struct{})
-	writer.Add(1)
-	go func() {
-		defer writer.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if i%2 == 0 {
-				v.SetKeyring(f.keyring)
-			} else {
-				v.SetKeyring(nil)
-			}
-			v.SetEnforcing(i%3 != 0)
+// TestFormsAreDisjoint: the first byte of the two signed forms never
+// coincides for an accepted time, which is what makes relabelling useless.
+func TestFormsAreDisjoint(t *testing.T) {
+	for _, at := range []int64{0, 1, MaxAtMillis, -1, -MaxAtMillis} {
+		if b := UnboundBytes(at, nil)[0]; b == BoundDomain[0] {
+			t.Errorf("at %d: unbound form starts with %q", at, b)
 		}
-	}()
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 2000; i++ {
-				d := v.Check(h, f.body, f.now)
-				switch {
-				case d.Outcome != OutcomeVerified && d.Outcome != OutcomeUnknownKid:
-					t.Errorf("outcome %s", d.Outcome)
-					return
-				case d.Outcome == OutcomeUnknownKid && d.Enforcing:
-					t.Errorf("enforcing with the empty keyring it checked against")
-					return
-				}
-			}
-		}()
 	}
-	wg.Wait()
-	close(stop)
-	writer.Wait()
+	if got := BoundBytes(1, "ab", []byte("c")); string(got) != "kanade-command-sig-v2\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x02abc" {
+		t.Errorf("BoundBytes = %q", got)
+	}
+	if ed25519.SignatureSize != 64 || sigB64Len != 88 {
+		t.Fatal("sizes")
+	}
 }

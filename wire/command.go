@@ -37,15 +37,20 @@ const EmitEvents = "events"
 const AdhocID = "adhoc-run"
 
 // Command is a script sent to agents on commands.all, commands.group.<g> or
-// commands.pc.<pc_id>.
+// commands.pc.<pc_id>. Its encoding (MarshalJSON) is the one upstream's
+// serde derive produces: fields in upstream's order, exec_id and jitter_secs
+// always present (null when unset), run_as and staleness always present.
 type Command struct {
-	// ID is the job (script) id; AdhocID for ad hoc commands.
+	// BypassLocalLimit runs the command without waiting for the concurrency limiter.
+	BypassLocalLimit bool `json:"bypass_local_limit,omitempty"`
+	// ID is the job (manifest) id; AdhocID for ad hoc commands.
 	ID string `json:"id"`
 	// Version is the script version, checked against script_current[ID].
 	Version string `json:"version"`
 	// RequestID identifies one dispatch, the same on every target subject; it is the dedup key.
 	RequestID string `json:"request_id"`
 	// ExecID identifies the execution for kill.<exec_id> and events; also accepted as "job_id".
+	// Encoded as null when empty.
 	ExecID string `json:"exec_id,omitempty"`
 	// Shell is one of powershell, pwsh, cmd or sh.
 	Shell string `json:"shell"`
@@ -57,29 +62,39 @@ type Command struct {
 	ScriptObjectSHA256 string `json:"script_object_sha256,omitempty"`
 	// TimeoutSecs is the run timeout in seconds; the effective timeout is max(1, n).
 	TimeoutSecs int64 `json:"timeout_secs"`
-	// JitterSecs is the upper bound of a random delay before the command is queued.
+	// JitterSecs is the upper bound of a random delay before the command is
+	// queued; encoded as null when 0.
 	JitterSecs int64 `json:"jitter_secs,omitempty"`
-	// RunAs is system, user or system_gui; empty means system.
+	// RunAs is system, user or system_gui; empty means system (encoded as "system").
 	RunAs string `json:"run_as,omitempty"`
 	// Cwd is the working directory of the script.
 	Cwd string `json:"cwd,omitempty"`
 	// DeadlineAt is the time after which the command must not start.
 	DeadlineAt *time.Time `json:"deadline_at,omitempty"`
-	// Staleness says how fresh the agent's cached gate state must be.
+	// Staleness says how fresh the agent's cached gate state must be; nil
+	// means {"mode":"cached"} (encoded so).
 	Staleness *Staleness `json:"staleness,omitempty"`
 	// Emit, when set, turns stdout lines into ObsEvents.
 	Emit *Emit `json:"emit,omitempty"`
+	// Check is upstream's health-check hint, carried verbatim and not acted on.
+	Check json.RawMessage `json:"check,omitempty"`
+	// Collect is upstream's file-collection hint, carried verbatim and not acted on.
+	Collect json.RawMessage `json:"collect,omitempty"`
 	// Retry, when set, reruns the script on a non-zero exit or timeout.
 	Retry *Retry `json:"retry,omitempty"`
-	// BypassLocalLimit runs the command without waiting for the concurrency limiter.
-	BypassLocalLimit bool `json:"bypass_local_limit,omitempty"`
+	// Finalize is upstream's post-run hook, carried verbatim and not acted on.
+	Finalize json.RawMessage `json:"finalize,omitempty"`
 }
 
 // Staleness is the freshness requirement of a command's gate state.
+// Upstream it is a serde enum tagged by "mode": decoding rejects a missing
+// or unknown mode and a strict mode without max_cache_age.
 type Staleness struct {
 	// Mode is cached (default), unchecked or strict.
 	Mode string `json:"mode"`
-	// MaxCacheAge is the largest accepted age of cached state in strict mode, a Go duration such as "10m".
+	// MaxCacheAge is the largest accepted age of cached state in strict
+	// mode, a humantime duration such as "0s", "5m" or "1h 30m" (see
+	// ParseDuration). Encoded only in strict mode, and always then.
 	MaxCacheAge string `json:"max_cache_age,omitempty"`
 }
 
@@ -100,11 +115,12 @@ type Retry struct {
 // commandAlias has Command's fields without its methods, for decoding.
 type commandAlias Command
 
-// UnmarshalJSON decodes a Command, accepting "job_id" as an alias of "exec_id".
+// UnmarshalJSON decodes a Command, accepting "job_id" as an alias of
+// "exec_id" (both at once is a duplicate field, as in serde).
 func (c *Command) UnmarshalJSON(b []byte) error {
 	var aux struct {
 		commandAlias
-		JobID string `json:"job_id"`
+		JobID *string `json:"job_id"`
 	}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		var te *json.UnmarshalTypeError
@@ -115,10 +131,101 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*c = Command(aux.commandAlias)
-	if c.ExecID == "" {
-		c.ExecID = aux.JobID
+	if aux.JobID != nil {
+		if c.ExecID != "" {
+			return fmt.Errorf("%w: command: duplicate field \"exec_id\" (also sent as \"job_id\")", ErrInvalid)
+		}
+		c.ExecID = *aux.JobID
 	}
 	return nil
+}
+
+// MarshalJSON encodes c as upstream's serde derive does (see Command).
+func (c Command) MarshalJSON() ([]byte, error) {
+	type wireCommand struct {
+		BypassLocalLimit   bool            `json:"bypass_local_limit,omitempty"`
+		ID                 string          `json:"id"`
+		Version            string          `json:"version"`
+		RequestID          string          `json:"request_id"`
+		ExecID             *string         `json:"exec_id"`
+		Shell              string          `json:"shell"`
+		Script             string          `json:"script"`
+		ScriptObject       string          `json:"script_object,omitempty"`
+		ScriptObjectSHA256 string          `json:"script_object_sha256,omitempty"`
+		TimeoutSecs        int64           `json:"timeout_secs"`
+		JitterSecs         *int64          `json:"jitter_secs"`
+		RunAs              string          `json:"run_as"`
+		Cwd                string          `json:"cwd,omitempty"`
+		DeadlineAt         *time.Time      `json:"deadline_at,omitempty"`
+		Staleness          Staleness       `json:"staleness"`
+		Emit               *Emit           `json:"emit,omitempty"`
+		Check              json.RawMessage `json:"check,omitempty"`
+		Collect            json.RawMessage `json:"collect,omitempty"`
+		Retry              *Retry          `json:"retry,omitempty"`
+		Finalize           json.RawMessage `json:"finalize,omitempty"`
+	}
+	w := wireCommand{
+		BypassLocalLimit: c.BypassLocalLimit, ID: c.ID, Version: c.Version, RequestID: c.RequestID,
+		Shell: c.Shell, Script: c.Script, ScriptObject: c.ScriptObject, ScriptObjectSHA256: c.ScriptObjectSHA256,
+		TimeoutSecs: c.TimeoutSecs, RunAs: c.EffectiveRunAs(), Cwd: c.Cwd, DeadlineAt: c.DeadlineAt,
+		Staleness: Staleness{Mode: StalenessCached}, Emit: c.Emit, Check: c.Check, Collect: c.Collect,
+		Retry: c.Retry, Finalize: c.Finalize,
+	}
+	if c.ExecID != "" {
+		w.ExecID = &c.ExecID
+	}
+	if c.JitterSecs != 0 {
+		w.JitterSecs = &c.JitterSecs
+	}
+	if c.Staleness != nil {
+		w.Staleness = *c.Staleness
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes a Staleness as upstream's tagged enum: mode is
+// required and must be cached, unchecked or strict; strict requires
+// max_cache_age (a string; its value is checked when used, see MaxAge).
+func (s *Staleness) UnmarshalJSON(b []byte) error {
+	var aux struct {
+		Mode        *string `json:"mode"`
+		MaxCacheAge *string `json:"max_cache_age"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	switch {
+	case aux.Mode == nil:
+		return fmt.Errorf("%w: staleness: missing field \"mode\"", ErrInvalid)
+	case *aux.Mode != StalenessCached && *aux.Mode != StalenessUnchecked && *aux.Mode != StalenessStrict:
+		return fmt.Errorf("%w: staleness mode %q is not cached, unchecked or strict", ErrInvalid, *aux.Mode)
+	case *aux.Mode == StalenessStrict && aux.MaxCacheAge == nil:
+		return fmt.Errorf("%w: staleness: strict mode without max_cache_age", ErrInvalid)
+	}
+	*s = Staleness{Mode: *aux.Mode}
+	if aux.MaxCacheAge != nil && *aux.Mode == StalenessStrict {
+		s.MaxCacheAge = *aux.MaxCacheAge
+	}
+	return nil
+}
+
+// MarshalJSON encodes s as upstream does: {"mode":"cached"},
+// {"mode":"unchecked"} or {"mode":"strict","max_cache_age":"..."}; an
+// empty mode is written as cached.
+func (s Staleness) MarshalJSON() ([]byte, error) {
+	mode := s.Mode
+	if mode == "" {
+		mode = StalenessCached
+	}
+	if mode == StalenessStrict {
+		return json.Marshal(struct {
+			Mode        string `json:"mode"`
+			MaxCacheAge string `json:"max_cache_age"`
+		}{mode, s.MaxCacheAge})
+	}
+	return json.Marshal(struct {
+		Mode string `json:"mode"`
+	}{mode})
 }
 
 // EffectiveTimeout is the run timeout: TimeoutSecs, at least one second.
@@ -150,7 +257,9 @@ func (c *Command) EffectiveRunAs() string {
 	return c.RunAs
 }
 
-// Validate reports the first way c breaks the protocol's rules. It does not
+// Validate reports the first way c breaks the protocol's rules. When both
+// script and script_object are set, script wins (as upstream's resolver
+// does) and script_object is not checked beyond its digest's form. It does not
 // check subject tokens (see package subject) or whether the shell is
 // supported on this OS (exit 122 is the agent's decision).
 func (c *Command) Validate() error {
@@ -161,8 +270,6 @@ func (c *Command) Validate() error {
 		return fmt.Errorf("%w: shell is empty", ErrInvalid)
 	case c.Script == "" && c.ScriptObject == "":
 		return fmt.Errorf("%w: neither script nor script_object is set", ErrInvalid)
-	case c.Script != "" && c.ScriptObject != "":
-		return fmt.Errorf("%w: both script and script_object are set", ErrInvalid)
 	case c.TimeoutSecs < 0:
 		return fmt.Errorf("%w: timeout_secs %d is negative", ErrInvalid, c.TimeoutSecs)
 	case c.JitterSecs < 0:
@@ -171,7 +278,7 @@ func (c *Command) Validate() error {
 	if c.ScriptObjectSHA256 != "" && !isLowerHex(c.ScriptObjectSHA256, 64) {
 		return fmt.Errorf("%w: script_object_sha256 is not 64 lower-case hex digits", ErrInvalid)
 	}
-	if c.ScriptObject != "" && c.ScriptObjectSHA256 == "" {
+	if c.Script == "" && c.ScriptObject != "" && c.ScriptObjectSHA256 == "" {
 		return fmt.Errorf("%w: script_object without script_object_sha256", ErrInvalid)
 	}
 	switch c.EffectiveRunAs() {
@@ -182,9 +289,8 @@ func (c *Command) Validate() error {
 	switch c.StalenessMode() {
 	case StalenessCached, StalenessUnchecked:
 	case StalenessStrict:
-		if _, err := c.Staleness.MaxAge(); err != nil {
-			return err
-		}
+		// A malformed max_cache_age is not an error: MaxAge reads it as 0
+		// (fail closed), as upstream does.
 	default:
 		return fmt.Errorf("%w: staleness mode %q is not cached, unchecked or strict", ErrInvalid, c.Staleness.Mode)
 	}
@@ -197,11 +303,18 @@ func (c *Command) Validate() error {
 	return nil
 }
 
-// MaxAge parses MaxCacheAge; strict mode requires a positive duration.
+// MaxAge is the strict-mode age limit: MaxCacheAge parsed with
+// ParseDuration. "0s" is 0 (the agent must be connected right now). A
+// malformed or missing value yields 0 together with the parse error: as
+// upstream, a bad max_cache_age fails closed (the strictest reading), so
+// callers use the returned duration either way and may log the error.
 func (s *Staleness) MaxAge() (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(s.MaxCacheAge))
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%w: staleness max_cache_age %q is not a positive duration", ErrInvalid, s.MaxCacheAge)
+	if s == nil {
+		return 0, fmt.Errorf("%w: staleness is not set", ErrInvalid)
+	}
+	d, err := ParseDuration(s.MaxCacheAge)
+	if err != nil {
+		return 0, fmt.Errorf("staleness max_cache_age: %w", err)
 	}
 	return d, nil
 }

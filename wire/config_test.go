@@ -23,7 +23,9 @@ func TestDefaultConfig(t *testing.T) {
 			TargetVersionJitter: 10 * time.Minute,
 			HeartbeatInterval:   30 * time.Second,
 			HostPerfInterval:    60 * time.Second,
+			ProcessPerfTopN:     20,
 			InventoryInterval:   6 * time.Hour,
+			Floors:              wire.Floors{HeartbeatInterval: 5 * time.Second, HostPerfInterval: 5 * time.Second, InventoryInterval: time.Minute},
 		}
 		if c != want {
 			t.Errorf("DefaultConfig(%d) = %+v, want %+v", tt.cpus, c, want)
@@ -79,6 +81,8 @@ func TestConfigApplyLayers(t *testing.T) {
 		HeartbeatInterval:   50 * time.Second, // group zeta, the last in order
 		HostPerfInterval:    5 * time.Minute,  // group zeta
 		InventoryInterval:   time.Hour,        // global
+		ProcessPerfTopN:     20,
+		Floors:              wire.DefaultConfig(1).Floors,
 	}
 	if c != want {
 		t.Errorf("effective config\n got %+v\nwant %+v", c, want)
@@ -99,18 +103,27 @@ func TestConfigApply(t *testing.T) {
 			c.HeartbeatInterval, c.HostPerfInterval, c.InventoryInterval = 15*time.Second, 2*time.Minute, 12*time.Hour
 		}, nil},
 		{"explicit empty target version clears it", `{"target_version":""}`, func(*wire.Config) {}, nil},
-		{"max_local_concurrent 0 ignored", `{"max_local_concurrent":0,"heartbeat_interval":"5s"}`,
-			func(c *wire.Config) { c.HeartbeatInterval = 5 * time.Second }, []string{"max_local_concurrent 0"}},
-		{"max_local_concurrent negative ignored", `{"max_local_concurrent":-2}`,
-			func(*wire.Config) {}, []string{"max_local_concurrent -2"}},
-		{"malformed durations ignored", `{"target_version_jitter":"ten minutes","heartbeat_interval":"30","host_perf_interval":"","inventory_interval":"1d","target_version":"2.0.0"}`,
-			func(c *wire.Config) { c.TargetVersion = "2.0.0" },
-			[]string{`target_version_jitter "ten minutes"`, `heartbeat_interval "30"`, `host_perf_interval ""`, `inventory_interval "1d"`}},
-		{"zero and negative durations ignored", `{"heartbeat_interval":"0s","host_perf_interval":"-1m"}`,
-			func(*wire.Config) {}, []string{`heartbeat_interval "0s"`, `host_perf_interval "-1m"`}},
-		{"compound durations accepted", `{"inventory_interval":"1h30m","target_version_jitter":"1500ms"}`,
+		{"malformed durations give the built-in default", `{"target_version_jitter":"ten minutes","heartbeat_interval":"30","host_perf_interval":"","inventory_interval":"1 day","target_version":"2.0.0"}`,
+			func(c *wire.Config) { c.TargetVersion, c.InventoryInterval = "2.0.0", 24*time.Hour },
+			[]string{`target_version_jitter "ten minutes"`, `heartbeat_interval "30"`, `host_perf_interval ""`}},
+		{"intervals below the floor are raised", `{"heartbeat_interval":"0s","host_perf_interval":"1ns","inventory_interval":"59s"}`,
+			func(c *wire.Config) {
+				c.HeartbeatInterval, c.HostPerfInterval, c.InventoryInterval = 5*time.Second, 5*time.Second, time.Minute
+			},
+			[]string{`heartbeat_interval "0s" is below the minimum 5s`, `host_perf_interval "1ns"`, `inventory_interval "59s"`}},
+		{"negative durations are malformed", `{"host_perf_interval":"-1m"}`,
+			func(*wire.Config) {}, []string{`host_perf_interval "-1m"`}},
+		{"jitter 0s is honoured", `{"target_version_jitter":"0s"}`,
+			func(c *wire.Config) { c.TargetVersionJitter = 0 }, nil},
+		{"humantime durations accepted", `{"inventory_interval":"1h 30m","target_version_jitter":"1500ms","heartbeat_interval":"1m 30s","host_perf_interval":"2min"}`,
 			func(c *wire.Config) {
 				c.InventoryInterval, c.TargetVersionJitter = 90*time.Minute, 1500*time.Millisecond
+				c.HeartbeatInterval, c.HostPerfInterval = 90*time.Second, 2*time.Minute
+			}, nil},
+		{"process perf and display name", `{"process_perf_enabled":true,"process_perf_expires_at":"2026-05-24T15:30:00Z","process_perf_top_n":5,"client_display_name":"端末管理支援ツール"}`,
+			func(c *wire.Config) {
+				c.ProcessPerfEnabled, c.ProcessPerfExpiresAt = true, time.Date(2026, 5, 24, 15, 30, 0, 0, time.UTC)
+				c.ProcessPerfTopN, c.ClientDisplayName = 5, "端末管理支援ツール"
 			}, nil},
 	}
 	for _, tt := range tests {
@@ -144,19 +157,64 @@ func TestConfigApply(t *testing.T) {
 	}
 }
 
-// TestConfigApplyBadFieldKeepsLowerLayer checks that a bad value in a later
-// scope leaves the value of the earlier scope, not the default.
-func TestConfigApplyBadFieldKeepsLowerLayer(t *testing.T) {
+// TestConfigApplyBadDurationIsBuiltinDefault checks upstream's rule: a
+// malformed duration in a later scope gives the built-in default, not the
+// value of the earlier scope (the later string replaced the earlier one).
+func TestConfigApplyBadDurationIsBuiltinDefault(t *testing.T) {
 	c, errs := wire.DefaultConfig(8).Apply(decodeScope(t, `{"max_local_concurrent":3,"heartbeat_interval":"10s"}`))
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	c, errs = c.Apply(decodeScope(t, `{"max_local_concurrent":0,"heartbeat_interval":"never"}`))
-	if len(errs) != 2 {
-		t.Errorf("problems %v, want 2", errs)
+	c, errs = c.Apply(decodeScope(t, `{"heartbeat_interval":"never"}`))
+	if len(errs) != 1 {
+		t.Errorf("problems %v, want 1", errs)
 	}
-	if c.MaxLocalConcurrent != 3 || c.HeartbeatInterval != 10*time.Second {
-		t.Errorf("got %+v, want the global values kept", c)
+	if c.MaxLocalConcurrent != 3 || c.HeartbeatInterval != wire.DefaultHeartbeatInterval {
+		t.Errorf("got %+v, want max_local_concurrent 3 and the built-in heartbeat interval", c)
+	}
+}
+
+// TestConfigScopeZeroLimitRejectsScope checks that max_local_concurrent 0
+// (or out of u32 range) rejects the whole scope, at decoding as upstream's
+// NonZeroU32 does, and in Apply for a scope built in Go.
+func TestConfigScopeZeroLimitRejectsScope(t *testing.T) {
+	for _, doc := range []string{
+		`{"max_local_concurrent":0,"heartbeat_interval":"10s"}`,
+		`{"max_local_concurrent":-2}`,
+		`{"max_local_concurrent":4294967296}`,
+		`{"process_perf_top_n":-1}`,
+	} {
+		s, err := wire.DecodeConfigScope([]byte(doc))
+		if s != nil || !errors.Is(err, wire.ErrInvalid) {
+			t.Errorf("DecodeConfigScope(%s) = %+v, %v; want an error", doc, s, err)
+		}
+	}
+	zero := 0
+	hb := "10s"
+	base := wire.DefaultConfig(8)
+	c, errs := base.Apply(&wire.ConfigScope{MaxLocalConcurrent: &zero, HeartbeatInterval: &hb})
+	if c != base || len(errs) != 1 || !errors.Is(errs[0], wire.ErrInvalid) || !strings.Contains(errs[0].Error(), "max_local_concurrent 0") {
+		t.Errorf("Apply = %+v, %v; want the scope rejected whole", c, errs)
+	}
+}
+
+func TestConfigProcessPerfActive(t *testing.T) {
+	now := time.Date(2026, 5, 24, 15, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		enabled bool
+		expires time.Time
+		want    bool
+	}{
+		{false, time.Time{}, false},
+		{true, time.Time{}, true},
+		{true, now.Add(time.Minute), true},
+		{true, now, false},
+		{true, now.Add(-time.Minute), false},
+	} {
+		c := wire.Config{ProcessPerfEnabled: tt.enabled, ProcessPerfExpiresAt: tt.expires}
+		if got := c.ProcessPerfActiveAt(now); got != tt.want {
+			t.Errorf("%+v: ProcessPerfActiveAt = %v, want %v", tt, got, tt.want)
+		}
 	}
 }
 

@@ -11,10 +11,19 @@ import (
 // not JSON of the expected shape, or broke a rule of the protocol.
 var ErrInvalid = errors.New("wire: invalid")
 
-// decode unmarshals b into v and turns encoding/json's errors into ones that
-// say which document was wrong, where, and why; they wrap ErrInvalid.
+// decode unmarshals b into v as upstream's serde would (exact-case keys
+// only, no duplicate struct fields: see strictCheck) and turns
+// encoding/json's errors into ones that say which document was wrong,
+// where, and why; they wrap ErrInvalid.
 func decode(b []byte, v any, what string) error {
+	b, err := strictCheck(b, reflect.TypeOf(v))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, what, err)
+	}
 	if err := json.Unmarshal(b, v); err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return err // from one of our UnmarshalJSON methods: already says what and why
+		}
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {

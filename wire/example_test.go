@@ -50,6 +50,7 @@ func ExampleExecResult() {
 		Stderr:     "timeout after 1s",
 		StartedAt:  started,
 		FinishedAt: started.Add(time.Second),
+		ManifestID: "cleanup-temp",
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -63,18 +64,19 @@ func ExampleExecResult() {
 	//   "exec_id": "exec-19",
 	//   "pc_id": "desktop-01",
 	//   "exit_code": -1,
-	//   "skipped": false,
 	//   "stdout": "cleaning...\n",
 	//   "stderr": "timeout after 1s",
 	//   "started_at": "2026-03-01T10:15:00Z",
-	//   "finished_at": "2026-03-01T10:15:01Z"
+	//   "finished_at": "2026-03-01T10:15:01Z",
+	//   "manifest_id": "cleanup-temp",
+	//   "skipped": false
 	// }
 }
 
 // Merge configuration scopes into the effective configuration.
 func ExampleConfig_Apply() {
-	global, _ := wire.DecodeConfigScope([]byte(`{"heartbeat_interval": "20s", "max_local_concurrent": 2}`))
-	group, _ := wire.DecodeConfigScope([]byte(`{"heartbeat_interval": "often", "target_version": "1.5.0"}`))
+	global, _ := wire.DecodeConfigScope([]byte(`{"heartbeat_interval": "1m 30s", "max_local_concurrent": 2}`))
+	group, _ := wire.DecodeConfigScope([]byte(`{"host_perf_interval": "often", "target_version": "1.5.0"}`))
 
 	cfg := wire.DefaultConfig(8)
 	for _, s := range []*wire.ConfigScope{global, group} {
@@ -86,6 +88,6 @@ func ExampleConfig_Apply() {
 	}
 	fmt.Println(cfg.MaxLocalConcurrent, cfg.HeartbeatInterval, cfg.TargetVersion, cfg.HostPerfInterval)
 	// Output:
-	// ignored: wire: invalid: heartbeat_interval "often" is not a positive duration
-	// 2 20s 1.5.0 1m0s
+	// ignored: wire: invalid: host_perf_interval "often" is not a duration (expected number at 0); using the default 1m
+	// 2 1m30s 1.5.0 1m0s
 }

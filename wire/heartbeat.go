@@ -5,15 +5,27 @@ import (
 	"time"
 )
 
-// OS families reported in [Heartbeat.OSFamily].
+// OS families reported in [Heartbeat.OSFamily]: Rust's
+// std::env::consts::OS names, as upstream reports them.
 const (
 	OSWindows = "windows"
 	OSLinux   = "linux"
-	OSDarwin  = "darwin"
+	OSMacOS   = "macos"
 )
 
+// OSFamily returns the os_family value for a Go GOOS name (runtime.GOOS):
+// "darwin" is reported as "macos", as upstream (Rust) names it; every other
+// name is the same in both.
+func OSFamily(goos string) string {
+	if goos == "darwin" {
+		return OSMacOS
+	}
+	return goos
+}
+
 // Heartbeat is the agent's liveness beacon, published on heartbeat.<pc_id>
-// with core NATS and returned by agents.<pc_id>.ping.
+// with core NATS and returned by agents.<pc_id>.ping. Fields are in
+// upstream's order; the fields upstream does not have come last (ours).
 type Heartbeat struct {
 	// PcID is the agent's pc id.
 	PcID string `json:"pc_id"`
@@ -21,26 +33,42 @@ type Heartbeat struct {
 	At time.Time `json:"at"`
 	// AgentVersion is the running agent's version.
 	AgentVersion string `json:"agent_version"`
-	// Hostname is the machine's host name.
-	Hostname string `json:"hostname"`
-	// OSFamily is windows, linux or darwin.
-	OSFamily string `json:"os_family"`
-	// AgentCPUPct is the agent's CPU use in percent of one core since the last heartbeat.
-	AgentCPUPct float64 `json:"agent_cpu_pct"`
-	// AgentRSSBytes is the agent's resident memory.
-	AgentRSSBytes uint64 `json:"agent_rss_bytes"`
-	// QuarantinedVersions are agent versions that failed to boot and will not be tried again.
+	// Hostname is the machine's host name; omitted when unknown.
+	Hostname string `json:"hostname,omitempty"`
+	// OSFamily is windows, linux or macos (see OSFamily); omitted when unknown.
+	OSFamily string `json:"os_family,omitempty"`
+	// AgentCPUPct is the agent's CPU use in percent of one core since the
+	// last heartbeat; nil (omitted) on the first heartbeat after start, when
+	// there is no previous sample to diff against.
+	AgentCPUPct *float64 `json:"agent_cpu_pct,omitempty"`
+	// AgentRSSBytes is the agent's resident memory; omitted when 0 (unknown).
+	AgentRSSBytes uint64 `json:"agent_rss_bytes,omitempty"`
+	// AgentDiskReadBytes is the bytes the agent process has read from disk
+	// since it started (cumulative); nil (omitted) when unknown.
+	AgentDiskReadBytes *uint64 `json:"agent_disk_read_bytes,omitempty"`
+	// AgentDiskWrittenBytes is the bytes the agent process has written to
+	// disk since it started (cumulative); nil (omitted) when unknown.
+	AgentDiskWrittenBytes *uint64 `json:"agent_disk_written_bytes,omitempty"`
+	// QuarantinedVersions are agent versions that failed to boot and will not be tried again; omitted when empty.
 	QuarantinedVersions []string `json:"quarantined_versions,omitempty"`
-	// CommandKeys lists the command signing keys as kid:fingerprint; always sent.
+	// LastLogonUser is the account that last signed in on the machine
+	// (DOMAIN\user on Windows); omitted when unknown.
+	LastLogonUser string `json:"last_logon_user,omitempty"`
+	// LastLogonDisplayName is the display name of LastLogonUser; omitted when unknown.
+	LastLogonDisplayName string `json:"last_logon_display_name,omitempty"`
+	// CommandKeys lists the command signing keys as kid:fingerprint; always sent ([] when none).
 	CommandKeys []string `json:"command_keys"`
 	// Enforcing is set when unsigned commands are refused; always sent.
 	Enforcing bool `json:"enforcing"`
+	// CommandProtocols lists the command signature formats the agent
+	// verifies (names are defined by the signing package); omitted when empty.
+	CommandProtocols []string `json:"command_protocols,omitempty"`
 	// Outbox maps each outbox name to its state (ours).
 	Outbox map[string]OutboxStats `json:"outbox,omitempty"`
 }
 
 // MarshalJSON encodes h with command_keys always present, as [] when there
-// are none (never null), as PROTOCOL.md requires.
+// are none (never null): an empty keyring is reported, not omitted.
 func (h Heartbeat) MarshalJSON() ([]byte, error) {
 	type plain Heartbeat // Heartbeat's fields without its methods.
 	p := plain(h)

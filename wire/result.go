@@ -15,7 +15,8 @@ const (
 )
 
 // ExecResult is the outcome of one command on one agent, published on
-// results.<request_id>.
+// results.<request_id>. Fields are in upstream's order; the fields upstream
+// does not have come last and are marked (ours).
 type ExecResult struct {
 	// ResultID is a UUIDv4 minted by the agent; the backend's idempotency key.
 	ResultID string `json:"result_id"`
@@ -27,8 +28,6 @@ type ExecResult struct {
 	PcID string `json:"pc_id"`
 	// ExitCode is the script's exit code or one of the reserved codes.
 	ExitCode int32 `json:"exit_code"`
-	// Skipped is set when a gate refused the command and nothing ran.
-	Skipped bool `json:"skipped"`
 	// Stdout is the captured standard output (lossy UTF-8); empty when offloaded to StdoutObject.
 	Stdout string `json:"stdout"`
 	// Stderr is the captured standard error (lossy UTF-8) plus the agent's notes; empty when offloaded.
@@ -41,6 +40,18 @@ type ExecResult struct {
 	StdoutObject string `json:"stdout_object,omitempty"`
 	// StderrObject is the result_output key holding stderr when it was over 256 KiB.
 	StderrObject string `json:"stderr_object,omitempty"`
+	// ManifestID is the command's id (the job / manifest id, AdhocID for ad
+	// hoc runs). The agent always sets it; upstream's backend uses it to
+	// attribute inventory and check results. Omitted only when empty.
+	ManifestID string `json:"manifest_id,omitempty"`
+	// CollectObject is the collections object-store key of the bundle a
+	// collect job uploaded; this agent does not collect, so it stays empty.
+	CollectObject string `json:"collect_object,omitempty"`
+	// Skipped is set when a gate refused the command and nothing ran; always sent (ours).
+	Skipped bool `json:"skipped"`
+	// ParentResultID is the result_id of the run this result derives from,
+	// when it derives from one (ours).
+	ParentResultID string `json:"parent_result_id,omitempty"`
 	// StdoutTruncated is set when stdout exceeded the capture cap and was cut (ours).
 	StdoutTruncated bool `json:"stdout_truncated,omitempty"`
 	// StderrTruncated is set when stderr exceeded the capture cap and was cut (ours).
@@ -60,10 +71,10 @@ type EventStarted struct {
 	RequestID string `json:"request_id"`
 	// StartedAt is when the run started.
 	StartedAt time.Time `json:"started_at"`
-	// ManifestID is the command's job id, when it is not ad hoc.
-	ManifestID string `json:"manifest_id,omitempty"`
-	// Version is the command's script version.
-	Version string `json:"version,omitempty"`
+	// ManifestID is the command's id (AdhocID for ad hoc runs); always sent.
+	ManifestID string `json:"manifest_id"`
+	// Version is the command's version; always sent.
+	Version string `json:"version"`
 }
 
 // DecodeExecResult decodes an ExecResult.

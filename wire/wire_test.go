@@ -27,6 +27,9 @@ const (
 		"finished_at": "2026-03-01T10:20:00.5Z",
 		"stdout_object": "req-01JQ5W0Z/stdout",
 		"stderr_object": "req-01JQ5W0Z/stderr",
+		"manifest_id": "inventory-hw",
+		"collect_object": "desktop-01/inventory-hw/20260301T102000Z.zip",
+		"parent_result_id": "r-0",
 		"stdout_truncated": true,
 		"stderr_truncated": true
 	}`
@@ -55,14 +58,16 @@ const (
 		"pc_id": "desktop-01",
 		"result_id": "r",
 		"request_id": "req",
-		"started_at": "2026-03-01T10:15:00Z"
+		"started_at": "2026-03-01T10:15:00Z",
+		"manifest_id": "adhoc-run",
+		"version": ""
 	}`
 	obsEventFull = `{
 		"pc_id": "desktop-01",
 		"at": "2026-03-01T08:00:01.25Z",
 		"kind": "logon",
 		"source": "winlog:Security",
-		"event_record_id": 18446744073709551615,
+		"event_record_id": "18446744073709551615",
 		"payload": {"user": "CORP\\alice", "logon_type": 2, "nested": {"list": [1, "two", null, true]}}
 	}`
 	obsEventMinimal = `{
@@ -80,9 +85,14 @@ const (
 		"os_family": "windows",
 		"agent_cpu_pct": 1.5,
 		"agent_rss_bytes": 18446744073709551615,
+		"agent_disk_read_bytes": 1048576,
+		"agent_disk_written_bytes": 0,
 		"quarantined_versions": ["1.4.1", "1.3.9"],
+		"last_logon_user": "CORP\\alice",
+		"last_logon_display_name": "Alice Example",
 		"command_keys": ["ops-2026:SHA256:3q2+7w", "break-glass:SHA256:AAAA"],
 		"enforcing": true,
+		"command_protocols": ["v1"],
 		"outbox": {
 			"results": {"pending": 3, "oldest_age_secs": 12.5, "stuck": 1},
 			"events": {"pending": 0, "oldest_age_secs": 0, "stuck": 0}
@@ -94,8 +104,7 @@ const (
 		"agent_version": "dev",
 		"hostname": "pc1",
 		"os_family": "linux",
-		"agent_cpu_pct": 0,
-		"agent_rss_bytes": 0,
+		"agent_rss_bytes": 1,
 		"command_keys": [],
 		"enforcing": false
 	}`
@@ -124,7 +133,8 @@ const (
 	groupsDoc  = `{"groups": ["finance", "tokyo-office", "win11"]}`
 	keyringDoc = `[
 		{"kid": "ops-2026", "public_key": "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "label": "ops signing key", "max_age_secs": 600},
-		{"kid": "break-glass", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="}
+		{"kid": "break-glass", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=", "max_age_secs": 0, "audit_every_use": true},
+		{"kid": "plain", "public_key": "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="}
 	]`
 )
 
@@ -167,7 +177,8 @@ func TestExecResultRoundTrip(t *testing.T) {
 			StartedAt:    time.Date(2026, 3, 1, 10, 15, 0, 123456000, time.UTC),
 			FinishedAt:   time.Date(2026, 3, 1, 10, 20, 0, 500000000, time.UTC),
 			StdoutObject: "req-01JQ5W0Z/stdout", StderrObject: "req-01JQ5W0Z/stderr",
-			StdoutTruncated: true, StderrTruncated: true,
+			ManifestID: "inventory-hw", CollectObject: "desktop-01/inventory-hw/20260301T102000Z.zip",
+			ParentResultID: "r-0", StdoutTruncated: true, StderrTruncated: true,
 		}},
 		{"skipped", execResultSkipped, wire.ExecResult{
 			ResultID: "r-1", RequestID: "req-1", PcID: "pc1", ExitCode: wire.ExitVersionPin, Skipped: true,
@@ -189,7 +200,7 @@ func TestExecResultEncoding(t *testing.T) {
 	}
 	checkKeys(t, b,
 		[]string{"result_id", "request_id", "pc_id", "exit_code", "skipped", "stdout", "stderr", "started_at", "finished_at"},
-		[]string{"exec_id", "stdout_object", "stderr_object", "stdout_truncated", "stderr_truncated"})
+		[]string{"exec_id", "stdout_object", "stderr_object", "manifest_id", "collect_object", "parent_result_id", "stdout_truncated", "stderr_truncated"})
 }
 
 func TestExitCodes(t *testing.T) {
@@ -216,7 +227,7 @@ func TestEventStartedRoundTrip(t *testing.T) {
 		{"every field", eventStartedFull, wire.EventStarted{ExecID: "exec-42", PcID: "desktop-01",
 			ResultID: "0f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "req-01JQ5W0Z", StartedAt: at,
 			ManifestID: "inventory-refresh", Version: "7"}},
-		{"minimal", eventStartedMinimal, wire.EventStarted{ExecID: "exec-42", PcID: "desktop-01", ResultID: "r", RequestID: "req", StartedAt: at}},
+		{"ad hoc", eventStartedMinimal, wire.EventStarted{ExecID: "exec-42", PcID: "desktop-01", ResultID: "r", RequestID: "req", StartedAt: at, ManifestID: wire.AdhocID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,7 +238,7 @@ func TestEventStartedRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkKeys(t, b, []string{"exec_id", "pc_id", "result_id", "request_id", "started_at"}, []string{"manifest_id", "version"})
+	checkKeys(t, b, []string{"exec_id", "pc_id", "result_id", "request_id", "started_at", "manifest_id", "version"}, nil)
 }
 
 func TestObsEventRoundTrip(t *testing.T) {
@@ -239,7 +250,7 @@ func TestObsEventRoundTrip(t *testing.T) {
 	}{
 		{"every field", obsEventFull, wire.ObsEvent{
 			PcID: "desktop-01", At: time.Date(2026, 3, 1, 8, 0, 1, 250000000, time.UTC), Kind: "logon", Source: "winlog:Security",
-			EventRecordID: ptr(uint64(18446744073709551615)),
+			EventRecordID: "18446744073709551615",
 			Payload:       json.RawMessage(`{"user": "CORP\\alice", "logon_type": 2, "nested": {"list": [1, "two", null, true]}}`),
 		}, ""},
 		{"null payload", obsEventMinimal, wire.ObsEvent{
@@ -248,15 +259,22 @@ func TestObsEventRoundTrip(t *testing.T) {
 		}, ""},
 		{"missing payload is sent as null", `{"pc_id":"p","at":"2026-03-01T08:00:00Z","kind":"boot","source":"winlog:System"}`,
 			wire.ObsEvent{PcID: "p", At: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Kind: "boot", Source: "winlog:System"},
-			`{"pc_id":"p","at":"2026-03-01T08:00:00Z","kind":"boot","source":"winlog:System","payload":null}`},
-		{"scalar payload, record id 0, unknown fields", `{"pc_id":"","at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":0,"payload":"text","extra":[1]}`,
-			wire.ObsEvent{At: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Kind: "k", Source: "s:x", EventRecordID: ptr(uint64(0)), Payload: json.RawMessage(`"text"`)},
-			`{"pc_id":"","at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":0,"payload":"text"}`},
+			`{"pc_id":"p","at":"2026-03-01T08:00:00Z","kind":"boot","source":"winlog:System","event_record_id":null,"payload":null}`},
+		{"scalar payload, record id 0, unknown fields", `{"pc_id":"","at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":"0","payload":"text","extra":[1]}`,
+			wire.ObsEvent{At: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Kind: "k", Source: "s:x", EventRecordID: "0", Payload: json.RawMessage(`"text"`)},
+			`{"pc_id":"","at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":"0","payload":"text"}`},
+		{"startup record id", `{"pc_id":"p","at":"2026-03-01T08:00:00Z","kind":"agent_online","source":"agent:startup","event_record_id":"startup_0f8fad5b-d9cb-469f-a165-70867728950e","payload":{"boot_time":"2026-03-01T07:59:00Z"}}`,
+			wire.ObsEvent{PcID: "p", At: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Kind: wire.KindAgentOnline, Source: wire.SourceStartup,
+				EventRecordID: "startup_0f8fad5b-d9cb-469f-a165-70867728950e", Payload: json.RawMessage(`{"boot_time":"2026-03-01T07:59:00Z"}`)}, ""},
 		{"array payload", `{"pc_id":"p","at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","payload":[{"a":1},2]}`,
 			wire.ObsEvent{PcID: "p", At: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Kind: "k", Source: "s:x", Payload: json.RawMessage(`[{"a":1},2]`)}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.wantJSON == "" && tt.want.EventRecordID == "" {
+				// Upstream sends an absent record id as null.
+				tt.wantJSON = strings.Replace(compactJSON(t, []byte(tt.doc)), `"payload"`, `"event_record_id":null,"payload"`, 1)
+			}
 			roundTrip(t, tt.doc, wire.DecodeObsEvent, &tt.want, tt.wantJSON)
 		})
 	}
@@ -264,7 +282,7 @@ func TestObsEventRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkKeys(t, b, []string{"pc_id", "at", "kind", "source", "payload"}, []string{"event_record_id"})
+	checkKeys(t, b, []string{"pc_id", "at", "kind", "source", "event_record_id", "payload"}, nil)
 }
 
 func TestDecodeObsEventInvalid(t *testing.T) {
@@ -275,8 +293,9 @@ func TestDecodeObsEventInvalid(t *testing.T) {
 		{"no kind", `{"at":"2026-03-01T08:00:00Z","source":"s:x"}`, "kind is empty"},
 		{"no source", `{"at":"2026-03-01T08:00:00Z","kind":"k"}`, "source is empty"},
 		{"no at", `{"kind":"k","source":"s:x"}`, "at is missing"},
-		{"negative record id", `{"at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":-1}`, `field "event_record_id"`},
-		{"record id string", `{"at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":"7"}`, `field "event_record_id"`},
+		{"negative record id", `{"at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":-1}`, `event_record_id`},
+		{"record id number", `{"at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":7}`, `event_record_id`},
+		{"record id object", `{"at":"2026-03-01T08:00:00Z","kind":"k","source":"s:x","event_record_id":{}}`, `event_record_id`},
 		{"at not a time", `{"at":"yesterday","kind":"k","source":"s:x"}`, `"yesterday"`},
 	}
 	for _, tt := range tests {
@@ -297,23 +316,26 @@ func TestHeartbeatRoundTrip(t *testing.T) {
 	}{
 		{"every field", heartbeatFull, wire.Heartbeat{
 			PcID: "desktop-01", At: at, AgentVersion: "1.4.2", Hostname: "DESKTOP-01", OSFamily: wire.OSWindows,
-			AgentCPUPct: 1.5, AgentRSSBytes: 18446744073709551615,
+			AgentCPUPct: ptr(1.5), AgentRSSBytes: 18446744073709551615,
+			AgentDiskReadBytes: ptr(uint64(1048576)), AgentDiskWrittenBytes: ptr(uint64(0)),
 			QuarantinedVersions: []string{"1.4.1", "1.3.9"},
-			CommandKeys:         []string{"ops-2026:SHA256:3q2+7w", "break-glass:SHA256:AAAA"},
-			Enforcing:           true,
+			LastLogonUser:       `CORP\alice`, LastLogonDisplayName: "Alice Example",
+			CommandProtocols: []string{"v1"},
+			CommandKeys:      []string{"ops-2026:SHA256:3q2+7w", "break-glass:SHA256:AAAA"},
+			Enforcing:        true,
 			Outbox: map[string]wire.OutboxStats{
 				"results": {Pending: 3, OldestAgeSecs: 12.5, Stuck: 1},
 				"events":  {},
 			},
 		}, ""},
 		{"empty keys, not enforcing", heartbeatEmpty, wire.Heartbeat{
-			PcID: "pc1", At: at, AgentVersion: "dev", Hostname: "pc1", OSFamily: wire.OSLinux, CommandKeys: []string{},
+			PcID: "pc1", At: at, AgentVersion: "dev", Hostname: "pc1", OSFamily: wire.OSLinux, AgentRSSBytes: 1, CommandKeys: []string{},
 		}, ""},
 		{"null command_keys are sent as []", `{"pc_id":"pc1","at":"2026-03-01T10:15:30Z","agent_version":"dev","hostname":"pc1",
-			"os_family":"darwin","agent_cpu_pct":0,"agent_rss_bytes":0,"command_keys":null,"quarantined_versions":[],"future":1}`,
-			wire.Heartbeat{PcID: "pc1", At: at, AgentVersion: "dev", Hostname: "pc1", OSFamily: wire.OSDarwin, QuarantinedVersions: []string{}},
+			"os_family":"macos","agent_cpu_pct":0,"agent_rss_bytes":0,"command_keys":null,"quarantined_versions":[],"future":1}`,
+			wire.Heartbeat{PcID: "pc1", At: at, AgentVersion: "dev", Hostname: "pc1", OSFamily: wire.OSMacOS, AgentCPUPct: ptr(0.0), QuarantinedVersions: []string{}},
 			`{"pc_id":"pc1","at":"2026-03-01T10:15:30Z","agent_version":"dev","hostname":"pc1",
-			"os_family":"darwin","agent_cpu_pct":0,"agent_rss_bytes":0,"command_keys":[],"enforcing":false}`},
+			"os_family":"macos","agent_cpu_pct":0,"command_keys":[],"enforcing":false}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,8 +352,9 @@ func TestHeartbeatAlwaysSent(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkKeys(t, b,
-			[]string{"pc_id", "at", "agent_version", "hostname", "os_family", "agent_cpu_pct", "agent_rss_bytes", "command_keys", "enforcing"},
-			[]string{"quarantined_versions", "outbox"})
+			[]string{"pc_id", "at", "agent_version", "command_keys", "enforcing"},
+			[]string{"hostname", "os_family", "agent_cpu_pct", "agent_rss_bytes", "agent_disk_read_bytes", "agent_disk_written_bytes",
+				"quarantined_versions", "last_logon_user", "last_logon_display_name", "command_protocols", "outbox"})
 		if !strings.Contains(string(b), `"command_keys":[]`) || !strings.Contains(string(b), `"enforcing":false`) {
 			t.Errorf("want command_keys [] and enforcing false: %s", b)
 		}
@@ -387,9 +410,9 @@ func TestConfigScopeRoundTrip(t *testing.T) {
 		{"explicit empty target version", `{"target_version":""}`, wire.ConfigScope{TargetVersion: ptr("")}, ""},
 		{"unknown fields and nulls", `{"heartbeat_interval":"45s","log_level":"debug","max_local_concurrent":null,"new":{"x":1}}`,
 			wire.ConfigScope{HeartbeatInterval: ptr("45s")}, `{"heartbeat_interval":"45s"}`},
-		// Malformed values decode; Config.Apply reports and ignores them.
-		{"malformed values decode", `{"max_local_concurrent":0,"heartbeat_interval":"soon"}`,
-			wire.ConfigScope{MaxLocalConcurrent: ptr(0), HeartbeatInterval: ptr("soon")}, ""},
+		// Malformed durations decode; Config.Apply reports them and uses the default.
+		{"malformed duration decodes", `{"max_local_concurrent":1,"heartbeat_interval":"soon"}`,
+			wire.ConfigScope{MaxLocalConcurrent: ptr(1), HeartbeatInterval: ptr("soon")}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,8 +432,9 @@ func TestKeyringRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []wire.KeyringEntry{
-		{Kid: "ops-2026", PublicKey: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", Label: "ops signing key", MaxAgeSecs: 600},
-		{Kid: "break-glass", PublicKey: "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="},
+		{Kid: "ops-2026", PublicKey: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", Label: "ops signing key", MaxAgeSecs: 600, HasMaxAge: true},
+		{Kid: "break-glass", PublicKey: "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=", HasMaxAge: true, AuditEveryUse: true},
+		{Kid: "plain", PublicKey: "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d entries, want %d", len(got), len(want))

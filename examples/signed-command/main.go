@@ -96,8 +96,11 @@ func send(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, pcID strin
 	target, _ := subject.CommandsPC(pcID)
 	msg := &nats.Msg{Subject: target, Data: body}
 	if sign {
-		// The signature covers the exact bytes sent, and a timestamp.
-		msg.Header = signing.Sign(priv, kid, time.Now(), body)
+		// The signature covers the exact bytes sent, a timestamp and the
+		// subject: it is
+		// bound to the subject it is published on, so it runs only there.
+		msg.Header, err = signing.Sign(priv, kid, target, time.Now(), body)
+		check(err)
 	}
 	check(nc.PublishMsg(msg))
 	m, err := cons.Next(jetstream.FetchMaxWait(20 * time.Second))

@@ -253,7 +253,9 @@ func (x *execRun) run(ctx context.Context) error {
 	msg := &nats.Msg{Subject: x.target, Data: body}
 	if x.priv != nil {
 		msg.Header = nats.Header{}
-		signing.SignHeader(msg.Header, x.priv, x.kid, time.Now(), body)
+		if err := signing.SignHeader(msg.Header, x.priv, x.kid, x.target, time.Now(), body); err != nil {
+			return err
+		}
 	}
 	if err := nc.PublishMsg(msg); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/kanade/kanade-agent/internal/fsutil"
 	"github.com/kanade/kanade-agent/signing"
-	"github.com/kanade/kanade-agent/wire"
 )
 
 // KeyFile is the content of a private key file written by keygen and read
@@ -53,7 +52,7 @@ func runKeygen(_ context.Context, inv *invocation, args []string) error {
 	out := fset.String("out", "", "`FILE` to write the private key to (required)")
 	force := fset.Bool("force", false, "replace FILE if it exists (the key in it is lost)")
 	label := fset.String("label", "", "`TEXT` describing the key, the keyring entry's label")
-	maxAge := fset.Int64("max-age-secs", 0, "refuse signatures older than `N` seconds (keyring entry max_age_secs; 0: no limit)")
+	maxAge := fset.Int64("max-age-secs", 0, "refuse signatures older than `N` seconds (keyring entry max_age_secs; 0: the agents' default, 6 days)")
 	if err := inv.parse(fset, args); err != nil {
 		return err
 	}
@@ -76,8 +75,12 @@ func runKeygen(_ context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return fmt.Errorf("generate key: %w", err)
 	}
-	entry := wire.KeyringEntry{Kid: *kid, PublicKey: base64.StdEncoding.EncodeToString(pub), Label: *label, MaxAgeSecs: *maxAge}
-	if _, err := signing.NewKeyring([]wire.KeyringEntry{entry}); err != nil {
+	entry := signing.Entry{Kid: *kid, PublicKey: base64.StdEncoding.EncodeToString(pub), Label: *label}
+	if *maxAge > 0 {
+		secs := uint64(*maxAge)
+		entry.MaxAgeSecs = &secs
+	}
+	if _, err := signing.NewKeyring([]signing.Entry{entry}); err != nil {
 		return usageErr(err) // not reached: the kid and max age were checked
 	}
 	data, err := json.MarshalIndent(KeyFile{Kid: *kid, PrivateKey: base64.StdEncoding.EncodeToString(priv)}, "", "  ")

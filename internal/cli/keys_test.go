@@ -14,7 +14,6 @@ import (
 	"github.com/kanade/kanade-agent/internal/cli"
 	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/signing"
-	"github.com/kanade/kanade-agent/wire"
 )
 
 func TestKeygenLoadKeyRoundTrip(t *testing.T) {
@@ -25,11 +24,11 @@ func TestKeygenLoadKeyRoundTrip(t *testing.T) {
 	mentions(t, "stderr", o.stderr, "wrote the private key ops-2026 to "+key)
 
 	// stdout is one keyring entry, as the agent's keyring holds them.
-	var e wire.KeyringEntry
+	var e signing.Entry
 	if err := json.Unmarshal([]byte(o.stdout), &e); err != nil {
 		t.Fatalf("stdout is not a keyring entry: %v\n%s", err, o.stdout)
 	}
-	if e.Kid != "ops-2026" || e.Label != "ops team" || e.MaxAgeSecs != 600 {
+	if e.Kid != "ops-2026" || e.Label != "ops team" || e.MaxAgeSecs == nil || *e.MaxAgeSecs != 600 {
 		t.Errorf("entry %+v", e)
 	}
 	kr, err := signing.ParseKeyring([]byte("[" + strings.TrimSpace(o.stdout) + "]"))
@@ -51,7 +50,11 @@ func TestKeygenLoadKeyRoundTrip(t *testing.T) {
 	// A command signed with the loaded key verifies against the printed entry.
 	body := []byte(`{"id":"adhoc-run"}`)
 	now := time.Now()
-	d := signing.NewVerifier(kr, true).Check(signing.Sign(priv, kid, now, body), body, now)
+	hdr, err := signing.Sign(priv, kid, "commands.all", now, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := signing.NewVerifier(kr, true).Check("commands.all", hdr, body, now)
 	if !d.Allowed || d.Outcome != signing.OutcomeVerified {
 		t.Fatalf("signature check: %+v", d)
 	}

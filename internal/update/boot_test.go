@@ -235,7 +235,7 @@ func TestPendingEvent(t *testing.T) {
 		t.Fatalf("pending events %v", evs)
 	}
 	ev := evs[0]
-	if ev.Kind != wire.KindAgentUpdate || ev.Source != wire.SourceSelfUpdate || ev.EventRecordID == nil || ev.At.IsZero() {
+	if ev.Kind != wire.KindAgentUpdate || ev.Source != wire.SourceSelfUpdate || ev.EventRecordID == "" || ev.At.IsZero() {
 		t.Fatalf("event %+v", ev)
 	}
 	wantPayload(t, ev, update.UpdatePayload{From: "1.0.0", To: "1.2.0"})
@@ -244,7 +244,7 @@ func TestPendingEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not recorded yet: a restart hands out the same event again.
-	if again := e.updater(t, "1.2.0", nil).PendingEvents(); len(again) != 1 || *again[0].EventRecordID != *ev.EventRecordID {
+	if again := e.updater(t, "1.2.0", nil).PendingEvents(); len(again) != 1 || again[0].EventRecordID != ev.EventRecordID {
 		t.Fatalf("after restart: %v", again)
 	}
 	if err := u.EventRecorded(ev); err != nil {

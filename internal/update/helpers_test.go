@@ -159,7 +159,7 @@ func keyPair(seed byte) (ed25519.PublicKey, ed25519.PrivateKey) {
 
 func keyring(t *testing.T, kid string, pub ed25519.PublicKey) *signing.Keyring {
 	t.Helper()
-	k, err := signing.NewKeyring([]wire.KeyringEntry{{Kid: kid, PublicKey: base64.StdEncoding.EncodeToString(pub)}})
+	k, err := signing.NewKeyring([]signing.Entry{{Kid: kid, PublicKey: base64.StdEncoding.EncodeToString(pub)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func (s *state) addEvent(e wire.ObsEvent) {
 // dropEvent removes the pending events with record id id.
 func (s *state) dropEvent(id uint64) {
 	s.Events = slices.DeleteFunc(s.Events, func(e wire.ObsEvent) bool {
-		return e.EventRecordID != nil && *e.EventRecordID == id
+		return e.EventRecordID == strconv.FormatUint(id, 10)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,12 +58,12 @@ type UpdatePayload struct {
 // backend on (pc_id, source, event_record_id).
 func newEvent(from, to string, rolledBack bool, at time.Time) wire.ObsEvent {
 	payload, _ := json.Marshal(UpdatePayload{From: from, To: to, RolledBack: rolledBack})
-	id := uint64(at.UnixNano())
+	id := strconv.FormatUint(uint64(at.UnixNano()), 10)
 	return wire.ObsEvent{
 		At:            at.UTC(),
 		Kind:          wire.KindAgentUpdate,
 		Source:        wire.SourceSelfUpdate,
-		EventRecordID: &id,
+		EventRecordID: id,
 		Payload:       payload,
 	}
 }
@@ -149,13 +150,14 @@ func (u *Updater) PendingEvents() []wire.ObsEvent {
 // process dies in between, the event is enqueued again at the next start
 // with the same EventRecordID.
 func (u *Updater) EventRecorded(e wire.ObsEvent) error {
-	if e.EventRecordID == nil {
-		return nil
+	id, err := strconv.ParseUint(e.EventRecordID, 10, 64)
+	if err != nil {
+		return nil // not one of ours
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	next := u.st.clone()
-	next.dropEvent(*e.EventRecordID)
+	next.dropEvent(id)
 	if len(next.Events) == len(u.st.Events) {
 		return nil
 	}
@@ -400,7 +402,7 @@ func (u *Updater) swap(v, staged string, digest [sha256.Size]byte) error {
 	hexDigest := hex.EncodeToString(digest[:])
 	ev := newEvent(u.opts.CurrentVersion, v, false, now)
 	next.Attempt = &attempt{Version: v, From: u.opts.CurrentVersion, Digest: hexDigest, At: now.UTC()}
-	next.Sentinel = &sentinel{Phase: phaseArmed, From: u.opts.CurrentVersion, To: v, Digest: hexDigest, ArmedAt: now.UTC(), EventID: *ev.EventRecordID}
+	next.Sentinel = &sentinel{Phase: phaseArmed, From: u.opts.CurrentVersion, To: v, Digest: hexDigest, ArmedAt: now.UTC(), EventID: uint64(now.UnixNano())}
 	next.addEvent(ev)
 	if err := saveState(u.opts.StateDir, next); err != nil {
 		_ = os.Remove(staged)
