@@ -8,34 +8,83 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/hostperf"
 	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
 )
 
-// heartbeat builds a fresh Heartbeat.
-func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
-	self, err := a.self.Sample(now)
-	if err != nil {
-		a.log.Debug("self sample failed", "err", err)
-	}
-	hb := wire.Heartbeat{
+// commandProtocols are the command signature forms this agent verifies,
+// reported in the heartbeat's command_protocols: "legacy" is upstream's name
+// for its original form (the Kanade-Sig headers over at_ms and the bare
+// Command), and signing.AlgEd25519Subject this agent's subject-bound form
+// (docs/protocol.md). Upstream's "kanade.command.v2" envelope is not listed:
+// this agent does not decode it, and a backend that saw it listed would
+// send it.
+var commandProtocols = []string{"legacy", signing.AlgEd25519Subject}
+
+// identity returns the heartbeat fields every reply carries, periodic or
+// ping: who and what the agent is, and its keyring report (always sent, an
+// empty keyring as []).
+func (a *Agent) identity(now time.Time) wire.Heartbeat {
+	return wire.Heartbeat{
 		PcID: a.opts.PcID, At: now.UTC(), AgentVersion: a.opts.Version, Hostname: a.hostname,
-		OSFamily: wire.OSFamily(runtime.GOOS), AgentCPUPct: &self.CPUPct, AgentRSSBytes: self.RSSBytes,
+		OSFamily:    wire.OSFamily(runtime.GOOS),
 		CommandKeys: a.verifier.fingerprints(), Enforcing: a.verifier.enforcing(),
 		Outbox: a.outboxStats(),
+	}
+}
+
+// heartbeat builds the periodic Heartbeat, as upstream's heartbeat loop
+// does: the agent process's own load (no agent_cpu_pct on the first one,
+// which only sets the CPU baseline; disk bytes cumulative since the process
+// started), the quarantined versions, the last sign-in (re-read every time:
+// it changes while the agent runs), the command keys after re-reading the
+// keyring, and the command protocols. Only the heartbeat timer calls it:
+// each call is a CPU sample.
+func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
+	// Refresh, then report, as upstream does: re-reading the keyring here
+	// is what bounds how long a revoked key keeps verifying. A failed read
+	// keeps the keys already loaded and is logged by the verifier.
+	_ = a.verifier.v.Refresh()
+	hb := a.identity(now)
+	if self, err := a.self.Sample(now); err != nil {
+		a.log.Debug("self sample failed", "err", err)
+	} else {
+		hb.AgentRSSBytes = self.RSSBytes
+		if self.HasCPU {
+			hb.AgentCPUPct = &self.CPUPct
+		}
+		if self.HasDisk {
+			hb.AgentDiskReadBytes, hb.AgentDiskWrittenBytes = &self.DiskReadBytes, &self.DiskWrittenBytes
+		}
 	}
 	if a.upd != nil {
 		hb.QuarantinedVersions = a.upd.Quarantined()
 	}
-	if hb.CommandKeys == nil {
-		hb.CommandKeys = []string{}
+	if l, err := hostperf.LastLogon(); err != nil {
+		a.log.Debug("cannot read the last logon", "err", err)
+	} else {
+		hb.LastLogonUser, hb.LastLogonDisplayName = l.User, l.DisplayName
 	}
+	hb.CommandProtocols = slices.Clone(commandProtocols)
 	return hb
+}
+
+// pingReply builds the answer to a ping, as upstream's ping responder does:
+// a fresh heartbeat without the periodic fields (agent_cpu_pct, the other
+// self figures, quarantined_versions, the last logon and command_protocols
+// are omitted; the periodic heartbeat carries them). Sampling the agent's
+// CPU here would also cut the periodic heartbeat's CPU interval short.
+// command_keys and enforcing are sent because this agent always sends them.
+func (a *Agent) pingReply(now time.Time) wire.Heartbeat {
+	return a.identity(now)
 }
 
 // publishCore publishes v on subj with core NATS, but only while connected:
@@ -55,17 +104,35 @@ func (a *Agent) publishCore(subj string, v any) {
 	}
 }
 
-// runTimers publishes heartbeats and HostPerf samples on their configured
-// intervals, which change live. It returns when ctx ends.
+// minTimerInterval is the shortest period runTimers ever uses, whatever the
+// effective config says. The config's own floors (wire.MinHeartbeatInterval,
+// applied by wire.Config.Apply) are far above it; this only keeps a zero or
+// negative interval from Options.Defaults from spinning.
+const minTimerInterval = 10 * time.Millisecond
+
+// timerInterval returns d, raised to minTimerInterval.
+func timerInterval(d time.Duration) time.Duration { return max(d, minTimerInterval) }
+
+// resetTimer makes t fire d from now, dropping a tick it may hold.
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
+}
+
+// runTimers publishes heartbeats and HostPerf samples on the intervals of
+// the effective config (already clamped to their floors by wire.Config.Apply),
+// which change live. The first heartbeat goes out at once, and so does the
+// first after a change of the heartbeat interval, as upstream's ticker does.
+// It returns when ctx ends.
 func (a *Agent) runTimers(ctx context.Context) {
 	hbSubj, _ := subject.Heartbeat(a.opts.PcID)
 	hpSubj, _ := subject.HostPerf(a.opts.PcID)
 	cfg := a.config()
+	hbEvery, hpEvery := timerInterval(cfg.HeartbeatInterval), timerInterval(cfg.HostPerfInterval)
 	hbT := time.NewTimer(0)
-	hpT := time.NewTimer(cfg.HostPerfInterval)
+	hpT := time.NewTimer(hpEvery)
 	defer hbT.Stop()
 	defer hpT.Stop()
-	hbEvery, hpEvery := cfg.HeartbeatInterval, cfg.HostPerfInterval
 	a.host.Sample(time.Now()) // prime the rates
 	for {
 		select {
@@ -73,13 +140,15 @@ func (a *Agent) runTimers(ctx context.Context) {
 			return
 		case <-a.cfgChanged:
 			cfg := a.config()
-			if cfg.HeartbeatInterval != hbEvery {
-				hbEvery = cfg.HeartbeatInterval
-				hbT.Reset(hbEvery)
+			if d := timerInterval(cfg.HeartbeatInterval); d != hbEvery {
+				// As upstream: a new cadence starts with a heartbeat now.
+				a.log.Info("heartbeat interval changed", "old", hbEvery, "new", d)
+				hbEvery = d
+				resetTimer(hbT, 0)
 			}
-			if cfg.HostPerfInterval != hpEvery {
-				hpEvery = cfg.HostPerfInterval
-				hpT.Reset(hpEvery)
+			if d := timerInterval(cfg.HostPerfInterval); d != hpEvery {
+				hpEvery = d
+				resetTimer(hpT, hpEvery)
 			}
 		case now := <-hbT.C:
 			a.publishCore(hbSubj, a.heartbeat(now))
@@ -98,7 +167,7 @@ func (a *Agent) runTimers(ctx context.Context) {
 
 // onPing answers agents.<pc_id>.ping with a fresh heartbeat.
 func (a *Agent) onPing(m *nats.Msg) {
-	b, err := json.Marshal(a.heartbeat(time.Now()))
+	b, err := json.Marshal(a.pingReply(time.Now()))
 	if err == nil {
 		err = m.Respond(b)
 	}
@@ -154,12 +223,12 @@ func (a *Agent) onLogsFetch(m *nats.Msg) {
 		_ = m.Respond([]byte("kanade-agent: logs.fetch refused: " + why))
 		return
 	}
-	req := wire.LogsFetchRequest{TailLines: 200}
-	if len(m.Data) > 0 {
-		if err := json.Unmarshal(m.Data, &req); err != nil {
-			_ = m.Respond([]byte("kanade-agent: bad logs.fetch request: " + err.Error()))
-			return
-		}
+	// An empty body or no tail_lines means wire.DefaultTailLines, as
+	// upstream; a malformed request gets a one-line error.
+	req, err := wire.DecodeLogsFetchRequest(m.Data)
+	if err != nil {
+		_ = m.Respond([]byte("kanade-agent: bad logs.fetch request: " + oneLine(err.Error())))
+		return
 	}
 	if a.opts.LogFile == "" {
 		_ = m.Respond([]byte("kanade-agent: this agent writes no log file"))
@@ -173,6 +242,11 @@ func (a *Agent) onLogsFetch(m *nats.Msg) {
 	if err := m.Respond(tail); err != nil {
 		a.log.Warn("cannot answer logs.fetch", "err", err)
 	}
+}
+
+// oneLine returns s with its line breaks replaced by spaces.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
 }
 
 // tailLog returns at most the last n lines (all when n <= 0) of the log at
