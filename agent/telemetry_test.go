@@ -450,3 +450,22 @@ func TestHeartbeatRefreshesKeyring(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigUpstreamFields: the ConfigScope fields upstream added are
+// merged layer by layer like the others and exposed by Config.
+func TestConfigUpstreamFields(t *testing.T) {
+	e := newEnv(t)
+	a := e.start("pc-uf", "", nil)
+	if c := a.Config(); c.ProcessPerfEnabled || c.ProcessPerfTopN != wire.DefaultProcessPerfTopN || c.ClientDisplayName != "" {
+		t.Fatalf("defaults %+v", c)
+	}
+	e.kvPut(subject.BucketConfig, "global", `{"process_perf_enabled":true,"process_perf_expires_at":"2030-01-02T03:04:05Z",`+
+		`"process_perf_top_n":7,"client_display_name":"端末管理支援ツール","heartbeat_interval":"2min"}`)
+	e.kvPut(subject.BucketConfig, "pcs.pc-uf", `{"process_perf_top_n":3}`)
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := waitConfig(t, a, func(c wire.Config) bool { return c.ProcessPerfTopN == 3 })
+	if !c.ProcessPerfEnabled || !c.ProcessPerfExpiresAt.Equal(expires) || c.ClientDisplayName != "端末管理支援ツール" ||
+		c.HeartbeatInterval != 2*time.Minute || !c.ProcessPerfActiveAt(expires.Add(-time.Second)) || c.ProcessPerfActiveAt(expires) {
+		t.Fatalf("config %+v", c)
+	}
+}
