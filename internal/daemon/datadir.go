@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"runtime"
 	"strings"
+
+	"github.com/kanade/kanade-agent/internal/privdir"
 )
 
 // system is what the daemon reads from the machine, injectable for tests.
@@ -58,4 +61,32 @@ func defaultDataDir(sy *system) (string, error) {
 		return "", errors.New("no default data directory: HOME is not set; set --data-dir")
 	}
 	return path.Join(home, ".local", "state", "kanade"), nil
+}
+
+// ensureDataDir creates the data directory private to the agent in one
+// step, or checks an existing one, before anything is written into it (see
+// privdir.Ensure). The agent stages scripts below it and runs them as root
+// or SYSTEM, and keeps its credentials there, so another local user who
+// could write it, or who created it first (on Windows every user may
+// create folders in %ProgramData%), could run code as root or SYSTEM:
+//
+//   - Unix: created with mode 0700; an existing one must be a directory,
+//     not a symbolic link, owned by the agent's uid and not writable by
+//     group or others; another mode (0750 from older agents) is reset to
+//     0700.
+//   - Windows: created with a protected DACL (nothing inherited from
+//     %ProgramData%) granting full control to SYSTEM and Administrators,
+//     and to the agent's account when it is neither; an existing one must
+//     be a directory, not a junction or symbolic link, owned by SYSTEM,
+//     Administrators or the agent's account; a DACL that is not protected
+//     or grants another account anything is reset to that one.
+//
+// Otherwise it returns an error wrapping privdir.ErrUnsafe that says what
+// to do, and the agent does not start.
+func ensureDataDir(dir string) (privdir.Outcome, error) {
+	o, err := privdir.Ensure(dir)
+	if err != nil {
+		return o, fmt.Errorf("data directory: %w", err)
+	}
+	return o, nil
 }

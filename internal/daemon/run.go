@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/internal/daemon/logrotate"
+	"github.com/kanade/kanade-agent/internal/privdir"
 	"github.com/kanade/kanade-agent/internal/update"
 )
 
@@ -71,8 +71,9 @@ func newLogger(cfg *Config, console, file io.Writer) *slog.Logger {
 // console (nil: none) and the rotated log file; errors before the log file
 // is open go to stderr.
 func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fail(stderr, fmt.Errorf("data directory: %w", err))
+	dataDir, err := ensureDataDir(cfg.DataDir)
+	if err != nil {
+		return fail(stderr, err)
 	}
 	logPath := LogPath(cfg.DataDir)
 	lw, err := logrotate.Open(logPath, logrotate.Options{MaxSize: logMaxSize, MaxFiles: logMaxFiles})
@@ -85,14 +86,11 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 	slog.SetDefault(log)
 	defer slog.SetDefault(prev)
 
-	if applied, err := secureDataDir(cfg.DataDir); err != nil {
-		log.Error("could not restrict the data directory to SYSTEM and Administrators", "data_dir", cfg.DataDir, "err", err)
-		return ExitFailure
-	} else if applied {
-		log.Debug("data directory restricted to SYSTEM and Administrators", "data_dir", cfg.DataDir)
-	}
 	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
 		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
+	if dataDir == privdir.Reset {
+		log.Warn("data directory access was wider than the agent's account: reset", "data_dir", cfg.DataDir)
+	}
 
 	// The boot sentinel of the self-update, before anything else runs: a
 	// release that keeps failing to start is rolled back on its 4th boot.

@@ -1,6 +1,6 @@
 // Package runner runs one script as a child process tree, with a timeout,
 // whole-tree kill and bounded output capture. It is step 6 ("Run") of the
-// agent's command pipeline in PROTOCOL.md; everything around it (gates,
+// agent's command pipeline in docs/protocol.md; everything around it (gates,
 // retries, notes in the result, publishing) is the agent's job.
 //
 // # Shells
@@ -11,19 +11,87 @@
 //     outer quotes that the runner added. A script with a line break, or
 //     longer than 8000 characters, cannot run that way (cmd /C stops at the
 //     first line break and refuses a command line over 8191 characters):
-//     it is staged as a batch file kanade-*.cmd in Spec.StageDir (CRLF line
+//     it is staged as a batch file script.cmd (see Staging; CRLF line
 //     endings, "@echo off" first) and run as cmd.exe /S /C "<file>", so
 //     batch rules apply to it (%% in for loops, labels, goto). A single
 //     line of a batch file is limited to 8191 characters as well.
 //   - powershell (Windows only) and pwsh (wherever a pwsh executable is
 //     found; on Windows also %ProgramFiles%\PowerShell\7): the script is
-//     staged as kanade-*.ps1 in Spec.StageDir, written with a UTF-8 BOM, run
-//     with -NoProfile -NonInteractive -ExecutionPolicy Bypass -File <file>,
-//     and removed after the run.
+//     staged verbatim as script.ps1 after a UTF-8 BOM (Windows PowerShell
+//     reads a BOM-less file in the ANSI code page), next to the launcher
+//     launch.ps1 (see below), which PowerShell runs as
+//     <exe> -NoProfile -NonInteractive -ExecutionPolicy Bypass -File <launch.ps1>.
 //
 // Anything else, or a shell whose executable is missing, is unsupported:
 // [Supported] says so up front and [Run] returns a Result whose Err wraps
 // [ErrUnsupported] and whose ExitCode is 122 (wire.ExitUnsupported).
+//
+// The runner never re-encodes output: a script's result has the bytes the
+// programs wrote.
+//
+// # PowerShell launcher
+//
+// launch.ps1 is a UTF-8 BOM followed by one line (CRLF-terminated):
+//
+//	[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; $OutputEncoding = [Console]::OutputEncoding; $global:LASTEXITCODE = 0; & '<script.ps1>'; exit $LASTEXITCODE
+//
+// with the script's path single-quoted (each ' and each typographic quote
+// U+2018..U+201B doubled). It makes PowerShell write UTF-8 without a BOM
+// to the output pipes, so the non-ASCII output of a machine whose OEM code
+// page is, say, CP932 arrives intact, and the call operator keeps a
+// [CmdletBinding()] / param() header at the top of the script's own file,
+// where PowerShell requires it. The exit code is the script's exit N;
+// without one, that of the last native program it ran, else 0; and 1 when
+// an error terminates the script. (Upstream kanade's launcher ends after
+// the call, so a script's exit N there is lost: exit inside a script run
+// with & only leaves that script.)
+//
+// # Staging
+//
+// A run that needs files (PowerShell; cmd with a line break or over 8000
+// characters; sh over 64 KiB, run as sh <file>) gets a fresh folder
+// run-<32 random hex digits> in Spec.StageDir, created in one step private
+// to the agent's account (privdir.MkdirFresh: 0700 on Unix; on Windows a
+// protected DACL granting full control to SYSTEM and the agent's account
+// only) and failing if the name exists. The files are created new
+// (O_CREATE|O_EXCL, O_NOFOLLOW on Unix, CREATE_NEW on Windows, mode 0600)
+// and synced. On Windows each is then held open for the whole run with a
+// share mode that lets the shell read it but no one write, rename or
+// delete it. The folder and its files are removed after the run.
+//
+// Before each such run Spec.StageDir itself, when set, is made private
+// with privdir.Ensure: created if missing; an existing one must be a real
+// directory (not a symbolic link, junction or other reparse point) owned by
+// the agent's account (on Windows also SYSTEM or Administrators) and not
+// writable by other accounts. Unix refuses group- or world-writable
+// directories and resets other modes to 0700; Windows resets a DACL that
+// is not protected or that grants another account anything. Anything else
+// fails the run with [ErrStage] wrapping privdir.ErrUnsafe, before any
+// file is written or any process started.
+//
+// For run_as user on Windows the staged files get an ACE that lets the
+// user read and execute them (the user can reach them by path through
+// "bypass traverse checking", but cannot list or write the folder).
+//
+// # Environment
+//
+// A script gets the agent's environment (or, for run_as user, the user's
+// environment block) without the variables whose name starts with KANADE_
+// or NATS_ (compared case-insensitively on Windows, where names are): the
+// agent's settings, including KANADE_NATS_TOKEN, KANADE_NATS_PASSWORD and
+// the paths of its credentials, never reach a script. Spec.Env entries are
+// then added as given (a later one wins).
+//
+// # Working directory
+//
+// On Windows Spec.Cwd is expanded before use, as upstream kanade does: a
+// leading "~" (alone, or followed by \ or /) becomes the profile
+// directory of the account the script runs as, then each %NAME% is
+// replaced by NAME's value in the script's environment (above; names
+// compared case-insensitively). A NAME that is not set stays as %NAME%
+// (and the directory then most likely does not exist: ErrSpawn); a lone %
+// stays. PowerShell's $env:NAME is not expanded. On Unix Cwd is used as
+// given.
 //
 // # Process tree
 //

@@ -12,8 +12,10 @@ var ErrUnsupported = errors.New("runner: unsupported")
 // stated on its fields (for example a Timeout that is not positive).
 var ErrInvalidSpec = errors.New("runner: invalid spec")
 
-// ErrStage is wrapped by [Result.Err] when a PowerShell script could not be
-// written to its staging file.
+// ErrStage is wrapped by [Result.Err] when a script could not be staged:
+// Spec.StageDir is not private to the agent (then privdir.ErrUnsafe is
+// wrapped too, and nothing ran), or its run folder or files could not be
+// created or written.
 var ErrStage = errors.New("runner: cannot stage script")
 
 // ErrSpawn is wrapped by [Result.Err] when the process could not be started

@@ -54,24 +54,25 @@ type unixProc struct {
 	reaped   bool // wait had to reap (no waitid WNOWAIT on this OS)
 }
 
-// start starts the script with stdout and stderr connected to the given
-// pipe write ends and stdin to /dev/null.
-func start(s *Spec, exe, staged string, stdout, stderr *os.File) (proc, error) {
+// start starts the script (from st's file when st is not nil) with stdout
+// and stderr connected to the given pipe write ends, stdin to /dev/null,
+// and the scrubbed environment plus s.Env.
+func start(s *Spec, exe string, st *stage, stdout, stderr *os.File) (proc, error) {
 	var args []string
 	switch s.Shell {
 	case wire.ShellSh:
-		if staged != "" { // too large for the command line: see maxArgScript
-			args = []string{"sh", staged}
+		if st != nil { // too large for the command line: see maxArgScript
+			args = []string{"sh", st.run}
 		} else {
 			args = []string{"sh", "-c", s.Script}
 		}
-	default: // pwsh
-		args = []string{exe, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File", staged}
+	default: // pwsh, given the launcher
+		args = []string{exe, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File", st.run}
 	}
 	cmd := &exec.Cmd{
 		Path:   exe,
 		Args:   args,
-		Env:    append(os.Environ(), s.Env...),
+		Env:    append(scrubEnv(os.Environ(), false), s.Env...),
 		Dir:    s.Cwd,
 		Stdout: stdout, // *os.File: handed to the child as is, no copying goroutine
 		Stderr: stderr,

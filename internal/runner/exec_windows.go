@@ -62,8 +62,8 @@ func resolve(shell, runAs string) (string, error) {
 // and the last quote and runs everything between as typed, whatever quotes
 // the script itself contains (without /S, cmd's older heuristic may strip
 // quotes inside the script). A cmd script staged as a batch file (see
-// needsBatch) runs as `/S /C ""<file>""`. PowerShell gets the staged file
-// with -File.
+// needsBatch) runs as `/S /C ""<file>""`. PowerShell gets the staged
+// launcher (see launcher) with -File.
 func commandLine(shell, exe, script, staged string) string {
 	q := syscall.EscapeArg
 	if shell == wire.ShellCmd {
@@ -152,13 +152,18 @@ func inheritable(h windows.Handle) (windows.Handle, error) {
 	return dup, nil
 }
 
-// start creates the script's process with stdout and stderr on the given
-// pipe write ends and stdin on NUL, in a new Job Object, for the account
-// s.RunAs names.
-func start(s *Spec, exe, staged string, stdout, stderr *os.File) (_ proc, err error) {
+// start creates the script's process (from st's file when st is not nil)
+// with stdout and stderr on the given pipe write ends and stdin on NUL, in
+// a new Job Object, for the account s.RunAs names, with the scrubbed base
+// environment plus s.Env and the expanded working directory.
+func start(s *Spec, exe string, st *stage, stdout, stderr *os.File) (_ proc, err error) {
 	var token windows.Token // 0: the agent's own account
 	var desktop *uint16
 	baseEnv := os.Environ()
+	staged := ""
+	if st != nil {
+		staged = st.run
+	}
 	switch s.RunAs {
 	case wire.RunAsUser:
 		if token, err = userToken(); err != nil {
@@ -168,9 +173,11 @@ func start(s *Spec, exe, staged string, stdout, stderr *os.File) (_ proc, err er
 		if baseEnv, err = token.Environ(false); err != nil {
 			return nil, fmt.Errorf("%w: user environment: %w", ErrSpawn, err)
 		}
-		if staged != "" {
-			if err := grantRead(staged, token); err != nil {
-				return nil, err
+		if st != nil {
+			for _, f := range st.files {
+				if err := grantRead(f, token); err != nil {
+					return nil, err
+				}
 			}
 		}
 	case wire.RunAsSystemGUI:
@@ -191,13 +198,20 @@ func start(s *Spec, exe, staged string, stdout, stderr *os.File) (_ proc, err er
 	if err != nil {
 		return nil, fmt.Errorf("%w: script contains a NUL byte", ErrInvalidSpec)
 	}
-	env, err := envBlock(mergeEnv(baseEnv, s.Env))
+	childEnv := mergeEnv(scrubEnv(baseEnv, true), s.Env)
+	env, err := envBlock(childEnv)
 	if err != nil {
 		return nil, err
 	}
 	var dir *uint16
 	if s.Cwd != "" {
-		if dir, err = windows.UTF16PtrFromString(s.Cwd); err != nil {
+		cwd := expandCwd(s.Cwd, childEnv, func() (string, error) {
+			if token != 0 {
+				return token.GetUserProfileDirectory()
+			}
+			return windows.GetCurrentProcessToken().GetUserProfileDirectory()
+		})
+		if dir, err = windows.UTF16PtrFromString(cwd); err != nil {
 			return nil, fmt.Errorf("%w: cwd contains a NUL byte", ErrInvalidSpec)
 		}
 	}

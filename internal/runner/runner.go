@@ -34,13 +34,21 @@ type Spec struct {
 	// executable is found).
 	Shell string
 	// Script is the script text. For sh and cmd it is passed verbatim on the
-	// command line; for PowerShell it is staged to a .ps1 file.
+	// command line unless it is too long or (cmd) has a line break; then,
+	// and always for PowerShell, it is staged to a file (see the package
+	// documentation, "Staging").
 	Script string
-	// Cwd is the working directory; empty means the agent's own.
+	// Cwd is the working directory; empty means the agent's own. On
+	// Windows a leading ~ and %NAME% references are expanded first (see
+	// the package documentation, "Working directory").
 	Cwd string
 	// Env holds extra "KEY=value" entries appended to the base environment
 	// (the agent's os.Environ(), or the user's environment block for
-	// run_as user on Windows); a later entry wins over an earlier one.
+	// run_as user on Windows); a later entry wins over an earlier one. The
+	// base environment is scrubbed first: every variable whose name starts
+	// with KANADE_ or NATS_ (case-insensitively on Windows) is dropped, so
+	// that scripts never see the agent's credentials. Entries in Env are
+	// kept as given.
 	Env []string
 	// Timeout bounds the run; it must be positive. When it passes, the
 	// whole process tree is killed and Result.TimedOut is set.
@@ -49,10 +57,12 @@ type Spec struct {
 	// zero means DefaultMaxOutput, negative is invalid. Bytes past it are
 	// read, counted and dropped.
 	MaxOutput int
-	// StageDir is the directory for staged scripts (.ps1, .cmd, large sh
-	// scripts); empty means
-	// os.TempDir(). The staged file is removed after the run. For run_as
-	// user on Windows the file is made readable by that user.
+	// StageDir is the directory in which each run that needs staged files
+	// (PowerShell, multi-line or long cmd, large sh scripts) gets a fresh
+	// private folder; see the package documentation, "Staging". Run makes
+	// a non-empty StageDir private with privdir.Ensure (creating it if
+	// missing) and refuses to stage (ErrStage) when another account may
+	// have created or changed it. Empty means os.TempDir(), used as it is.
 	StageDir string
 	// KillGrace is, on Unix, the time between SIGTERM to the process group
 	// and SIGKILL; zero means DefaultKillGrace, negative is invalid. Windows
@@ -217,25 +227,15 @@ func Run(ctx context.Context, s Spec) (r Result) {
 		}
 		return r
 	}
-	staged := ""
-	if s.Shell == wire.ShellPowerShell || s.Shell == wire.ShellPwsh {
-		if staged, err = stageScript(s.StageDir, s.Script); err != nil {
-			r.Err = err
-			return r
-		}
-		defer removeStaged(staged)
-	} else if s.Shell == wire.ShellCmd && needsBatch(s.Script) {
-		if staged, err = stageBatch(s.StageDir, s.Script); err != nil {
-			r.Err = err
-			return r
-		}
-		defer removeStaged(staged)
-	} else if s.Shell == wire.ShellSh && len(s.Script) > maxArgScript {
-		if staged, err = stageFile(s.StageDir, "kanade-*.sh", []byte(s.Script)); err != nil {
-			r.Err = err
-			return r
-		}
-		defer removeStaged(staged)
+	st, err := stageFor(&s)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	if st != nil {
+		// After the tree is dead (deferred calls run last in, first out:
+		// this one after the pipes are drained).
+		defer st.remove()
 	}
 
 	outR, outW, err := os.Pipe()
@@ -250,7 +250,7 @@ func Run(ctx context.Context, s Spec) (r Result) {
 		r.Err = fmt.Errorf("%w: stderr pipe: %w", ErrSpawn, err)
 		return r
 	}
-	p, err := start(&s, exe, staged, outW, errW)
+	p, err := start(&s, exe, st, outW, errW)
 	// The child has its own copies of the write ends (or failed to start);
 	// ours must go so that the readers see EOF when the tree is gone.
 	outW.Close()
@@ -336,17 +336,4 @@ wait:
 		r.ExitCode = code
 	}
 	return r
-}
-
-// removeStaged removes a staged script, retrying briefly: on Windows a
-// process of the just-killed tree may hold the file for a moment.
-func removeStaged(path string) {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := os.Remove(path)
-		if err == nil || errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -419,17 +419,30 @@ func TestRunUnsupported(t *testing.T) {
 func TestRunPwsh(t *testing.T) {
 	if _, err := exec.LookPath("pwsh"); err != nil {
 		// Covered by TestRunUnsupported (pwsh must then be unsupported)
-		// and TestStageScriptBOM; there is nothing to run here.
+		// and TestStagePowerShell / TestLauncher; there is nothing to run here.
 		t.Skip("pwsh not installed")
 	}
-	dir := t.TempDir()
-	s := Spec{Shell: wire.ShellPwsh, Script: "Write-Output 'héllo'; exit 4", Timeout: time.Minute, StageDir: dir}
-	r := Run(context.Background(), s)
-	if r.Err != nil || r.ExitCode != 4 || strings.TrimSpace(string(r.Stdout)) != "héllo" {
-		t.Fatalf("%+v stdout %q stderr %q", r, r.Stdout, r.Stderr)
-	}
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Fatalf("staged file left: %v", left)
+	// The launcher passes the script's exit code on.
+	for _, tc := range []struct {
+		script string
+		code   int32
+		stdout string
+	}{
+		{"Write-Output 'h\u00e9llo'; exit 4", 4, "h\u00e9llo"},
+		{"Write-Output 'ok'", 0, "ok"},
+		{"[CmdletBinding()]\nparam([string]$X = 'a')\nWrite-Output $X\nexit 7", 7, "a"},
+		{"throw 'boom'", 1, ""},
+		{"sh -c 'exit 5'", 5, ""},
+	} {
+		dir := t.TempDir()
+		s := Spec{Shell: wire.ShellPwsh, Script: tc.script, Timeout: time.Minute, StageDir: dir}
+		r := Run(context.Background(), s)
+		if r.Err != nil || r.ExitCode != tc.code || strings.TrimSpace(string(r.Stdout)) != tc.stdout {
+			t.Errorf("%q: %+v stdout %q stderr %q", tc.script, r, r.Stdout, r.Stderr)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("staged file left: %v", left)
+		}
 	}
 }
 

@@ -124,8 +124,12 @@ func TestWinCommandLine(t *testing.T) {
 	if got := commandLine(wire.ShellCmd, `C:\W\cmd.exe`, `echo "x" & dir`, ""); got != `C:\W\cmd.exe /S /C "echo "x" & dir"` {
 		t.Fatal(got)
 	}
-	got := commandLine(wire.ShellPowerShell, `C:\Program Files\p.exe`, "ignored", `C:\T\kanade-1.ps1`)
-	if got != `"C:\Program Files\p.exe" -NoProfile -NonInteractive -ExecutionPolicy Bypass -File C:\T\kanade-1.ps1` {
+	if got := commandLine(wire.ShellCmd, `C:\W\cmd.exe`, "echo a\necho b", `C:\D\run-1\script.cmd`); got != `C:\W\cmd.exe /S /C ""C:\D\run-1\script.cmd""` {
+		t.Fatal(got)
+	}
+	// PowerShell runs the launcher (see TestLauncher), which runs the script.
+	got := commandLine(wire.ShellPowerShell, `C:\Program Files\p.exe`, "ignored", `C:\Program Data\run-1\launch.ps1`)
+	if got != `"C:\Program Files\p.exe" -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "C:\Program Data\run-1\launch.ps1"` {
 		t.Fatal(got)
 	}
 }
@@ -288,8 +292,11 @@ func TestWinPowerShell(t *testing.T) {
 				t.Fatal(r.Err)
 			}
 			if underWine() {
-				// Wine's powershell.exe is a stub: only the staging and the
-				// launch are checked here; a real Windows checks the output.
+				// Wine's powershell.exe is a stub that prints nothing and
+				// ignores its script: only the staging and the launch are
+				// checked here. The UTF-8 output and the exit code passed on
+				// by the launcher are checked on a real Windows (below) and
+				// by TestRunPwsh wherever pwsh is installed.
 				t.Logf("under Wine: exit %d stdout %q (output not checked)", r.ExitCode, r.Stdout)
 				return
 			}

@@ -9,51 +9,78 @@ import (
 	"testing"
 
 	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/wire"
 )
 
-func TestStageScriptBOM(t *testing.T) {
-	dir := natstest.TempDir(t)
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestStagePowerShell: a PowerShell run stages the script verbatim after a
+// BOM and a launcher that calls it, both in a fresh folder of StageDir
+// that remove takes away.
+func TestStagePowerShell(t *testing.T) {
+	bom := []byte{0xEF, 0xBB, 0xBF}
 	for _, tc := range []struct {
 		name, script string
 		want         []byte
 	}{
-		{"ascii", "Write-Output 'hi'\r\nexit 3", append([]byte{0xEF, 0xBB, 0xBF}, "Write-Output 'hi'\r\nexit 3"...)},
-		{"non-ascii", "Write-Output 'héllo 日本'", append([]byte{0xEF, 0xBB, 0xBF}, "Write-Output 'héllo 日本'"...)},
-		{"empty", "", []byte{0xEF, 0xBB, 0xBF}},
-		{"already has BOM", "\uFEFFexit 0", append([]byte{0xEF, 0xBB, 0xBF}, "exit 0"...)},
+		{"ascii", "Write-Output 'hi'\r\nexit 3", append(bom, "Write-Output 'hi'\r\nexit 3"...)},
+		{"non-ascii", "Write-Output 'héllo 日本'", append(bom, "Write-Output 'héllo 日本'"...)},
+		{"param header stays first", "[CmdletBinding()]\nparam([string]$X = 'a')\n$X", append(bom, "[CmdletBinding()]\nparam([string]$X = 'a')\n$X"...)},
+		{"empty", "", bom},
+		{"already has BOM", "\uFEFFexit 0", append(bom, "exit 0"...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := stageScript(dir, tc.script)
+			dir := natstest.TempDir(t)
+			st, err := stageFor(&Spec{Shell: wire.ShellPowerShell, Script: tc.script, StageDir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer os.Remove(p)
-			if filepath.Dir(p) != dir || !strings.HasSuffix(p, ".ps1") || !strings.HasPrefix(filepath.Base(p), "kanade-") {
-				t.Fatalf("path %q not kanade-*.ps1 in %q", p, dir)
+			if filepath.Dir(st.dir) != dir || !strings.HasPrefix(filepath.Base(st.dir), "run-") {
+				t.Fatalf("stage folder %q not run-* in %q", st.dir, dir)
 			}
-			got, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
+			script := filepath.Join(st.dir, stagedPS1)
+			if got := readFile(t, script); !bytes.Equal(got, tc.want) {
+				t.Fatalf("script % x\nwant % x", got, tc.want)
 			}
-			if !bytes.Equal(got, tc.want) {
-				t.Fatalf("got % x\nwant % x", got, tc.want)
+			if st.run != filepath.Join(st.dir, stagedLauncher) {
+				t.Fatalf("run %q, want the launcher", st.run)
+			}
+			if got, want := readFile(t, st.run), withBOM(launcher(script)); !bytes.Equal(got, want) {
+				t.Fatalf("launcher %q\nwant %q", got, want)
+			}
+			st.remove()
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("left after remove: %v", left)
 			}
 		})
 	}
 }
 
-func TestStageScriptDefaultDirAndFailure(t *testing.T) {
-	p, err := stageScript("", "exit 0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(p)
-	if filepath.Dir(p) != filepath.Clean(os.TempDir()) {
-		t.Fatalf("staged in %q, want os.TempDir() %q", filepath.Dir(p), os.TempDir())
-	}
-	_, err = stageScript(filepath.Join(natstest.TempDir(t), "missing"), "exit 0")
-	if !errors.Is(err, ErrStage) {
-		t.Fatalf("err %v, want ErrStage", err)
+// TestLauncher pins the launcher byte for byte (see docs/protocol.md).
+func TestLauncher(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{`C:\ProgramData\Kanade\staging\run-1\script.ps1`,
+			"[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; $OutputEncoding = [Console]::OutputEncoding; " +
+				`$global:LASTEXITCODE = 0; & 'C:\ProgramData\Kanade\staging\run-1\script.ps1'; exit $LASTEXITCODE` + "\r\n"},
+		// Quotes in the path, typographic ones included, are doubled.
+		{`C:\it's ‘a’ ‚b‛\s.ps1`,
+			"[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; $OutputEncoding = [Console]::OutputEncoding; " +
+				`$global:LASTEXITCODE = 0; & 'C:\it''s ‘‘a’’ ‚‚b‛‛\s.ps1'; exit $LASTEXITCODE` + "\r\n"},
+		// $ and ` are literal in single quotes.
+		{"/tmp/$x`y/s.ps1",
+			"[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false; $OutputEncoding = [Console]::OutputEncoding; " +
+				"$global:LASTEXITCODE = 0; & '/tmp/$x`y/s.ps1'; exit $LASTEXITCODE\r\n"},
+	} {
+		if got := launcher(tc.path); got != tc.want {
+			t.Errorf("launcher(%q)\n got %q\nwant %q", tc.path, got, tc.want)
+		}
 	}
 }
 
@@ -72,15 +99,48 @@ func TestStageBatch(t *testing.T) {
 		if got := needsBatch(tc.script); got != tc.batch {
 			t.Errorf("needsBatch(%.20q) = %v", tc.script, got)
 		}
-		if !tc.batch {
-			continue
-		}
-		p, err := stageBatch(natstest.TempDir(t), tc.script)
+		st, err := stageFor(&Spec{Shell: wire.ShellCmd, Script: tc.script, StageDir: natstest.TempDir(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, _ := os.ReadFile(p); string(b) != tc.want || !strings.HasSuffix(p, ".cmd") {
-			t.Errorf("staged %s: %.40q, want %.40q", p, b, tc.want)
+		if !tc.batch {
+			if st != nil {
+				t.Errorf("%.20q staged", tc.script)
+			}
+			continue
 		}
+		if b := readFile(t, st.run); string(b) != tc.want || filepath.Base(st.run) != stagedBatch {
+			t.Errorf("staged %s: %.40q, want %.40q", st.run, b, tc.want)
+		}
+		st.remove()
+	}
+}
+
+func TestStageDefaultDirAndFailure(t *testing.T) {
+	st, err := stageFor(&Spec{Shell: wire.ShellPwsh, Script: "exit 0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.remove()
+	if filepath.Dir(st.dir) != filepath.Clean(os.TempDir()) {
+		t.Fatalf("staged in %q, want os.TempDir() %q", filepath.Dir(st.dir), os.TempDir())
+	}
+	// A StageDir that is a file cannot be made private.
+	file := filepath.Join(natstest.TempDir(t), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = stageFor(&Spec{Shell: wire.ShellPwsh, Script: "exit 0", StageDir: file}); !errors.Is(err, ErrStage) {
+		t.Fatalf("err %v, want ErrStage", err)
+	}
+	// A missing StageDir is created.
+	dir := filepath.Join(natstest.TempDir(t), "staging")
+	st, err = stageFor(&Spec{Shell: wire.ShellPwsh, Script: "exit 0", StageDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.remove()
+	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
+		t.Fatalf("staging dir: %v %v", left, err)
 	}
 }
