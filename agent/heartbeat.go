@@ -209,7 +209,8 @@ func (a *Agent) logsRefusal(m *nats.Msg, now time.Time) string {
 	return ""
 }
 
-// logsRefusals counts refused logs.fetch requests, for rate-limited logging.
+// logsRefusals counts refused logs.fetch requests (of every Agent of the
+// process), so that a flood of them logs one line per hundred.
 var logsRefusals atomic.Int64
 
 // onLogsFetch answers logs.fetch.<pc_id> with the tail of the agent log.
