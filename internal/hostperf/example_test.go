@@ -52,3 +52,13 @@ func ExampleLastLogon() {
 		fmt.Printf("last signed in: %s (%s)\n", l.User, l.DisplayName)
 	}
 }
+
+func ExampleBootTime() {
+	boot, err := hostperf.BootTime()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The agent_online event carries it as epoch seconds.
+	fmt.Printf("booted %s ago (boot_time %d)\n", time.Since(boot).Round(time.Second), boot.Unix())
+}
