@@ -66,7 +66,7 @@ func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func())
 		}()
 	}
 	var cmd wire.Command
-	if err := json.Unmarshal(data, &cmd); err != nil {
+	if err := wire.Unmarshal(data, &cmd); err != nil { // serde-strict: exact-case keys, no duplicates
 		a.counters.malformed.Add(1)
 		a.log.Warn("dropping command that is not valid JSON", "subject", subj, "bytes", len(data), "err", err)
 		return
@@ -419,10 +419,7 @@ func (a *Agent) execute(x *execution) {
 	a.acks.fire(cmd.RequestID)
 	if cmd.ExecID != "" {
 		ev := wire.EventStarted{ExecID: cmd.ExecID, PcID: a.opts.PcID, ResultID: resultID,
-			RequestID: cmd.RequestID, StartedAt: started, Version: cmd.Version}
-		if cmd.ID != wire.AdhocID {
-			ev.ManifestID = cmd.ID
-		}
+			RequestID: cmd.RequestID, StartedAt: started, ManifestID: cmd.ID, Version: cmd.Version}
 		if _, err := a.events.Enqueue(context.WithoutCancel(ctx), ev); err != nil {
 			a.log.Error("cannot record started event", "exec_id", cmd.ExecID, "err", err)
 		}
@@ -591,7 +588,7 @@ func (a *Agent) emitEvents(ctx context.Context, stdout []byte, notes *[]string) 
 // newResult starts an ExecResult for cmd.
 func (a *Agent) newResult(cmd *wire.Command, resultID string, started time.Time) wire.ExecResult {
 	return wire.ExecResult{ResultID: resultID, RequestID: cmd.RequestID, ExecID: cmd.ExecID,
-		PcID: a.opts.PcID, StartedAt: started}
+		PcID: a.opts.PcID, StartedAt: started, ManifestID: cmd.ID}
 }
 
 // finish stores r durably in the results outbox, then marks the request

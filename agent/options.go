@@ -113,9 +113,17 @@ type Options struct {
 	// The daemon turns it on and calls the boot sentinel first thing.
 	SelfUpdate bool
 	// ReleaseKeyringFile is a JSON keyring (same format as the command
-	// keyring) whose keys must sign a release; empty checks the SHA-256
-	// digest only.
+	// keyring) whose keys must sign a release. Set, even to a file holding
+	// [], every release must be signed by one of its keys ([] refuses them
+	// all); so must it when the agent enforces command signatures, with or
+	// without this file. Empty and not enforcing: only the SHA-256 digest
+	// is checked.
 	ReleaseKeyringFile string
+	// AllowDowngrade lets the self-update install a release whose version
+	// is lower than Version (or cannot be ordered against it) even when the
+	// release's signature does not carry the allow-downgrade flag. Off by
+	// default: a signed old release is never installed over a newer one.
+	AllowDowngrade bool
 	// Exe is the binary the self-update replaces. Default: os.Executable().
 	Exe string
 	// MaxQueued bounds the commands waiting (jitter, limiter) or running at

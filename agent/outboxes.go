@@ -31,8 +31,23 @@ func newOutboxAck[T any](a *Agent, name string, subj func(T) (string, error), on
 	return openOutbox(a, outbox.Options[T]{Name: name, Subject: subj, OnAck: onAck})
 }
 
+// outboxMaxBytes bounds each outbox's pending bytes on disk
+// (outbox.Options.MaxBytes): room for days of results with large output
+// while the server is away, and far less for the small, frequent items.
+// A full outbox refuses new items (outbox.ErrFull); the results outbox's
+// caller keeps a refused result in memory and retries it until stored.
+var outboxMaxBytes = map[string]int64{
+	outboxResults:   1 << 30,   // 1 GiB: up to 64 MiB per result
+	outboxEvents:    64 << 20,  // 64 MiB: EventStarted, ~300 bytes each
+	outboxObs:       256 << 20, // 256 MiB: ObsEvents, emit lines included
+	outboxInventory: 256 << 20, // 256 MiB: inventory reports, the latest matter most
+}
+
 func openOutbox[T any](a *Agent, o outbox.Options[T]) (*outbox.Outbox[T], error) {
 	name := o.Name
+	if o.MaxBytes == 0 {
+		o.MaxBytes = outboxMaxBytes[name]
+	}
 	o.Dir = filepath.Join(a.opts.DataDir, "outbox", name)
 	o.Logger = a.log
 	ob, err := outbox.New(o)
@@ -65,9 +80,10 @@ func (a *Agent) openOutboxes() error {
 }
 
 // offloadOutput uploads stdout or stderr over inlineOutputMax to
-// result_output as <request_id>/stdout|stderr and empties the inline field.
-// It runs at drain time, so results stored while offline are offloaded
-// when the server is back; a failed upload is a failed publish attempt.
+// result_output as <request_id>/<pc_id>/stdout|stderr (resultOutputKey)
+// and empties the inline field. It runs at drain time, so results stored
+// while offline are offloaded when the server is back; a failed upload is
+// a failed publish attempt.
 func (a *Agent) offloadOutput(ctx context.Context, _ string, r wire.ExecResult) (wire.ExecResult, error) {
 	if len(r.Stdout) <= inlineOutputMax && len(r.Stderr) <= inlineOutputMax {
 		return r, nil
@@ -86,7 +102,7 @@ func (a *Agent) offloadOutput(ctx context.Context, _ string, r wire.ExecResult) 
 		if len(*f.inline) <= inlineOutputMax {
 			continue
 		}
-		key, err := subject.ResultOutputKey(r.RequestID, f.name)
+		key, err := resultOutputKey(r, f.name)
 		if err != nil {
 			return r, err
 		}
@@ -96,6 +112,22 @@ func (a *Agent) offloadOutput(ctx context.Context, _ string, r wire.ExecResult) 
 		*f.inline, *f.key = "", key
 	}
 	return r, nil
+}
+
+// resultOutputKey returns the result_output object name of r's stdout or
+// stderr: <request_id>/<pc_id>/<stream>. Upstream names it
+// <request_id>/<stream>, which every PC of a fan-out shares, so one PC's
+// upload replaced another's; the pc_id makes it one object per result
+// (a PC runs a request once). The backend follows the stdout_object and
+// stderr_object fields, so the name is free to choose (docs/protocol.md).
+func resultOutputKey(r wire.ExecResult, stream string) (string, error) {
+	if _, err := subject.ResultOutputKey(r.RequestID, stream); err != nil {
+		return "", err
+	}
+	if err := subject.ValidToken("pc_id", r.PcID); err != nil {
+		return "", err
+	}
+	return r.RequestID + "/" + r.PcID + "/" + stream, nil
 }
 
 // each calls f for every open outbox, as its name and a generic view.

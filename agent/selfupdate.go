@@ -20,7 +20,10 @@ var ErrRestart = update.ErrRestart
 const healthyAfter = 30 * time.Second
 
 // openUpdater makes the self-updater when Options.SelfUpdate is set. A
-// release keyring that cannot be read disables updates (fail closed).
+// release keyring that cannot be read disables updates (fail closed). An
+// agent that enforces command signatures, or has a release keyring (even
+// an empty one), requires every release to be signed by a key of the
+// release keyring; without one it refuses every release.
 func (a *Agent) openUpdater() {
 	if !a.opts.SelfUpdate {
 		return
@@ -34,17 +37,26 @@ func (a *Agent) openUpdater() {
 		}
 		keyring = k
 	}
+	// An agent that refuses unsigned commands must not install an unsigned
+	// binary, which would run with the same rights.
+	required := a.opts.Enforcing || (a.verifier != nil && a.verifier.enforcing())
 	u, err := update.New(update.Options{
-		Exe:            a.opts.Exe,
-		StateDir:       filepath.Join(a.opts.DataDir, "update"),
-		CurrentVersion: a.opts.Version,
-		JetStream:      a.js,
-		Keyring:        keyring,
-		Logger:         a.log,
+		Exe:              a.opts.Exe,
+		StateDir:         filepath.Join(a.opts.DataDir, "update"),
+		CurrentVersion:   a.opts.Version,
+		JetStream:        a.js,
+		Keyring:          keyring,
+		RequireSignature: required,
+		AllowDowngrade:   a.opts.AllowDowngrade,
+		Logger:           a.log,
 	})
 	if err != nil {
 		a.log.Error("self-update disabled", "err", err)
 		return
+	}
+	if (required || keyring != nil) && keyring.Len() == 0 {
+		a.log.Warn("self-update: every release will be refused: a signature is required (command signatures enforced, or a release keyring set) and the release keyring has no key",
+			"release_keyring_file", a.opts.ReleaseKeyringFile)
 	}
 	a.upd = u
 }

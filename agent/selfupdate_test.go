@@ -67,11 +67,11 @@ func releaseSetup(t *testing.T, e *env, pcID string) (exe, data string, opts fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := update.PutRelease(ctx, store, "2.0.0", []byte("new binary"), priv, "rel-1"); err != nil {
+	if _, err := update.PutRelease(ctx, store, "2.0.0", []byte("new binary"), priv, "rel-1", update.Flags{}); err != nil {
 		t.Fatal(err)
 	}
 	// An unsigned release is refused: it is never installed.
-	if _, err := update.PutRelease(ctx, store, "6.6.6", []byte("evil binary"), nil, ""); err != nil {
+	if _, err := update.PutRelease(ctx, store, "6.6.6", []byte("evil binary"), nil, "", update.Flags{}); err != nil {
 		t.Fatal(err)
 	}
 	data = filepath.Join(dir, "data")
@@ -194,4 +194,101 @@ func TestSelfUpdateWaitsForCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSelfUpdateRefusals: the self-update refuses what an attacker with
+// write access to agent_releases and agent_config could use to replace the
+// binary: an unsigned release on an agent that enforces command
+// signatures, any release with an empty ([]) release keyring, and a
+// signed release older than the running version (unless the operator
+// allows downgrades). Each refusal is recorded in the update state and the
+// agent keeps running its binary.
+func TestSelfUpdateRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		running string
+		target  string
+		tweak   func(t *testing.T, dir string, o *agent.Options)
+		install bool
+	}{
+		{"enforcing without a release keyring", "1.0.0", "6.6.6", func(t *testing.T, dir string, o *agent.Options) {
+			o.ReleaseKeyringFile = ""
+			o.KeyringFile, o.Enforcing = commandKeyring(t, dir), true
+		}, false},
+		{"empty release keyring", "1.0.0", "6.6.6", func(t *testing.T, dir string, o *agent.Options) {
+			o.ReleaseKeyringFile = filepath.Join(dir, "empty.json")
+			if err := os.WriteFile(o.ReleaseKeyringFile, []byte("[]"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"signed downgrade", "3.0.0", "2.0.0", nil, false},
+		{"signed downgrade allowed by the operator", "3.0.0", "2.0.0", func(t *testing.T, dir string, o *agent.Options) {
+			o.AllowDowngrade = true
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			exe, data, opts := releaseSetup(t, e, "pc-refuse")
+			o := opts(tc.running)
+			if tc.tweak != nil {
+				tc.tweak(t, filepath.Dir(data), &o)
+			}
+			a, _, done := runUntilDone(t, o)
+			<-a.Ready()
+			e.kvPut(subject.BucketConfig, "global", wire.ConfigScope{TargetVersion: ptr(tc.target), TargetVersionJitter: ptr("1ms")})
+			if tc.install {
+				select {
+				case err := <-done:
+					if !errors.Is(err, agent.ErrRestart) {
+						t.Fatalf("Run returned %v, want ErrRestart", err)
+					}
+				case <-time.After(60 * time.Second):
+					t.Fatal("the allowed downgrade was not installed")
+				}
+				if b, _ := os.ReadFile(exe); string(b) != "new binary" {
+					t.Fatalf("binary after the allowed downgrade: %q", b)
+				}
+				return
+			}
+			natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+				b, err := os.ReadFile(filepath.Join(data, "update", update.StateFile))
+				if err != nil {
+					return err
+				}
+				var st struct {
+					Refused *struct{ Version, Reason string } `json:"refused"`
+				}
+				if err := json.Unmarshal(b, &st); err != nil {
+					return err
+				}
+				if st.Refused == nil || st.Refused.Version != tc.target {
+					return fmt.Errorf("no refusal of %s recorded yet: %s", tc.target, b)
+				}
+				return nil
+			})
+			if b, _ := os.ReadFile(exe); string(b) != "old binary" {
+				t.Fatalf("binary replaced by refused release %s: %q", tc.target, b)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("agent stopped after a refused release: %v", err)
+			default:
+			}
+		})
+	}
+}
+
+// commandKeyring writes a command keyring with one fresh key to dir.
+func commandKeyring(t *testing.T, dir string) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal([]wire.KeyringEntry{{Kid: "cmd-1", PublicKey: base64.StdEncoding.EncodeToString(pub)}})
+	p := filepath.Join(dir, "commands.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

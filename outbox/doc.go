@@ -67,6 +67,21 @@
 // that batch; the partial write is cut off the file, so it is never
 // published.
 //
+// # Size bound
+//
+// Options.MaxBytes (default 1 GiB) bounds the bytes the outbox holds: the
+// sum of the encoded records of the items accepted and not yet finished
+// (acknowledged, moved to stuck/ or to corrupt/), recovered by New from the
+// files. The committer checks each item in order before writing its batch:
+// one that would take the sum over MaxBytes is refused with an error
+// wrapping ErrFull and nothing is stored; the others of the batch go on.
+// An empty outbox accepts any one item (MaxItemBytes still applies), so a
+// caller retrying an item is never refused forever. Accepted items are
+// never dropped to make room; the outbox accepts again as it drains.
+// Stats.PendingBytes reports the sum. Not counted: stuck/ and corrupt/,
+// and the records already finished in a segment file that still holds an
+// unfinished one (a segment is deleted once all its items are finished).
+//
 // # Directory layout and file format
 //
 //	<dir>/seg-<seq:016x>.log   segments of records, appended, never rewritten

@@ -597,6 +597,7 @@ func (d *drainer[T]) doneLocked(s *segment, idx int) {
 	s.recs[idx].state = stDone
 	s.done++
 	d.o.pending--
+	d.o.pendB -= int64(s.recs[idx].n)
 	if !s.legacy {
 		s.acks = append(s.acks, ackEntry(s.seq, uint32(idx))...)
 		d.acksDirty = true

@@ -14,6 +14,12 @@ var ErrClosed = fmt.Errorf("outbox: closed: %w", net.ErrClosed)
 // Nats-Msg-Id header) is larger than the maximum payload; nothing is stored.
 var ErrTooLarge = errors.New("outbox: item too large")
 
+// ErrFull is wrapped by the error of Enqueue when storing the item would
+// take the bytes the outbox holds over Options.MaxBytes; nothing is stored.
+// It is temporary: the outbox accepts items again as it drains. The items
+// already accepted are kept.
+var ErrFull = errors.New("outbox: full")
+
 // ErrSubject is returned by Enqueue when Options.Subject fails or returns an
 // invalid subject; nothing is stored.
 var ErrSubject = errors.New("outbox: bad subject")

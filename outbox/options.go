@@ -23,6 +23,7 @@ const (
 	DefaultStopTimeout      = 5 * time.Second   // Wait for in-flight acks when Run ends.
 	DefaultSegmentBytes     = 8 << 20           // Segment size before rolling.
 	DefaultMaxItemBytes     = 64 << 20          // Hard limit on one encoded item.
+	DefaultMaxBytes         = 1 << 30           // Bound on the pending items' bytes.
 	defaultMaxPayload       = 1 << 20           // NATS default, until the server says.
 	maxTransportBackoff     = 30 * time.Second  // Cap of the global (transport) backoff.
 )
@@ -49,6 +50,14 @@ type Options[T any] struct {
 	// MaxItemBytes is the largest encoded item Enqueue accepts when Prepare
 	// is set (Prepare may shrink it before publishing); default 64 MiB.
 	MaxItemBytes int
+	// MaxBytes bounds the bytes of the items the outbox holds (accepted,
+	// not yet acknowledged, moved to stuck/ or found corrupt), counted as
+	// their encoded records on disk. Enqueue refuses an item that would
+	// take the total over it with ErrFull; an item is always accepted into
+	// an empty outbox, so no item is refused forever. Items already
+	// accepted are never dropped to make room. Default DefaultMaxBytes
+	// (1 GiB).
+	MaxBytes int64
 	// Window is the number of publishes in flight (sent, not yet acked);
 	// default 4096.
 	Window int
@@ -99,6 +108,9 @@ func (o *Options[T]) setDefaults() {
 	if o.MaxItemBytes == 0 {
 		o.MaxItemBytes = DefaultMaxItemBytes
 	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
 	if o.Window == 0 {
 		o.Window = DefaultWindow
 	}
@@ -147,6 +159,8 @@ func (o *Options[T]) Validate() error {
 		err = errors.New("MaxPayload is negative")
 	case o.MaxItemBytes < 0 || o.MaxItemBytes > 1<<30:
 		err = errors.New("MaxItemBytes out of range (0..1 GiB)")
+	case o.MaxBytes < 0:
+		err = errors.New("MaxBytes is negative")
 	case o.Window < 0, o.MaxInflightBytes < 0, o.MaxAttempts < 0:
 		err = errors.New("Window, MaxInflightBytes and MaxAttempts must not be negative")
 	case o.BackoffBase < 0 || o.MaxBackoff < o.BackoffBase:

@@ -47,6 +47,7 @@ type Outbox[T any] struct {
 	active  *segment   // segment the committer appends to (nil: create on next batch)
 	nextSeq uint64
 	pending int
+	pendB   int64 // bytes of the pending items' records (Options.MaxBytes)
 	stuck   int
 	corrupt int
 	js      jetstream.JetStream
@@ -71,6 +72,9 @@ type Stats struct {
 	Name string
 	// Pending is the number of items not yet acknowledged (in flight included).
 	Pending int
+	// PendingBytes is the size of their records on disk, the total that
+	// Options.MaxBytes bounds.
+	PendingBytes int64
 	// OldestAge is the age of the oldest pending item (0 if none).
 	OldestAge time.Duration
 	// Stuck is the number of items in stuck/.
@@ -150,7 +154,9 @@ func (o *Outbox[T]) SetJetStream(js jetstream.JetStream) {
 // and will be published until JetStream acknowledges it, or moved to stuck/.
 // Concurrent calls share fsyncs (group commit).
 //
-// ErrTooLarge, ErrSubject, ErrEncode and ErrClosed mean nothing was stored.
+// ErrTooLarge, ErrSubject, ErrEncode and ErrClosed mean nothing was stored;
+// so does an error wrapping ErrFull (the outbox holds Options.MaxBytes: try
+// again once it has drained).
 // Any other error (a write or fsync failure, such as a full disk, wrapped
 // so errors.Is finds the cause; or ctx ending first) means the item is not
 // promised: it may or may not be delivered, but a partly written item is
@@ -274,6 +280,10 @@ func (o *Outbox[T]) committer() {
 			}
 			runtime.Gosched()
 		}
+		batch = o.admit(batch)
+		if len(batch) == 0 {
+			continue
+		}
 		buf = buf[:0]
 		for _, r := range batch {
 			buf = append(buf, r.buf...)
@@ -286,6 +296,29 @@ func (o *Outbox[T]) committer() {
 			buf = nil
 		}
 	}
+}
+
+// admit refuses, with ErrFull, the requests of batch that would take the
+// pending bytes over MaxBytes, in order, and returns the others (reusing
+// batch). The first request is admitted into an empty outbox whatever its
+// size. Committer only: it alone adds pending bytes, so what it admits fits.
+func (o *Outbox[T]) admit(batch []*request) []*request {
+	o.mu.Lock()
+	held := o.pendB
+	o.mu.Unlock()
+	limit := o.opts.MaxBytes
+	kept := batch[:0]
+	for _, r := range batch {
+		n := int64(len(r.buf))
+		if held > 0 && held+n > limit {
+			r.done <- fmt.Errorf("%w: %s holds %d bytes of pending items, the item needs %d more, MaxBytes is %d", ErrFull, o.opts.Name, held, n, limit)
+			continue
+		}
+		held += n
+		kept = append(kept, r)
+	}
+	clear(batch[len(kept):])
+	return kept
 }
 
 // commit writes buf (the records of batch) and fsyncs it. On error the
@@ -320,6 +353,7 @@ func (o *Outbox[T]) commit(batch []*request, buf []byte) error {
 		seg.recs = append(seg.recs, rec{off: off, n: uint32(len(r.buf)), at: r.at})
 		off += int64(len(r.buf))
 	}
+	o.pendB += off - seg.size
 	seg.size = off
 	o.pending += len(batch)
 	roll := seg.size >= o.opts.SegmentBytes
@@ -399,7 +433,7 @@ func (o *Outbox[T]) abandonActive() {
 func (o *Outbox[T]) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := Stats{Name: o.opts.Name, Pending: o.pending, Stuck: o.stuck, Corrupt: o.corrupt}
+	s := Stats{Name: o.opts.Name, Pending: o.pending, PendingBytes: o.pendB, Stuck: o.stuck, Corrupt: o.corrupt}
 	for _, seg := range o.segs {
 		for seg.low < len(seg.recs) && seg.recs[seg.low].state == stDone {
 			seg.low++
@@ -577,6 +611,11 @@ func (o *Outbox[T]) loadSegment(seq uint64) error {
 		return nil
 	}
 	o.pending += len(seg.recs) - seg.done
+	for _, r := range seg.recs {
+		if r.state != stDone {
+			o.pendB += int64(r.n)
+		}
+	}
 	o.segs = append(o.segs, seg)
 	return nil
 }
@@ -654,6 +693,7 @@ func (o *Outbox[T]) loadLegacy(ents []fs.DirEntry) error {
 			continue
 		}
 		seg.recs = append(seg.recs, rec{n: uint32(len(b)), at: f.mod.UnixNano()})
+		o.pendB += int64(len(b))
 		seg.lpaths = append(seg.lpaths, f.path)
 		seg.lsubj = append(seg.lsubj, subj)
 	}

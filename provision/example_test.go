@@ -38,7 +38,11 @@ func ExampleEnsure() {
 		return
 	}
 	fmt.Println("after:", provision.Check(ctx, js))
+	// Again: nothing created, nothing changed, nothing differs.
+	rep, err := provision.Provision(ctx, js, 0)
+	fmt.Println("again:", len(rep.Created), "created,", len(rep.Existing), "existing,", rep.Differences, err)
 	// Output:
 	// before: true
 	// after: <nil>
+	// again: 0 created, 13 existing, [] <nil>
 }

@@ -1,13 +1,24 @@
 // Package provision creates the JetStream streams, KV buckets and object
-// stores of the kanade protocol on a server, with the limits PROTOCOL.md
-// gives. The agent uses it when it runs its own embedded server; a backend or
-// test harness can call it too. Ensure is idempotent: it creates what is
-// missing and updates what exists to the documented configuration.
+// stores of the kanade protocol on a server, with the settings upstream
+// kanade's bootstrap gives them (docs/protocol.md). The agent uses it when
+// it runs its own embedded server; a backend or test harness can call it
+// too.
+//
+// Provisioning never changes what exists: a stream, bucket or object store
+// that is already there is left exactly as it is, even when its settings
+// differ from ours (an upstream server is configured by its backend, and
+// rewriting, say, script_current's history would lose what it keeps). The
+// differences are returned in a Report instead. Only what is missing is
+// created.
 package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/subject"
@@ -21,49 +32,51 @@ const (
 )
 
 // DuplicateWindow is the duplicate window of the outbox streams (ours: at
-// least an hour, so a re-publish after a crash is dropped by the server).
+// least an hour, so a re-publish after a crash is dropped by the server;
+// upstream leaves the server's default of 2 minutes).
 const DuplicateWindow = time.Hour
 
-// Streams returns the configuration of every stream of the protocol.
+// Streams returns the configuration of every stream of the protocol: the
+// subjects, retention and limits of upstream's bootstrap, plus our
+// duplicate window on the streams the agent's outboxes publish to.
 func Streams() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{Name: subject.StreamExec, Subjects: []string{subject.CommandsWildcard}, MaxMsgsPerSubject: 1,
 			MaxAge: 7 * day, MaxBytes: 64 * mib, Discard: jetstream.DiscardOld, Storage: jetstream.FileStorage},
 		{Name: subject.StreamResults, Subjects: []string{subject.ResultsWildcard}, MaxAge: 30 * day,
-			MaxBytes: 2 * gib, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
+			MaxBytes: 2 * gib, Discard: jetstream.DiscardOld, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
 		{Name: subject.StreamEvents, Subjects: []string{subject.EventsWildcard}, MaxAge: 7 * day,
-			MaxBytes: 256 * mib, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
+			MaxBytes: 256 * mib, Discard: jetstream.DiscardOld, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
 		{Name: subject.StreamObs, Subjects: []string{subject.ObsWildcard}, MaxAge: 90 * day,
-			MaxBytes: 512 * mib, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
+			MaxBytes: 512 * mib, Discard: jetstream.DiscardOld, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
 		{Name: subject.StreamInventory, Subjects: []string{subject.InventoryAll}, MaxAge: 90 * day,
-			MaxBytes: 1 * gib, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
+			MaxBytes: 1 * gib, Discard: jetstream.DiscardOld, Duplicates: DuplicateWindow, Storage: jetstream.FileStorage},
 	}
 }
 
-// Buckets returns the configuration of every KV bucket of the protocol.
+// Buckets returns the configuration of every KV bucket of the protocol,
+// with upstream's history: 5 revisions for script_current and
+// script_status, 1 for agent_config, agent_groups and agent_groups_derived
+// (agents read only the current value).
 func Buckets() []jetstream.KeyValueConfig {
-	names := []string{subject.BucketConfig, subject.BucketGroups, subject.BucketGroupsDerived,
-		subject.BucketScriptCurrent, subject.BucketScriptStatus}
-	out := make([]jetstream.KeyValueConfig, len(names))
-	for i, n := range names {
-		out[i] = jetstream.KeyValueConfig{Bucket: n, History: 1, Storage: jetstream.FileStorage}
+	return []jetstream.KeyValueConfig{
+		{Bucket: subject.BucketConfig, History: 1, Storage: jetstream.FileStorage},
+		{Bucket: subject.BucketGroups, History: 1, Storage: jetstream.FileStorage},
+		{Bucket: subject.BucketGroupsDerived, History: 1, Storage: jetstream.FileStorage},
+		{Bucket: subject.BucketScriptCurrent, History: 5, Storage: jetstream.FileStorage},
+		{Bucket: subject.BucketScriptStatus, History: 5, Storage: jetstream.FileStorage},
 	}
-	return out
 }
 
-// ObjectStores returns the configuration of every object store of the protocol.
+// ObjectStores returns the configuration of every object store of the
+// protocol: result_output keeps 30 days within 1 GiB, as upstream; the
+// others have no limit.
 func ObjectStores() []jetstream.ObjectStoreConfig {
 	return []jetstream.ObjectStoreConfig{
 		{Bucket: subject.ObjectReleases, Storage: jetstream.FileStorage},
-		{Bucket: subject.ObjectResultOutput, Storage: jetstream.FileStorage, TTL: 30 * day},
+		{Bucket: subject.ObjectResultOutput, Storage: jetstream.FileStorage, TTL: 30 * day, MaxBytes: 1 * gib},
 		{Bucket: subject.ObjectScripts, Storage: jetstream.FileStorage},
 	}
-}
-
-// Ensure creates or updates every stream, bucket and object store of the
-// protocol. It stops at the first error, which names what failed.
-func Ensure(ctx context.Context, js jetstream.JetStream) error {
-	return EnsureWithin(ctx, js, 0)
 }
 
 // StreamBytes is the sum of the MaxBytes limits of Streams (about 3.9 GiB).
@@ -75,6 +88,16 @@ func StreamBytes() int64 {
 	return n
 }
 
+// scaled returns n scaled by budget/StreamBytes, at least 1 MiB; n itself
+// when budget <= 0 or budget >= StreamBytes.
+func scaled(n, budget int64) int64 {
+	total := StreamBytes()
+	if budget <= 0 || budget >= total || n <= 0 {
+		return n
+	}
+	return max(int64(float64(n)*float64(budget)/float64(total)), mib)
+}
+
 // ScaleStreams returns Streams with every MaxBytes scaled down in
 // proportion so that they sum to at most budget bytes (each at least
 // 1 MiB); budget <= 0 or a budget above StreamBytes leaves them unchanged.
@@ -82,35 +105,186 @@ func StreamBytes() int64 {
 // stream whose limit does not fit its store.
 func ScaleStreams(budget int64) []jetstream.StreamConfig {
 	cfgs := Streams()
-	total := StreamBytes()
-	if budget <= 0 || budget >= total {
-		return cfgs
-	}
 	for i := range cfgs {
-		cfgs[i].MaxBytes = max(int64(float64(cfgs[i].MaxBytes)*float64(budget)/float64(total)), mib)
+		cfgs[i].MaxBytes = scaled(cfgs[i].MaxBytes, budget)
 	}
 	return cfgs
 }
 
-// EnsureWithin is Ensure with the streams' MaxBytes scaled to fit budget
-// bytes (see ScaleStreams); budget <= 0 means the protocol's limits.
-func EnsureWithin(ctx context.Context, js jetstream.JetStream, budget int64) error {
+// ScaleObjectStores returns ObjectStores with every MaxBytes scaled by the
+// factor ScaleStreams applies for budget (so result_output's 1 GiB becomes
+// about a quarter of budget); budget <= 0 or above StreamBytes leaves them
+// unchanged.
+func ScaleObjectStores(budget int64) []jetstream.ObjectStoreConfig {
+	cfgs := ObjectStores()
+	for i := range cfgs {
+		cfgs[i].MaxBytes = scaled(cfgs[i].MaxBytes, budget)
+	}
+	return cfgs
+}
+
+// Kinds of Report entries.
+const (
+	KindStream      = "stream"
+	KindBucket      = "bucket"
+	KindObjectStore = "object store"
+)
+
+// Difference is one setting of an existing stream, bucket or object store
+// that is not what provisioning would have created. It is reported, never
+// changed.
+type Difference struct {
+	// Kind is KindStream, KindBucket or KindObjectStore.
+	Kind string
+	// Name is the stream, bucket or object store name.
+	Name string
+	// Field is the setting: subjects, retention, max_msgs_per_subject,
+	// max_age, max_bytes, discard, duplicate_window, storage, history
+	// (buckets) or ttl (buckets, object stores).
+	Field string
+	// Have is the server's value, Want ours, formatted for people
+	// ("30d", "2 GiB", "none", "5").
+	Have, Want string
+}
+
+// String describes d, such as "bucket script_current: history is 5 (provision creates 1)".
+func (d Difference) String() string {
+	return fmt.Sprintf("%s %s: %s is %s (provision creates %s)", d.Kind, d.Name, d.Field, d.Have, d.Want)
+}
+
+// Report is what Provision did: what it created, what it found, and how
+// what it found differs from what it would have created.
+type Report struct {
+	// Created lists what was missing and was created, as "stream EXEC",
+	// "bucket agent_config", "object store scripts".
+	Created []string
+	// Existing lists what was there already, in the same form; none of it
+	// was changed.
+	Existing []string
+	// Missing lists what does not exist and was not created (Inspect).
+	Missing []string
+	// Differences lists the settings of Existing that differ from ours.
+	Differences []Difference
+}
+
+// Provision creates every stream, bucket and object store of the protocol
+// that is missing, with the streams' and object stores' byte limits scaled
+// to budget (see ScaleStreams; budget <= 0 means the protocol's limits),
+// and compares the settings of those that exist with ours. It never
+// updates anything that exists. It stops at the first error, which names
+// what failed; the Report holds what was done until then.
+//
+// An object store created by someone else between the check and the
+// creation can be updated by the creation (nats.go creates object stores
+// with create-or-update); the window is one round trip.
+func Provision(ctx context.Context, js jetstream.JetStream, budget int64) (Report, error) {
+	return run(ctx, js, budget, true)
+}
+
+// Inspect is Provision without creating anything: what is missing is
+// listed in Report.Missing. It changes nothing on the server.
+func Inspect(ctx context.Context, js jetstream.JetStream, budget int64) (Report, error) {
+	return run(ctx, js, budget, false)
+}
+
+// run is Provision, creating what is missing when create is set.
+func run(ctx context.Context, js jetstream.JetStream, budget int64, create bool) (Report, error) {
+	var rep Report
 	for _, cfg := range ScaleStreams(budget) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("provision: stream %s: %w", cfg.Name, err)
+		st, err := js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) && !create {
+			rep.Missing = append(rep.Missing, KindStream+" "+cfg.Name)
+			continue
 		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			st, err = js.CreateStream(ctx, cfg)
+			if err == nil {
+				rep.Created = append(rep.Created, KindStream+" "+cfg.Name)
+				continue
+			}
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // created meanwhile
+				st, err = js.Stream(ctx, cfg.Name)
+			}
+		}
+		if err != nil {
+			return rep, fmt.Errorf("provision: stream %s: %w", cfg.Name, err)
+		}
+		rep.Existing = append(rep.Existing, KindStream+" "+cfg.Name)
+		rep.Differences = append(rep.Differences, diffStream(KindStream, cfg.Name, st.CachedInfo().Config, cfg)...)
 	}
 	for _, cfg := range Buckets() {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
-			return fmt.Errorf("provision: bucket %s: %w", cfg.Bucket, err)
+		_, err := js.KeyValue(ctx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) && !create {
+			rep.Missing = append(rep.Missing, KindBucket+" "+cfg.Bucket)
+			continue
 		}
-	}
-	for _, cfg := range ObjectStores() {
-		if _, err := js.CreateOrUpdateObjectStore(ctx, cfg); err != nil {
-			return fmt.Errorf("provision: object store %s: %w", cfg.Bucket, err)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			if _, err = js.CreateKeyValue(ctx, cfg); err == nil {
+				rep.Created = append(rep.Created, KindBucket+" "+cfg.Bucket)
+				continue
+			}
+			if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile, otherwise
+				err = nil
+			}
 		}
+		if err != nil {
+			return rep, fmt.Errorf("provision: bucket %s: %w", cfg.Bucket, err)
+		}
+		have, err := backing(ctx, js, "KV_"+cfg.Bucket)
+		if err != nil {
+			return rep, fmt.Errorf("provision: bucket %s: %w", cfg.Bucket, err)
+		}
+		rep.Existing = append(rep.Existing, KindBucket+" "+cfg.Bucket)
+		rep.Differences = append(rep.Differences, diffBucket(cfg, have)...)
 	}
-	return nil
+	for _, cfg := range ScaleObjectStores(budget) {
+		_, err := js.ObjectStore(ctx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) && !create {
+			rep.Missing = append(rep.Missing, KindObjectStore+" "+cfg.Bucket)
+			continue
+		}
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			if _, err = js.CreateObjectStore(ctx, cfg); err == nil {
+				rep.Created = append(rep.Created, KindObjectStore+" "+cfg.Bucket)
+				continue
+			}
+		}
+		if err != nil {
+			return rep, fmt.Errorf("provision: object store %s: %w", cfg.Bucket, err)
+		}
+		have, err := backing(ctx, js, "OBJ_"+cfg.Bucket)
+		if err != nil {
+			return rep, fmt.Errorf("provision: object store %s: %w", cfg.Bucket, err)
+		}
+		rep.Existing = append(rep.Existing, KindObjectStore+" "+cfg.Bucket)
+		rep.Differences = append(rep.Differences, diffObjectStore(cfg, have)...)
+	}
+	return rep, nil
+}
+
+// backing returns the configuration of the stream behind a bucket or object store.
+func backing(ctx context.Context, js jetstream.JetStream, stream string) (jetstream.StreamConfig, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return jetstream.StreamConfig{}, err
+	}
+	return st.CachedInfo().Config, nil
+}
+
+// Ensure creates every stream, bucket and object store of the protocol
+// that is missing, and changes nothing that exists (see Provision, which
+// also reports how what exists differs). It stops at the first error,
+// which names what failed.
+func Ensure(ctx context.Context, js jetstream.JetStream) error {
+	return EnsureWithin(ctx, js, 0)
+}
+
+// EnsureWithin is Ensure with the byte limits of what it creates scaled to
+// fit budget bytes (see ScaleStreams); budget <= 0 means the protocol's
+// limits.
+func EnsureWithin(ctx context.Context, js jetstream.JetStream, budget int64) error {
+	_, err := Provision(ctx, js, budget)
+	return err
 }
 
 // Check reports the first stream, bucket or object store of the protocol
@@ -133,4 +307,88 @@ func Check(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	return nil
+}
+
+// differ collects Differences of one stream, bucket or object store.
+type differ struct {
+	kind, name string
+	out        []Difference
+}
+
+func (d *differ) add(field, have, want string) {
+	if have != want {
+		d.out = append(d.out, Difference{Kind: d.kind, Name: d.name, Field: field, Have: have, Want: want})
+	}
+}
+
+// diffStream compares an existing stream's configuration with want.
+func diffStream(kind, name string, have, want jetstream.StreamConfig) []Difference {
+	d := differ{kind: kind, name: name}
+	hs, ws := slices.Clone(have.Subjects), slices.Clone(want.Subjects)
+	slices.Sort(hs)
+	slices.Sort(ws)
+	d.add("subjects", strings.Join(hs, " "), strings.Join(ws, " "))
+	d.add("retention", have.Retention.String(), want.Retention.String())
+	d.add("max_msgs_per_subject", count(have.MaxMsgsPerSubject), count(want.MaxMsgsPerSubject))
+	d.add("max_age", age(have.MaxAge), age(want.MaxAge))
+	d.add("max_bytes", size(have.MaxBytes), size(want.MaxBytes))
+	d.add("discard", have.Discard.String(), want.Discard.String())
+	if want.Duplicates > 0 { // else the server's default
+		d.add("duplicate_window", age(have.Duplicates), age(want.Duplicates))
+	}
+	d.add("storage", have.Storage.String(), want.Storage.String())
+	return d.out
+}
+
+// diffBucket compares the stream behind an existing bucket with want.
+func diffBucket(want jetstream.KeyValueConfig, have jetstream.StreamConfig) []Difference {
+	d := differ{kind: KindBucket, name: want.Bucket}
+	history := int64(max(want.History, 1))
+	d.add("history", count(have.MaxMsgsPerSubject), count(history))
+	d.add("ttl", age(have.MaxAge), age(want.TTL))
+	d.add("max_bytes", size(have.MaxBytes), size(want.MaxBytes))
+	d.add("storage", have.Storage.String(), want.Storage.String())
+	return d.out
+}
+
+// diffObjectStore compares the stream behind an existing object store with want.
+func diffObjectStore(want jetstream.ObjectStoreConfig, have jetstream.StreamConfig) []Difference {
+	d := differ{kind: KindObjectStore, name: want.Bucket}
+	d.add("ttl", age(have.MaxAge), age(want.TTL))
+	d.add("max_bytes", size(have.MaxBytes), size(want.MaxBytes))
+	d.add("storage", have.Storage.String(), want.Storage.String())
+	return d.out
+}
+
+// count formats a message count limit: "none" when not positive.
+func count(n int64) string {
+	if n <= 0 {
+		return "none"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// age formats a duration limit: "none" for 0, whole days as "30d".
+func age(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "none"
+	case d%day == 0:
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return d.String()
+}
+
+// size formats a byte limit: "none" when not positive, else exact binary
+// units where they fit ("2 GiB", "64 MiB") and bytes otherwise.
+func size(n int64) string {
+	switch {
+	case n <= 0:
+		return "none"
+	case n%gib == 0:
+		return strconv.FormatInt(n/gib, 10) + " GiB"
+	case n%mib == 0:
+		return strconv.FormatInt(n/mib, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
 }

@@ -58,12 +58,32 @@
 //     max age.
 //   - clock_ahead: authentic, but dated more than [MaxClockAhead] (1 h)
 //     after the agent's clock (checked after stale for the unbound form).
-//   - misaddressed: an authentic bound signature for another subject.
+//   - misaddressed: an authentic bound signature for another subject, or
+//     an authentic v2 envelope for another pc_id.
+//   - expired: an authentic v2 envelope past its start deadline (the
+//     earlier of expires_at and the command's deadline_at) or past a
+//     break-glass key's max age.
+//   - envelope_rejected: an authentic v2 envelope with no recipient or
+//     expiry, an unknown field, an unreadable command, expires_at before the
+//     signing time or more than [MaxEnvelopeValidity] (7 days) after it.
 //
 // The checks run in upstream's order (headers, algorithm, kid lookup,
 // signature, then time), so stale, clock_ahead and misaddressed only ever
 // describe an authentic message. Check never panics, whatever the headers
 // hold; oversized values are rejected by length before being decoded.
+//
+// # Upstream's v2 envelope
+//
+// Upstream kanade also sends a command wrapped in a signed envelope,
+// {"kind":"kanade.command.v2","target_pc_id":"PC-A","expires_at":"<RFC 3339>",
+// "command":{...}}, signed with the same headers over the exact body. A
+// payload that is a JSON object with a "kind" key ([IsEnvelope]) must go to
+// [Verifier.CheckEnvelope], never be decoded as a bare command; an unknown
+// kind is refused without being reported ([ErrUnknownKind]). An envelope is
+// refused unless it verifies, whether or not enforcement is requested, and
+// a refused one gets no result (it may not be this agent's). The heartbeat's
+// command_protocols is then [CommandProtocols]: ["legacy",
+// "kanade.command.v2"].
 //
 // # Keyring
 //
@@ -91,8 +111,9 @@
 // writable by group or others (fsutil.CheckTrusted).
 //
 // The verifier reloads the keyring when a signature names an unknown kid, at
-// most every 30 s (every 1 s while enforcing), and on [Verifier.Refresh],
-// which the agent calls every heartbeat so that revoking a key takes effect.
+// most every 30 s (every 1 s while enforcing), and on [Verifier.Refresh]
+// ([Verifier.Heartbeat]), which the agent calls every heartbeat so that
+// revoking a key takes effect within a heartbeat interval.
 // An unchanged document is not parsed again; an absent one empties the
 // keyring; an unreadable or invalid one leaves the keyring as it was.
 //
@@ -104,7 +125,9 @@
 // which declines to enforce with an empty keyring, an enforcing verifier
 // with no keys (none provisioned, an empty array, or a keyring that cannot
 // be read) refuses every command (absent or unprovisioned), logs that
-// loudly, and keeps reporting enforcing: true in the heartbeat. When not
+// loudly, and keeps reporting enforcing: true in the heartbeat. Provision
+// the keys out of band (registry, file): the agent reloads them without a
+// restart. [Outcome.Advice] words what to do for the refusal's stderr. When not
 // enforcing, every command runs but its outcome is still reported.
 //
 // # Observations

@@ -87,3 +87,30 @@ func FuzzParseKeyring(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckEnvelope: any payload signed by a keyring key is classified
+// without panicking, and verifies only for this agent, within its expiry.
+func FuzzCheckEnvelope(f *testing.F) {
+	pub, priv := testKey(1)
+	ring := mustKeyring(f, entry("backend-1", pub))
+	f.Add([]byte(envelopeJSON("PC-A", at(3600), envCmd)), int64(10))
+	f.Add([]byte(`{"kind":"kanade.command.v2","target_pc_id":"PC-A","expires_at":"2027-01-01T00:00:00+09:00","command":{"deadline_at":"x"}}`), int64(0))
+	f.Add([]byte(`{"kind":null}`), int64(0))
+	f.Fuzz(func(t *testing.T, payload []byte, nowSecs int64) {
+		hdr := upstreamSign(priv, "backend-1", t0.UnixMilli(), payload)
+		now := at(nowSecs % (1 << 32))
+		d, env, err := NewVerifier(ring, false).CheckEnvelope("PC-A", subjA, hdr, payload, now)
+		if err != nil {
+			if env != nil || d.Allowed {
+				t.Fatalf("unknown kind allowed: %+v", d)
+			}
+			return
+		}
+		if (env != nil) != (d.Outcome == OutcomeVerified) || d.Allowed != (env != nil) {
+			t.Fatalf("%+v %+v", d, env)
+		}
+		if env != nil && (env.TargetPcID != "PC-A" || now.After(env.StartDeadline) || env.ExpiresAt.Sub(t0) > MaxEnvelopeValidity) {
+			t.Fatalf("verified envelope breaks the rules: %+v", env)
+		}
+	})
+}

@@ -117,3 +117,9 @@ func writeFile(t testing.TB, path string, content []byte, perm os.FileMode) {
 
 // slogTo returns a text logger writing to w.
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestMain keeps the verifiers' default logging out of the test output.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Exit(m.Run())
+}

@@ -3,9 +3,12 @@ package signing
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,13 +120,13 @@ func TestSourcesForeignOwner(t *testing.T) {
 	pub, _ := testKey(1)
 	writeFile(t, s.KeysFile, keyringJSON(t, entry("k1", pub)), 0o600)
 	writeFile(t, s.EnforceFile, []byte("no"), 0o600)
-	const nobody = 65534
+	nobody := nobodyUID(t)
 	for _, p := range []string{s.KeysFile, s.EnforceFile} {
 		if err := os.Chown(p, nobody, nobody); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := s.ReadKeys(); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), "uid 65534") {
+	if _, _, err := s.ReadKeys(); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), fmt.Sprintf("uid %d", nobody)) {
 		t.Errorf("keyring owned by nobody: %v", err)
 	}
 	if on, err := s.EnforceRequested(); !on || err == nil {
@@ -283,5 +286,37 @@ func TestVerifierLogsEnforcingWithoutKeys(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "level=ERROR") {
 		t.Errorf("not logged as an error:\n%s", buf.String())
+	}
+}
+
+// nobodyUID returns the uid of the user nobody (65534 if there is none).
+func nobodyUID(t *testing.T) int {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return 65534
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil || uid == 0 {
+		t.Fatalf("user nobody has uid %q", u.Uid)
+	}
+	return uid
+}
+
+// TestHeartbeat: one call refreshes and reports keys and enforcement.
+func TestHeartbeat(t *testing.T) {
+	s := DefaultSourcesAt(natstest.TempDir(t))
+	v := New(Options{Source: s, Enforce: true})
+	if keys, on, err := v.Heartbeat(); len(keys) != 0 || keys == nil || !on || err != nil {
+		t.Fatalf("no keys: %q %v %v", keys, on, err)
+	}
+	pub, _ := testKey(1)
+	writeFile(t, s.KeysFile, keyringJSON(t, entry("k1", pub)), 0o600)
+	if keys, on, err := v.Heartbeat(); len(keys) != 1 || keys[0] != "k1:"+Fingerprint(pub) || !on || err != nil {
+		t.Fatalf("after provisioning: %q %v %v", keys, on, err)
+	}
+	writeFile(t, s.KeysFile, []byte("[{"), 0o600)
+	if keys, _, err := v.Heartbeat(); len(keys) != 1 || err == nil {
+		t.Fatalf("broken file keeps the keys and says why: %q %v", keys, err)
 	}
 }

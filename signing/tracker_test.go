@@ -3,6 +3,7 @@ package signing
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +103,8 @@ func TestAuditEvent(t *testing.T) {
 func TestOutcomeKinds(t *testing.T) {
 	want := []string{"command_signature_ok", "command_signature_absent", "command_signature_unprovisioned",
 		"command_signature_unknown_key", "command_signature_invalid", "command_signature_stale",
-		"command_signature_clock_ahead", "command_signature_misaddressed"}
+		"command_signature_clock_ahead", "command_signature_misaddressed", "command_signature_expired",
+		"command_signature_envelope_rejected"}
 	os := Outcomes()
 	if len(os) != len(want) {
 		t.Fatalf("%d outcomes", len(os))
@@ -111,5 +113,16 @@ func TestOutcomeKinds(t *testing.T) {
 		if o.Kind() != want[i] {
 			t.Errorf("%q.Kind() = %q, want %q", o, o.Kind(), want[i])
 		}
+	}
+}
+
+func TestOutcomeAdvice(t *testing.T) {
+	for _, o := range Outcomes() {
+		if a := o.Advice(); (a == "") != (o == OutcomeVerified) {
+			t.Errorf("%s: advice %q", o, a)
+		}
+	}
+	if a := OutcomeUnprovisioned.Advice(); !strings.Contains(a, keyringLocation()) {
+		t.Errorf("unprovisioned advice %q does not name %s", a, keyringLocation())
 	}
 }

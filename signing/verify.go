@@ -212,35 +212,53 @@ func (v *Verifier) Refresh() error {
 	return v.pull().err
 }
 
+// Heartbeat refreshes the keyring (see Refresh) and returns what the
+// heartbeat reports, read together: command_keys ("kid:fingerprint", sorted)
+// and enforcing. err is the refresh error, for the log; the keys are then
+// the ones kept. Upstream refreshes on every heartbeat the same way.
+func (v *Verifier) Heartbeat() (commandKeys []string, enforcing bool, err error) {
+	err = v.Refresh()
+	return v.Fingerprints(), v.Enforcing(), err
+}
+
 // Check verifies the signature headers hdr (nil means none) over body for
 // the subject the message arrived on, at time now, and decides whether the
 // command may run. An unknown kid makes it reload the keyring first when
 // the rate limit allows (see Options). It never panics, whatever hdr holds.
 func (v *Verifier) Check(subject string, hdr nats.Header, body []byte, now time.Time) Decision {
-	k := v.keyring.Load()
-	d, unknown := check(k, subject, hdr, body, now)
-	if unknown {
-		r := v.reloadIfDue(now)
-		d.Reload = r.name
-		if r.name == reloadDone {
-			k = v.keyring.Load()
-			d, unknown = check(k, subject, hdr, body, now)
-			d.Reload = r.name
-		}
-		if unknown {
-			if k.Len() == 0 {
-				d.Outcome, d.Reason = OutcomeUnprovisioned, "signed, but this agent holds no command keys"
-			} else {
-				d.Outcome, d.Reason = OutcomeUnknownKid, "kid not in keyring"
-			}
-		}
-	}
+	d, k := v.withReload(now, func(k *Keyring) (Decision, bool) { return check(k, subject, hdr, body, now) })
 	d.Enforcing = v.enforcing.Load()
 	d.Allowed = !d.Enforcing || d.Outcome == OutcomeVerified
 	if d.Enforcing {
 		v.warnEmpty(k)
 	}
 	return d
+}
+
+// withReload runs check against the keyring and, when it reports an unknown
+// kid, reloads the keyring if the rate limit allows and runs it again. A kid
+// still unknown gives unprovisioned (no keys) or unknown_key. It returns the
+// keyring the decision was made against.
+func (v *Verifier) withReload(now time.Time, check func(*Keyring) (Decision, bool)) (Decision, *Keyring) {
+	k := v.keyring.Load()
+	d, unknown := check(k)
+	if !unknown {
+		return d, k
+	}
+	r := v.reloadIfDue(now)
+	if r.name == reloadDone {
+		k = v.keyring.Load()
+		d, unknown = check(k)
+	}
+	d.Reload = r.name
+	if unknown {
+		if k.Len() == 0 {
+			d.Outcome, d.Reason = OutcomeUnprovisioned, "signed, but this agent holds no command keys"
+		} else {
+			d.Outcome, d.Reason = OutcomeUnknownKid, "kid not in keyring"
+		}
+	}
+	return d, k
 }
 
 // warnEmpty logs, once per change to that state, that enforcement is
@@ -325,19 +343,29 @@ func (v *Verifier) pull() reloadResult {
 	return reloadResult{name: reloadDone}
 }
 
-// check does the work of Check against one keyring, except the decision and
-// the reload. unknown is set when the kid is not in k; the outcome is then
-// to be decided by the caller.
-func check(k *Keyring, subject string, hdr nats.Header, body []byte, now time.Time) (d Decision, unknown bool) {
+// authStatus says how far authenticate got.
+type authStatus int
+
+const (
+	authDone    authStatus = iota // the decision is final
+	authUnknown                   // the kid is not in the keyring
+	authOK                        // authentic; the time policy remains
+)
+
+// authenticate checks the headers and the signature over body for subject
+// against k, without any time policy. With envelope set, a require_bound
+// key accepts the unbound form (an upstream v2 envelope names its recipient
+// in the signed body).
+func authenticate(k *Keyring, subject string, hdr nats.Header, body []byte, envelope bool) (d Decision, key Key, atMs int64, st authStatus) {
 	d = Decision{Outcome: OutcomeInvalid, Subject: shorten(subject)}
 	if len(hdr[HeaderSig]) == 0 && len(hdr[HeaderKid]) == 0 && len(hdr[HeaderAlg]) == 0 &&
 		len(hdr[HeaderAt]) == 0 && len(hdr[HeaderSubject]) == 0 {
 		d.Outcome, d.Reason = OutcomeUnsigned, "no signature headers"
-		return d, false
+		return d, key, 0, authDone
 	}
-	invalid := func(reason string) (Decision, bool) {
+	invalid := func(reason string) (Decision, Key, int64, authStatus) {
 		d.Reason = reason
-		return d, false
+		return d, key, atMs, authDone
 	}
 	kid, why := single(hdr, HeaderKid)
 	if why != "" {
@@ -369,9 +397,9 @@ func check(k *Keyring, subject string, hdr nats.Header, body []byte, now time.Ti
 	if len(kid) > MaxKidLen {
 		return invalid(fmt.Sprintf("%s is %d bytes, at most %d", HeaderKid, len(kid), MaxKidLen))
 	}
-	key, ok := k.Lookup(kid)
+	key, ok = k.Lookup(kid)
 	if !ok {
-		return d, true
+		return d, key, atMs, authUnknown
 	}
 	d.Label, d.Fingerprint, d.Audit = shorten(key.Label), key.Fingerprint, key.AuditEveryUse
 	if len(sig) != sigB64Len {
@@ -381,7 +409,6 @@ func check(k *Keyring, subject string, hdr nats.Header, body []byte, now time.Ti
 	if err != nil || len(raw) != ed25519.SignatureSize {
 		return invalid(HeaderSig + " is not standard base64 of 64 bytes")
 	}
-
 	if d.Bound {
 		if !ed25519.Verify(key.PublicKey, BoundBytes(atMs, subject, body), raw) {
 			claimed, why := single(hdr, HeaderSubject)
@@ -389,10 +416,33 @@ func check(k *Keyring, subject string, hdr nats.Header, body []byte, now time.Ti
 				ed25519.Verify(key.PublicKey, BoundBytes(atMs, claimed, body), raw) {
 				d.Outcome = OutcomeMisaddressed
 				d.Reason = fmt.Sprintf("signed for subject %q, arrived on %q", shorten(claimed), d.Subject)
-				return d, false
+				return d, key, atMs, authDone
 			}
 			return invalid("signature does not verify for this subject and body")
 		}
+		return d, key, atMs, authOK
+	}
+	if key.RequireBound && !envelope {
+		return invalid("key requires subject-bound signatures (" + HeaderAlg + ": " + AlgEd25519Subject + ")")
+	}
+	if !ed25519.Verify(key.PublicKey, UnboundBytes(atMs, body), raw) {
+		return invalid("signature does not verify for this body")
+	}
+	return d, key, atMs, authOK
+}
+
+// check does the work of Check against one keyring, except the decision and
+// the reload. unknown is set when the kid is not in k; the outcome is then
+// to be decided by the caller.
+func check(k *Keyring, subject string, hdr nats.Header, body []byte, now time.Time) (d Decision, unknown bool) {
+	d, key, _, st := authenticate(k, subject, hdr, body, false)
+	switch st {
+	case authUnknown:
+		return d, true
+	case authDone:
+		return d, false
+	}
+	if d.Bound {
 		if ahead := d.At.Sub(now); ahead > MaxClockAhead {
 			d.Outcome = OutcomeClockAhead
 			d.Reason = fmt.Sprintf("signed %s ahead of the agent's clock, at most %s", ahead.Round(time.Second), MaxClockAhead)
@@ -405,13 +455,6 @@ func check(k *Keyring, subject string, hdr nats.Header, body []byte, now time.Ti
 		}
 		d.Outcome, d.Reason = OutcomeVerified, ""
 		return d, false
-	}
-
-	if key.RequireBound {
-		return invalid("key requires subject-bound signatures (" + HeaderAlg + ": " + AlgEd25519Subject + ")")
-	}
-	if !ed25519.Verify(key.PublicKey, UnboundBytes(atMs, body), raw) {
-		return invalid("signature does not verify for this body")
 	}
 	// Upstream's rule for the unbound form: the key's bound applies to
 	// both sides of the agent's clock.

@@ -180,7 +180,7 @@ func (c Command) MarshalJSON() ([]byte, error) {
 	if c.Staleness != nil {
 		w.Staleness = *c.Staleness
 	}
-	return json.Marshal(w)
+	return marshal(w)
 }
 
 // UnmarshalJSON decodes a Staleness as upstream's tagged enum: mode is
@@ -218,12 +218,12 @@ func (s Staleness) MarshalJSON() ([]byte, error) {
 		mode = StalenessCached
 	}
 	if mode == StalenessStrict {
-		return json.Marshal(struct {
+		return marshal(struct {
 			Mode        string `json:"mode"`
 			MaxCacheAge string `json:"max_cache_age"`
 		}{mode, s.MaxCacheAge})
 	}
-	return json.Marshal(struct {
+	return marshal(struct {
 		Mode string `json:"mode"`
 	}{mode})
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/kanade/kanade-agent/wire"
 )
 
-// Commands as a backend sends them: every field of PROTOCOL.md.
+// Commands as a backend sends them: every field of docs/protocol.md.
 const (
 	commandFull = `{
 		"id": "inventory-refresh",

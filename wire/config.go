@@ -324,15 +324,17 @@ func (e *KeyringEntry) UnmarshalJSON(b []byte) error {
 // MarshalJSON encodes e, with max_age_secs present when HasMaxAge is set
 // or MaxAgeSecs is not 0.
 func (e KeyringEntry) MarshalJSON() ([]byte, error) {
-	var aux struct {
-		keyringEntryAlias
-		MaxAgeSecs *int64 `json:"max_age_secs,omitempty"`
-	}
-	aux.keyringEntryAlias = keyringEntryAlias(e)
+	w := struct {
+		Kid           string `json:"kid"`
+		PublicKey     string `json:"public_key"`
+		Label         string `json:"label,omitempty"`
+		MaxAgeSecs    *int64 `json:"max_age_secs,omitempty"`
+		AuditEveryUse bool   `json:"audit_every_use,omitempty"`
+	}{Kid: e.Kid, PublicKey: e.PublicKey, Label: e.Label, AuditEveryUse: e.AuditEveryUse}
 	if e.HasMaxAge || e.MaxAgeSecs != 0 {
-		aux.MaxAgeSecs = &e.MaxAgeSecs
+		w.MaxAgeSecs = &e.MaxAgeSecs
 	}
-	return json.Marshal(aux)
+	return marshal(w)
 }
 
 // DecodeKeyring decodes a keyring: a JSON array of KeyringEntry.

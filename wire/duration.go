@@ -12,10 +12,6 @@ import (
 	"unicode/utf8"
 )
 
-// ErrDuration is wrapped by every error of [ParseDuration]. It wraps
-// [ErrInvalid] too, so errors.Is(err, ErrInvalid) holds for it.
-var ErrDuration = fmt.Errorf("%w: duration", ErrInvalid)
-
 // Lengths of the humantime units that are not exact in Go's time package.
 const (
 	humanMonth = 2_630_016 * time.Second  // 30.44 days.

@@ -91,3 +91,35 @@ func ExampleConfig_Apply() {
 	// ignored: wire: invalid: host_perf_interval "often" is not a duration (expected number at 0); using the default 1m
 	// 2 1m30s 1.5.0 1m0s
 }
+
+func ExampleParseDuration() {
+	for _, s := range []string{"0s", "5min", "1h 30m", "2days", "1.5h", "30"} {
+		d, err := wire.ParseDuration(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(s, "=", d, "=", wire.FormatDuration(d))
+	}
+	// Output:
+	// 0s = 0s = 0s
+	// 5min = 5m0s = 5m
+	// 1h 30m = 1h30m0s = 1h 30m
+	// 2days = 48h0m0s = 2days
+	// 1.5h = 1h30m0s = 1h 30m
+	// wire: invalid: duration "30": time unit needed, for example 30sec or 30ms
+}
+
+// Keys match fields only in their exact case, and a field given twice is
+// refused, as upstream's serde decoding does.
+func ExampleDecodeCommand_strict() {
+	c, _ := wire.DecodeCommand([]byte(`{"id":"j","version":"1","request_id":"r","shell":"sh",
+		"script":"echo safe","SCRIPT":"echo other","timeout_secs":5}`))
+	fmt.Println(c.Script)
+	_, err := wire.DecodeCommand([]byte(`{"id":"j","version":"1","request_id":"r","shell":"sh",
+		"script":"echo safe","script":"echo other","timeout_secs":5}`))
+	fmt.Println(err)
+	// Output:
+	// echo safe
+	// wire: invalid: command: duplicate field "script"
+}

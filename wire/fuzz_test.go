@@ -68,7 +68,8 @@ func FuzzCommand(f *testing.F) {
 				t.Fatalf("EffectiveTimeout %v < 1s", d)
 			}
 			if c.StalenessMode() == wire.StalenessStrict {
-				if d, err := c.Staleness.MaxAge(); err != nil || d <= 0 {
+				// A malformed max_cache_age reads as 0: fail closed.
+				if d, err := c.Staleness.MaxAge(); d < 0 || err != nil && d != 0 {
 					t.Fatalf("strict command with MaxAge %v, %v", d, err)
 				}
 			}
@@ -147,14 +148,14 @@ func FuzzInventoryReport(f *testing.F) {
 }
 
 func FuzzConfigScope(f *testing.F) {
-	addSeeds(f, configScopeFull, `{"max_local_concurrent":0,"heartbeat_interval":"-1s"}`,
+	addSeeds(f, configScopeFull, `{"max_local_concurrent":0,"heartbeat_interval":"-1s"}`, `{"heartbeat_interval":"1ns","target_version_jitter":"0s"}`,
 		`{"inventory_interval":"9223372036854775807ns","target_version_jitter":"1e3h"}`)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fuzzDecode(t, b, wire.DecodeConfigScope, func(t *testing.T, s *wire.ConfigScope) {
 			c, _ := wire.DefaultConfig(4).Apply(s)
-			if c.MaxLocalConcurrent <= 0 || c.TargetVersionJitter <= 0 || c.HeartbeatInterval <= 0 ||
-				c.HostPerfInterval <= 0 || c.InventoryInterval <= 0 {
-				t.Fatalf("Apply gave a config with a non-positive value: %+v", c)
+			if c.MaxLocalConcurrent <= 0 || c.TargetVersionJitter < 0 || c.HeartbeatInterval < wire.MinHeartbeatInterval ||
+				c.HostPerfInterval < wire.MinHostPerfInterval || c.InventoryInterval < wire.MinInventoryInterval || c.ProcessPerfTopN < 0 {
+				t.Fatalf("Apply gave a config below the floors: %+v", c)
 			}
 		})
 	})

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -68,14 +67,35 @@ type Heartbeat struct {
 }
 
 // MarshalJSON encodes h with command_keys always present, as [] when there
-// are none (never null): an empty keyring is reported, not omitted.
+// are none (never null): an empty keyring is reported, not omitted. Floats
+// are written as serde_json writes them (see Marshal).
 func (h Heartbeat) MarshalJSON() ([]byte, error) {
-	type plain Heartbeat // Heartbeat's fields without its methods.
-	p := plain(h)
-	if p.CommandKeys == nil {
-		p.CommandKeys = []string{}
+	keys := h.CommandKeys
+	if keys == nil {
+		keys = []string{}
 	}
-	return json.Marshal(p)
+	return marshal(struct {
+		PcID                  string                 `json:"pc_id"`
+		At                    time.Time              `json:"at"`
+		AgentVersion          string                 `json:"agent_version"`
+		Hostname              string                 `json:"hostname,omitempty"`
+		OSFamily              string                 `json:"os_family,omitempty"`
+		AgentCPUPct           *jsonFloat             `json:"agent_cpu_pct,omitempty"`
+		AgentRSSBytes         uint64                 `json:"agent_rss_bytes,omitempty"`
+		AgentDiskReadBytes    *uint64                `json:"agent_disk_read_bytes,omitempty"`
+		AgentDiskWrittenBytes *uint64                `json:"agent_disk_written_bytes,omitempty"`
+		QuarantinedVersions   []string               `json:"quarantined_versions,omitempty"`
+		LastLogonUser         string                 `json:"last_logon_user,omitempty"`
+		LastLogonDisplayName  string                 `json:"last_logon_display_name,omitempty"`
+		CommandKeys           []string               `json:"command_keys"`
+		Enforcing             bool                   `json:"enforcing"`
+		CommandProtocols      []string               `json:"command_protocols,omitempty"`
+		Outbox                map[string]OutboxStats `json:"outbox,omitempty"`
+	}{
+		h.PcID, h.At, h.AgentVersion, h.Hostname, h.OSFamily, jsonFloatPtr(h.AgentCPUPct), h.AgentRSSBytes,
+		h.AgentDiskReadBytes, h.AgentDiskWrittenBytes, h.QuarantinedVersions, h.LastLogonUser, h.LastLogonDisplayName,
+		keys, h.Enforcing, h.CommandProtocols, h.Outbox,
+	})
 }
 
 // OutboxStats is the state of one outbox in a Heartbeat (ours).
@@ -86,6 +106,15 @@ type OutboxStats struct {
 	OldestAgeSecs float64 `json:"oldest_age_secs"`
 	// Stuck is the number of items moved to stuck/ after repeated failures.
 	Stuck int `json:"stuck"`
+}
+
+// MarshalJSON encodes s with its float written as serde_json writes it.
+func (s OutboxStats) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		Pending       int       `json:"pending"`
+		OldestAgeSecs jsonFloat `json:"oldest_age_secs"`
+		Stuck         int       `json:"stuck"`
+	}{s.Pending, jsonFloat(s.OldestAgeSecs), s.Stuck})
 }
 
 // HostPerf is a sample of the machine's load, published on host_perf.<pc_id>.
@@ -114,6 +143,39 @@ type HostPerf struct {
 	NetRxBytesPerSec float64 `json:"net_rx_bytes_per_sec"`
 	// NetTxBytesPerSec is the network transmit rate since the previous sample.
 	NetTxBytesPerSec float64 `json:"net_tx_bytes_per_sec"`
+	// RatesUnknown, set on the first sample after start (there is no
+	// previous one to diff against), omits cpu_pct and the four rates from
+	// the encoding, as upstream omits them (its figures are Option and
+	// skipped when None) rather than reporting a misleading 0. Not sent.
+	RatesUnknown bool `json:"-"`
+}
+
+// MarshalJSON encodes h with its floats written as serde_json writes them
+// (see Marshal): "12.0", not "12"; null for NaN or an infinity.
+func (h HostPerf) MarshalJSON() ([]byte, error) {
+	rate := func(f float64) *jsonFloat {
+		if h.RatesUnknown {
+			return nil
+		}
+		return jsonFloatPtr(&f)
+	}
+	return marshal(struct {
+		PcID                   string     `json:"pc_id"`
+		At                     time.Time  `json:"at"`
+		CPUPct                 *jsonFloat `json:"cpu_pct,omitempty"`
+		CPUCount               int        `json:"cpu_count"`
+		MemUsedBytes           uint64     `json:"mem_used_bytes"`
+		MemTotalBytes          uint64     `json:"mem_total_bytes"`
+		SwapUsedBytes          uint64     `json:"swap_used_bytes"`
+		SwapTotalBytes         uint64     `json:"swap_total_bytes"`
+		DiskReadBytesPerSec    *jsonFloat `json:"disk_read_bytes_per_sec,omitempty"`
+		DiskWrittenBytesPerSec *jsonFloat `json:"disk_written_bytes_per_sec,omitempty"`
+		NetRxBytesPerSec       *jsonFloat `json:"net_rx_bytes_per_sec,omitempty"`
+		NetTxBytesPerSec       *jsonFloat `json:"net_tx_bytes_per_sec,omitempty"`
+	}{
+		h.PcID, h.At, rate(h.CPUPct), h.CPUCount, h.MemUsedBytes, h.MemTotalBytes, h.SwapUsedBytes, h.SwapTotalBytes,
+		rate(h.DiskReadBytesPerSec), rate(h.DiskWrittenBytesPerSec), rate(h.NetRxBytesPerSec), rate(h.NetTxBytesPerSec),
+	})
 }
 
 // DecodeHeartbeat decodes a Heartbeat.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,36 @@ func jsonValue(t testing.TB, b []byte) any {
 	var v any
 	if err := d.Decode(&v); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, b)
+	}
+	return normNumbers(v)
+}
+
+// normNumbers makes numbers that are equal compare equal: integers keep
+// their digits (exact); numbers with a fraction or an exponent are
+// rewritten in one canonical form, so "12" and "12.0" (serde_json's f64)
+// are the same value.
+func normNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if !strings.ContainsAny(string(x), ".eE") {
+			return string(x)
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return string(x)
+		}
+		if f == math.Trunc(f) && math.Abs(f) < 1e18 {
+			return strconv.FormatInt(int64(f), 10)
+		}
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normNumbers(e)
+		}
 	}
 	return v
 }

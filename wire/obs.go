@@ -53,7 +53,7 @@ func (e ObsEvent) MarshalJSON() ([]byte, error) {
 	if e.EventRecordID != "" {
 		w.EventRecordID = &e.EventRecordID
 	}
-	return json.Marshal(w)
+	return marshal(w)
 }
 
 // UnmarshalJSON decodes an ObsEvent. event_record_id is a string or null;

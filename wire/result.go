@@ -60,21 +60,22 @@ type ExecResult struct {
 
 // EventStarted announces that a command is about to run, on
 // events.started.<exec_id>.<pc_id>. It is only sent when exec_id is set.
+// Upstream's fields come first, in upstream's order.
 type EventStarted struct {
 	// ExecID is the command's exec_id.
 	ExecID string `json:"exec_id"`
 	// PcID is the agent's pc id.
 	PcID string `json:"pc_id"`
-	// ResultID is the result_id the ExecResult of this run will carry.
-	ResultID string `json:"result_id"`
-	// RequestID is the command's request_id.
-	RequestID string `json:"request_id"`
 	// StartedAt is when the run started.
 	StartedAt time.Time `json:"started_at"`
 	// ManifestID is the command's id (AdhocID for ad hoc runs); always sent.
 	ManifestID string `json:"manifest_id"`
 	// Version is the command's version; always sent.
 	Version string `json:"version"`
+	// ResultID is the result_id the ExecResult of this run will carry; always sent.
+	ResultID string `json:"result_id"`
+	// RequestID is the command's request_id; always sent (ours).
+	RequestID string `json:"request_id"`
 }
 
 // DecodeExecResult decodes an ExecResult.

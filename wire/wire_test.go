@@ -12,7 +12,7 @@ import (
 	"github.com/kanade/kanade-agent/wire"
 )
 
-// Documents as the backend or another agent writes them: every field of PROTOCOL.md.
+// Documents as the backend or another agent writes them: every field of docs/protocol.md.
 const (
 	execResultFull = `{
 		"result_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
@@ -344,7 +344,7 @@ func TestHeartbeatRoundTrip(t *testing.T) {
 	}
 }
 
-// TestHeartbeatAlwaysSent checks the fields PROTOCOL.md says are always sent.
+// TestHeartbeatAlwaysSent checks the fields docs/protocol.md says are always sent.
 func TestHeartbeatAlwaysSent(t *testing.T) {
 	for _, hb := range []any{wire.Heartbeat{}, &wire.Heartbeat{}, wire.Heartbeat{CommandKeys: []string{}}} {
 		b, err := json.Marshal(hb)

@@ -15,21 +15,24 @@ import (
 var provisionCmd = &command{
 	name:    "provision",
 	args:    "[--check] [--max-bytes SIZE]",
-	summary: "create or update the protocol's streams, KV buckets and object stores",
-	long: `Creates what is missing and updates what exists to the limits of the
-protocol (provision.Ensure): streams EXEC, RESULTS, EVENTS, OBS_EVENTS,
-INVENTORY; buckets agent_config, agent_groups, agent_groups_derived,
-script_current, script_status; object stores agent_releases, result_output,
-scripts. Running it again changes nothing. Then it lists what exists, with
-message counts and sizes.
+	summary: "create the protocol's missing streams, KV buckets and object stores",
+	long: `Creates what is missing, with the settings of upstream kanade's bootstrap
+(provision.Provision): streams EXEC, RESULTS, EVENTS, OBS_EVENTS, INVENTORY;
+buckets agent_config, agent_groups, agent_groups_derived, script_current,
+script_status; object stores agent_releases, result_output, scripts. What
+exists is never changed, even when its settings differ from those (a
+server set up by a kanade backend keeps its own): each difference is
+printed as a "differs:" line. Running it again changes nothing. Then it
+lists what exists, with message counts and sizes.
 
-With --max-bytes the streams' byte limits (about 3.9 GiB in all) are
-scaled down in proportion to fit SIZE (such as 1GiB): for a server whose
+With --max-bytes the byte limits of what is created (streams about
+3.9 GiB in all, result_output 1 GiB) are scaled down in proportion so the
+streams fit SIZE (such as 1GiB): for a server whose
 JetStream store is smaller, such as an agent's embedded server started
 with --embedded-max-store (give half of that, as the agent does).
 
-With --check it changes nothing, lists what exists and exits 1 when
-something is missing.`,
+With --check it changes nothing, prints the differences, lists what exists
+and exits 1 when something is missing. Differences alone do not fail.`,
 	run: runProvision,
 }
 
@@ -56,14 +59,26 @@ func runProvision(ctx context.Context, inv *invocation, args []string) error {
 		return err
 	}
 	defer done()
-	if !*check {
-		if err := provision.EnsureWithin(pctx, js, budget); err != nil {
-			return jsError("provision", err)
-		}
-		fmt.Fprintf(inv.env.Stdout, "provisioned %d streams, %d KV buckets and %d object stores\n",
-			len(provision.Streams()), len(provision.Buckets()), len(provision.ObjectStores()))
+	do := provision.Provision
+	if *check {
+		do = provision.Inspect
 	}
-	listProvisioned(pctx, inv.env.Stdout, js)
+	rep, err := do(pctx, js, budget)
+	w := inv.env.Stdout
+	for _, c := range rep.Created {
+		fmt.Fprintf(w, "created: %s\n", c)
+	}
+	for _, d := range rep.Differences {
+		fmt.Fprintf(w, "differs: %s; left unchanged\n", d)
+	}
+	if err != nil {
+		return jsError("provision", err)
+	}
+	if !*check {
+		fmt.Fprintf(w, "provisioned: %d created, %d already there (never changed), %d differences\n",
+			len(rep.Created), len(rep.Existing), len(rep.Differences))
+	}
+	listProvisioned(pctx, w, js)
 	if err := provision.Check(pctx, js); err != nil {
 		if *check {
 			return fmt.Errorf("%v: run 'kanade provision' to create it", strings.TrimPrefix(err.Error(), "provision: "))

@@ -10,6 +10,7 @@ import (
 	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/provision"
 	"github.com/kanade/kanade-agent/subject"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestProvision(t *testing.T) {
@@ -89,4 +90,32 @@ func TestProvisionMaxBytes(t *testing.T) {
 	if total > 256<<20 || total < 200<<20 {
 		t.Fatalf("streams' MaxBytes sum to %d, want just under 256 MiB", total)
 	}
+}
+
+// TestProvisionReportsDifferences: kanade provision leaves a bucket set up
+// by an upstream backend as it is and prints how it differs.
+func TestProvisionReportsDifferences(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunBareServer(t)
+	js := natstest.JetStream(t, natstest.Connect(t, srv.URL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "agent_config", History: 5}); err != nil {
+		t.Fatal(err)
+	}
+	const line = "differs: bucket agent_config: history is 5 (provision creates 1); left unchanged"
+	k := kanade(srv.URL())
+	o := k("provision", "--check").want(t, 1)
+	mentions(t, "--check stdout", o.stdout, line)
+	o = k("provision").want(t, 0)
+	mentions(t, "stdout", o.stdout, line, "created: stream EXEC", "1 already there (never changed), 1 differences")
+	kv, err := js.KeyValue(ctx, "agent_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.History() != 5 {
+		t.Fatalf("agent_config history %v (%v) after provision, want 5 kept", st.History(), err)
+	}
+	o = k("provision", "--check").want(t, 0)
+	mentions(t, "--check stdout", o.stdout, line)
 }

@@ -25,14 +25,18 @@ const MaxRelease = 1 << 30
 
 var releaseCmd = &command{
 	name:    "release",
-	args:    "put --version V --file BINARY [--key FILE] [--force] | ls [--keyring FILE]",
+	args:    "put --version V --file BINARY [--key FILE] [--allow-downgrade] [--force] | ls [--keyring FILE]",
 	summary: "publish an agent release for self-update, or list the releases",
 	long: `release put uploads BINARY as object V of the agent_releases object store,
-signed with --key when given (the signature covers the version and the
-SHA-256 digest; agents with --release-keyring check it), and prints the
-version, size and digest. An existing release is kept unless --force: an
-agent never downloads a version it already tried, so republish under a new
-version instead. Agents update when target_version in agent_config names it.
+signed with --key when given (the signature covers the version, the
+SHA-256 digest and the flags; agents that enforce command signatures or have
+a release keyring require it), and prints the version, size and digest. An
+agent never installs a version lower than the one it runs unless the release
+is published with --allow-downgrade (a flag the signature covers) or the
+agent allows downgrades itself. An existing release is kept unless --force:
+an agent never downloads a version it already tried, so republish under a
+new version instead. Agents update when target_version in agent_config
+names it.
 
 release ls lists the releases: version, size, digest, the kid that signed it
 (or "unsigned") and upload time. With --keyring FILE (a release keyring,
@@ -44,11 +48,11 @@ Run 'kanade release put -h' or 'kanade release ls -h' for their flags.`,
 
 var releasePutCmd = &command{
 	name:    "release put",
-	args:    "--version V --file BINARY [--key FILE] [--force]",
+	args:    "--version V --file BINARY [--key FILE] [--allow-downgrade] [--force]",
 	summary: "upload an agent binary as release V to the agent_releases object store",
 	long: `The version is checked first (1 to 128 ASCII letters, digits and . _ + -),
 then the key, then the file is read (at most 1 GiB) and uploaded within
---timeout. Prints the version, size, SHA-256 and signing kid.`,
+--timeout. Prints the version, size, SHA-256, signing kid and flags.`,
 	run: runReleasePut,
 }
 
@@ -85,6 +89,7 @@ func runReleasePut(ctx context.Context, inv *invocation, args []string) error {
 	file := fs.String("file", "", "the agent `BINARY` to upload (required)")
 	keyFile := fs.String("key", "", "sign the release with the key in `FILE` (see 'kanade keygen')")
 	force := fs.Bool("force", false, "replace an existing release of that version")
+	downgrade := fs.Bool("allow-downgrade", false, "let agents running a newer version install this release (signed with --key)")
 	if err := inv.parse(fs, args); err != nil {
 		return err
 	}
@@ -133,7 +138,8 @@ func runReleasePut(ctx context.Context, inv *invocation, args []string) error {
 			return jsError("release "+*version, err)
 		}
 	}
-	info, err := update.PutRelease(pctx, obs, *version, binary, priv, kid)
+	flags := update.Flags{AllowDowngrade: *downgrade}
+	info, err := update.PutRelease(pctx, obs, *version, binary, priv, kid, flags)
 	if err != nil {
 		return jsError("upload", err)
 	}
@@ -151,6 +157,9 @@ func runReleasePut(ctx context.Context, inv *invocation, args []string) error {
 	fmt.Fprintf(w, "sha256  %s\n", hex.EncodeToString(sum[:]))
 	fmt.Fprintf(w, "digest  %s\n", info.Digest)
 	fmt.Fprintf(w, "signed  %s\n", signed)
+	if f := flags.String(); f != "" {
+		fmt.Fprintf(w, "flags   %s\n", f)
+	}
 	return nil
 }
 
@@ -227,6 +236,9 @@ func runReleaseLs(ctx context.Context, inv *invocation, args []string) error {
 		if signed == "" {
 			signed = "unsigned"
 		}
+		if f, _ := update.ReleaseFlags(info); f != (update.Flags{}) {
+			signed += ", " + f.String()
+		}
 		if keyring != nil {
 			if err := verifyListed(keyring, info); err != nil {
 				bad++
@@ -265,5 +277,6 @@ func verifyListed(keyring *signing.Keyring, info *jetstream.ObjectInfo) error {
 	if err != nil {
 		return err
 	}
-	return update.VerifyRelease(keyring, info, info.Name, d)
+	_, err = update.VerifyRelease(keyring, info, info.Name, d)
+	return err
 }

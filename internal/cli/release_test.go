@@ -53,8 +53,8 @@ func TestRelease(t *testing.T) {
 	if err != nil || d != sum {
 		t.Fatalf("stored digest %s (%v), want %s", info.Digest, err, digest)
 	}
-	if err := update.VerifyRelease(kr, info, "1.2.3", d); err != nil {
-		t.Fatalf("VerifyRelease: %v", err)
+	if f, err := update.VerifyRelease(kr, info, "1.2.3", d); err != nil || f.AllowDowngrade {
+		t.Fatalf("VerifyRelease: %+v, %v", f, err)
 	}
 
 	o = k("release", "put", "--version", "1.2.3", "--file", bin).want(t, 1)
@@ -77,6 +77,19 @@ func TestRelease(t *testing.T) {
 	// --force replaces a release, here with a signed one.
 	k("release", "put", "--version", "1.2.4", "--file", bin, "--key", key, "--force").want(t, 0)
 	k("release", "ls", "--keyring", keyring).want(t, 0)
+
+	// --allow-downgrade is signed: the agent's check returns it.
+	o = k("release", "put", "--version", "1.0.9", "--file", bin, "--key", key, "--allow-downgrade").want(t, 0)
+	mentions(t, "stdout", o.stdout, "flags   allow-downgrade")
+	info, err = obs.GetInfo(ctx, "1.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := update.VerifyRelease(kr, info, "1.0.9", d); err != nil || !f.AllowDowngrade {
+		t.Fatalf("VerifyRelease of a downgrade release: %+v, %v", f, err)
+	}
+	o = k("release", "ls", "--keyring", keyring).want(t, 0)
+	mentions(t, "stdout", o.stdout, "rel-1, allow-downgrade (verified)")
 }
 
 func TestReleaseLsEmpty(t *testing.T) {

@@ -4,9 +4,12 @@ package fsutil_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -135,14 +138,14 @@ func TestCheckTrustedOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("chown to another user needs root (CI runs as root)")
 	}
-	const nobody = 65534
+	nobody := nobodyUID(t)
 	dir := trustedDir(t)
 	p := filepath.Join(dir, "keys.json")
 	write(t, p, 0o600)
 	if err := os.Chown(p, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	if err := fsutil.CheckTrusted(p); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), "owned by uid 65534, not root or uid 0") {
+	if err := fsutil.CheckTrusted(p); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), fmt.Sprintf("owned by uid %d, not root or uid 0", nobody)) {
 		t.Errorf("file owned by nobody: %v", err)
 	}
 	if err := os.Chown(p, 0, 0); err != nil {
@@ -154,4 +157,18 @@ func TestCheckTrustedOwner(t *testing.T) {
 	if err := fsutil.CheckTrusted(p); !errors.Is(err, fsutil.ErrUntrusted) || !strings.Contains(err.Error(), dir) {
 		t.Errorf("directory owned by nobody: %v", err)
 	}
+}
+
+// nobodyUID returns the uid of the user nobody (65534 if there is none).
+func nobodyUID(t *testing.T) int {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return 65534
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil || uid == 0 {
+		t.Fatalf("user nobody has uid %q", u.Uid)
+	}
+	return uid
 }

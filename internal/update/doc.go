@@ -29,8 +29,8 @@
 // <exe>.staging-* beside the executable, up to 3 attempts with a doubling
 // pause. Before reading any data it checks the object info: the digest must
 // be "SHA-256=<base64url>" (missing or malformed: refused, fail closed), the
-// size between 1 byte and Options.MaxSize, and, with a release keyring, the
-// signature. It then streams the object to the staging file while hashing
+// size between 1 byte and Options.MaxSize, the signature when one is
+// required, and the version order (no downgrade unless allowed). It then streams the object to the staging file while hashing
 // it, compares size and digest (a mismatch removes the file), fsyncs it and
 // gives it the executable's permission bits.
 //
@@ -47,25 +47,55 @@
 //
 // # Release signatures (ours)
 //
-// With a release keyring (Options.Keyring, same format as the command
-// keyring, package signing), a release must carry in its object metadata
+// A release must be signed when the agent enforces command signatures
+// (Options.RequireSignature: an agent that refuses unsigned commands does
+// not install an unsigned binary) or when a release keyring is configured
+// (Options.Keyring not nil, even empty). The keyring has the command
+// keyring's format (package signing); an empty one refuses every release
+// ([ErrNoReleaseKeys], before anything is downloaded), and so does
+// RequireSignature without a keyring. Otherwise only the digest is checked.
+//
+// A signed release carries in its object metadata
 // (jetstream.ObjectMeta.Metadata; the object's headers are read as a
 // fallback, keys matched without regard to case):
 //
-//	kanade-sig      standard base64 (padded) of the 64-byte ed25519 signature
-//	kanade-sig-kid  the kid of the signing key in the release keyring
+//	kanade-sig            standard base64 (padded) of the 64-byte ed25519 signature
+//	kanade-sig-kid        the kid of the signing key in the release keyring
+//	kanade-release-flags  the flags, comma separated; absent or "" for none
 //
 // The signed bytes are exactly ([SignedBytes]):
 //
-//	"kanade-release-v1" 0x00 <version> 0x00 <raw 32-byte SHA-256 of the binary>
+//	"kanade-release-v2" 0x00 <version> 0x00 <raw 32-byte SHA-256 of the binary> 0x00 <flags>
 //
-// where <version> is the object name. The digest covers the content; the
-// version binds the signature to the name, so a signed old release cannot
-// be re-published as a newer version. [SignRelease] makes the metadata and
-// [PutRelease] publishes a signed release. Unsigned, unknown kid and bad
-// signature are refused ([ErrUnsigned], [ErrUnknownKid], [ErrBadSignature]);
-// nothing is downloaded. Without a keyring (nil or empty) signatures are not
-// checked; the digest always is.
+// where <version> is the object name and <flags> the kanade-release-flags
+// value as published. The digest covers the content; the version binds the
+// signature to the name, so a signed old release cannot be re-published as
+// a newer version; the flags bind what the publisher allowed. The one flag
+// is allow-downgrade ([Flags]); an unknown flag refuses the release
+// ([ErrReleaseFlags]). Signatures of earlier formats (the digest alone, or
+// "kanade-release-v1" without flags) do not verify: re-sign with
+// 'kanade release put'. [SignRelease] makes the metadata and [PutRelease]
+// publishes a release. Unsigned, unknown kid and bad signature are refused
+// ([ErrUnsigned], [ErrUnknownKid], [ErrBadSignature]) before the content
+// is read.
+//
+// # Downgrades
+//
+// A release whose version is lower than the running one in semantic-version
+// precedence ([CompareVersions]), or that cannot be ordered against it (a
+// version that is not MAJOR[.MINOR[.PATCH]][-PRE][+BUILD]), is refused
+// ([ErrDowngrade]) unless its flags carry allow-downgrade (covered by the
+// signature when signatures are required) or Options.AllowDowngrade is set.
+// The boot sentinel's rollback is not affected: it restores the last good
+// binary whatever its version.
+//
+// # Refusals
+//
+// A release refused for its signature, flags or version is logged at error
+// level and recorded in the state file (refused: version, reason, time;
+// [Updater.LastRefusal]); the executable is untouched and the refusal does
+// not count as an attempt, so once the release or the keyring is fixed the
+// update goes through. Run retries a refused target like a failed one.
 //
 // # Files
 //
@@ -77,7 +107,9 @@
 //   - attempt: the last update swapped in (version, from, digest, time).
 //     Only the last one is kept: a release whose binary reports another
 //     version cannot loop, yet an operator can move back and forth between
-//     versions.
+//     versions (back only as allowed, see Downgrades).
+//   - refused: the last release refused for its signature, flags or
+//     version; cleared by a swap.
 //   - quarantined: versions that failed their trial boots, oldest first, at
 //     most [MaxQuarantined]. They are never tried again. To retry one, stop
 //     the agent and delete the state file.

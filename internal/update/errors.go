@@ -46,9 +46,26 @@ var ErrBadDigest = errors.New("update: malformed release digest")
 // staging file is removed.
 var ErrDigestMismatch = errors.New("update: release digest mismatch")
 
-// ErrUnsigned is wrapped when a release keyring is configured and the
+// ErrUnsigned is wrapped when a release signature is required and the
 // release lacks the kanade-sig or kanade-sig-kid metadata.
 var ErrUnsigned = errors.New("update: release is not signed")
+
+// ErrNoReleaseKeys is wrapped when a release signature is required (the
+// agent enforces command signatures, or a release keyring is configured)
+// but the release keyring holds no key: every release is refused, nothing
+// is downloaded.
+var ErrNoReleaseKeys = errors.New("update: release signature required but the release keyring has no key")
+
+// ErrReleaseFlags is wrapped when a release's flags (metadata
+// kanade-release-flags) are malformed or name a flag this agent does not
+// know. The release is refused.
+var ErrReleaseFlags = errors.New("update: bad release flags")
+
+// ErrDowngrade is wrapped when the target version is lower than the
+// running one (or the two cannot be ordered as semantic versions) and
+// neither the signed release (flag allow-downgrade) nor
+// Options.AllowDowngrade allows it. Nothing is installed.
+var ErrDowngrade = errors.New("update: downgrade refused")
 
 // ErrUnknownKid is wrapped when a release is signed by a key that is not in
 // the release keyring.

@@ -64,10 +64,12 @@ func ExampleUpdater_Run() {
 func ExampleSignRelease() {
 	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	binary := []byte("agent binary")
-	meta := update.SignRelease(priv, "release-2026", "1.2.0", sha256.Sum256(binary))
-	fmt.Println(meta[update.MetaSigKid], len(meta[update.MetaSig]))
-	fmt.Printf("%q\n", update.SignedBytes("1.2.0", sha256.Sum256(binary))[:24])
+	flags := update.Flags{AllowDowngrade: true} // may replace a newer version
+	meta := update.SignRelease(priv, "release-2026", "1.2.0", sha256.Sum256(binary), flags)
+	fmt.Println(meta[update.MetaSigKid], len(meta[update.MetaSig]), meta[update.MetaFlags])
+	b := update.SignedBytes("1.2.0", sha256.Sum256(binary), flags.String())
+	fmt.Printf("%q ... %q\n", b[:24], b[len(b)-16:])
 	// Output:
-	// release-2026 88
-	// "kanade-release-v1\x001.2.0\x00"
+	// release-2026 88 allow-downgrade
+	// "kanade-release-v2\x001.2.0\x00" ... "\x00allow-downgrade"
 }

@@ -79,7 +79,12 @@ func (e *env) updater(t *testing.T, cur string, mod func(*update.Options)) *upda
 
 func (e *env) put(t *testing.T, version string, data []byte, priv ed25519.PrivateKey, kid string) *jetstream.ObjectInfo {
 	t.Helper()
-	info, err := update.PutRelease(context.Background(), e.obs, version, data, priv, kid)
+	return e.putFlags(t, version, data, priv, kid, update.Flags{})
+}
+
+func (e *env) putFlags(t *testing.T, version string, data []byte, priv ed25519.PrivateKey, kid string, flags update.Flags) *jetstream.ObjectInfo {
+	t.Helper()
+	info, err := update.PutRelease(context.Background(), e.obs, version, data, priv, kid, flags)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,9 +45,23 @@ type Options struct {
 	CurrentVersion string
 	// JetStream reaches the agent_releases object store. Required.
 	JetStream jetstream.JetStream
-	// Keyring is the release keyring. Nil or empty: releases are not
-	// signature-checked (the SHA-256 digest still is).
+	// Keyring is the release keyring. When it is not nil (even empty) or
+	// RequireSignature is set, every release must carry a valid signature
+	// by one of its keys (see VerifyRelease), and an empty or nil keyring
+	// then refuses every release (ErrNoReleaseKeys). Nil with
+	// RequireSignature unset: signatures are not checked (the SHA-256
+	// digest always is).
 	Keyring *signing.Keyring
+	// RequireSignature requires a valid release signature even when
+	// Keyring is nil. The agent sets it when it enforces command
+	// signatures: an agent that refuses unsigned commands must not install
+	// an unsigned binary.
+	RequireSignature bool
+	// AllowDowngrade lets the updater install a release whose version is
+	// lower than CurrentVersion, or cannot be ordered against it, without
+	// the release's signed allow-downgrade flag. Off by default: a signed
+	// old (vulnerable) release is not installed over a newer one.
+	AllowDowngrade bool
 	// Logger receives the updater's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Default: time.Now.

@@ -53,6 +53,16 @@ type state struct {
 	LastGood *lastGood `json:"last_good,omitempty"`
 	// Events are ObsEvents waiting to be enqueued by the agent.
 	Events []wire.ObsEvent `json:"events,omitempty"`
+	// Refused is the last release refused for its signature, flags or
+	// version; cleared by a swap.
+	Refused *refusal `json:"refused,omitempty"`
+}
+
+// refusal records a refused release.
+type refusal struct {
+	Version string    `json:"version"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
 }
 
 // attempt records one swap.
@@ -99,6 +109,10 @@ func (s *state) clone() *state {
 	if s.LastGood != nil {
 		l := *s.LastGood
 		c.LastGood = &l
+	}
+	if s.Refused != nil {
+		r := *s.Refused
+		c.Refused = &r
 	}
 	c.Quarantined = slices.Clone(s.Quarantined)
 	c.Events = slices.Clone(s.Events)

@@ -196,7 +196,7 @@ func TestSignature(t *testing.T) {
 		{"signed as another version", func(e *env) {
 			e.put(t, "1.2.0", newBinary, nil, "")
 			e.rewriteMeta(t, "1.2.0", func(i *jetstream.ObjectInfo) {
-				i.Metadata = update.SignRelease(priv, "rel-1", "1.1.0", sha256.Sum256(newBinary))
+				i.Metadata = update.SignRelease(priv, "rel-1", "1.1.0", sha256.Sum256(newBinary), update.Flags{})
 			})
 		}, update.ErrBadSignature},
 		{"garbled signature", func(e *env) {
@@ -208,7 +208,7 @@ func TestSignature(t *testing.T) {
 			e.put(t, "1.2.0", newBinary, nil, "")
 			e.rewriteMeta(t, "1.2.0", func(i *jetstream.ObjectInfo) {
 				i.Headers = map[string][]string{}
-				for k, v := range update.SignRelease(priv, "rel-1", "1.2.0", sha256.Sum256(newBinary)) {
+				for k, v := range update.SignRelease(priv, "rel-1", "1.2.0", sha256.Sum256(newBinary), update.Flags{}) {
 					i.Headers["Kanade-Sig"+k[len("kanade-sig"):]] = []string{v}
 				}
 			})

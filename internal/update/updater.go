@@ -262,6 +262,11 @@ func (u *Updater) Consider(ctx context.Context, cfg wire.Config) (Decision, erro
 	if swapped {
 		return DecisionUpdated, ErrRestart // a restart is already due
 	}
+	if u.signatureRequired() && u.opts.Keyring.Len() == 0 {
+		err := fmt.Errorf("%w: release %s refused (configure the release keyring with the publisher's key)", ErrNoReleaseKeys, v)
+		u.refuse(v, err)
+		return DecisionFailed, err
+	}
 	if j := cfg.TargetVersionJitter; j > 0 {
 		n := int64(j)
 		if n < math.MaxInt64 {
@@ -276,7 +281,11 @@ func (u *Updater) Consider(ctx context.Context, cfg wire.Config) (Decision, erro
 	u.log.Info("self-update: downloading", "from", u.opts.CurrentVersion, "target", v)
 	staged, digest, err := u.download(ctx, v)
 	if err != nil {
-		u.log.Warn("self-update: download failed", "target", v, "err", err)
+		if refused(err) {
+			u.refuse(v, err)
+		} else {
+			u.log.Warn("self-update: download failed", "target", v, "err", err)
+		}
 		return DecisionFailed, err
 	}
 	if err := u.swap(v, staged, digest); err != nil {
@@ -287,9 +296,91 @@ func (u *Updater) Consider(ctx context.Context, cfg wire.Config) (Decision, erro
 	return DecisionUpdated, ErrRestart
 }
 
+// signatureRequired reports whether releases must be signed: the agent
+// enforces signatures, or a release keyring (even an empty one) is set.
+func (u *Updater) signatureRequired() bool {
+	return u.opts.RequireSignature || u.opts.Keyring != nil
+}
+
+// refusalErrs are the errors of a release refused for what it is (its
+// signature, flags or version), as opposed to a failure to get it.
+var refusalErrs = []error{ErrNoReleaseKeys, ErrUnsigned, ErrUnknownKid, ErrBadSignature, ErrReleaseFlags, ErrDowngrade}
+
+// refused reports whether err refuses a release for what it is.
+func refused(err error) bool {
+	for _, e := range refusalErrs {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse logs the refusal of release v and records it in the state file
+// (Refusal). The executable is untouched and nothing counts as attempted:
+// once the release or the keyring is fixed, a later Consider installs it.
+func (u *Updater) refuse(v string, err error) {
+	u.log.Error("self-update: release refused", "target", v, "running", u.opts.CurrentVersion, "err", err)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	next := u.st.clone()
+	next.Refused = &refusal{Version: v, Reason: err.Error(), At: u.opts.Now().UTC()}
+	if serr := saveState(u.opts.StateDir, next); serr != nil {
+		u.log.Warn("self-update: cannot record the refusal", "err", serr)
+		return
+	}
+	u.st = next
+}
+
+// Refusal describes the last release refused for its signature, flags or
+// version (see Updater.LastRefusal).
+type Refusal struct {
+	// Version is the refused target version.
+	Version string
+	// Reason is the refusal error's text.
+	Reason string
+	// At is when it was refused.
+	At time.Time
+}
+
+// LastRefusal returns the last release refused for its signature, flags
+// or version, as recorded in the state file, and whether there is one. A
+// successful update clears it.
+func (u *Updater) LastRefusal() (Refusal, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	r := u.st.Refused
+	if r == nil {
+		return Refusal{}, false
+	}
+	return Refusal{Version: r.Version, Reason: r.Reason, At: r.At}, true
+}
+
+// checkDowngrade refuses target v when it is lower than the running
+// version, or cannot be ordered against it, unless flags or the options
+// allow it.
+func (u *Updater) checkDowngrade(v string, flags Flags) error {
+	if flags.AllowDowngrade || u.opts.AllowDowngrade {
+		return nil
+	}
+	c, err := CompareVersions(v, u.opts.CurrentVersion)
+	if err != nil {
+		return fmt.Errorf("%w: cannot order %s against the running %s (%w); publish it with the allow-downgrade flag or set the agent's allow-downgrade option",
+			ErrDowngrade, v, u.opts.CurrentVersion, err)
+	}
+	if c < 0 {
+		return fmt.Errorf("%w: %s is lower than the running %s; publish it with the allow-downgrade flag or set the agent's allow-downgrade option",
+			ErrDowngrade, v, u.opts.CurrentVersion)
+	}
+	return nil
+}
+
 // permanent reports whether a download error will not go away by trying again.
 func permanent(err error) bool {
-	for _, e := range []error{ErrNoDigest, ErrBadDigest, ErrUnsigned, ErrUnknownKid, ErrBadSignature, ErrReleaseSize, ErrInvalidVersion} {
+	if refused(err) {
+		return true
+	}
+	for _, e := range []error{ErrNoDigest, ErrBadDigest, ErrReleaseSize, ErrInvalidVersion} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -352,7 +443,16 @@ func (u *Updater) fetch(ctx context.Context, v string) (path string, digest [sha
 	if info.Size == 0 || info.Size > uint64(u.opts.MaxSize) {
 		return "", digest, fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrReleaseSize, v, info.Size, u.opts.MaxSize)
 	}
-	if err := VerifyRelease(u.opts.Keyring, info, v, digest); err != nil {
+	var flags Flags
+	if u.signatureRequired() {
+		flags, err = VerifyRelease(u.opts.Keyring, info, v, digest)
+	} else {
+		flags, err = ReleaseFlags(info)
+	}
+	if err != nil {
+		return "", digest, err
+	}
+	if err := u.checkDowngrade(v, flags); err != nil {
 		return "", digest, err
 	}
 	f, err := createStaging(u.opts.Exe)
@@ -404,6 +504,7 @@ func (u *Updater) swap(v, staged string, digest [sha256.Size]byte) error {
 	next.Attempt = &attempt{Version: v, From: u.opts.CurrentVersion, Digest: hexDigest, At: now.UTC()}
 	next.Sentinel = &sentinel{Phase: phaseArmed, From: u.opts.CurrentVersion, To: v, Digest: hexDigest, ArmedAt: now.UTC(), EventID: uint64(now.UnixNano())}
 	next.addEvent(ev)
+	next.Refused = nil
 	if err := saveState(u.opts.StateDir, next); err != nil {
 		_ = os.Remove(staged)
 		return err

@@ -1,0 +1,116 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Marshal encodes v as upstream's serde_json::to_vec does for the wire
+// types: compact, no trailing newline, and '<', '>' and '&' written as
+// themselves (encoding/json's json.Marshal writes them as \u003c, \u003e
+// and \u0026, which decode to the same strings but are different bytes).
+// Publishers should use it for every message they send. Two differences
+// remain, both only in bytes, not in meaning: Go writes U+2028 and U+2029
+// escaped, and Go trims trailing zeros of fractional seconds in timestamps
+// (".5Z") where chrono writes 3, 6 or 9 digits (".500Z").
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// marshal is json.Marshal without HTML escaping, for MarshalJSON methods:
+// what they return is what Marshal (or an Encoder with SetEscapeHTML(false))
+// writes.
+func marshal(v any) ([]byte, error) { return Marshal(v) }
+
+// jsonFloat is a float64 written as serde_json writes an f64: the shortest
+// form that reads back to the same value, always with a fraction or an
+// exponent ("1.0", "0.3", "1e16", "1.5e-7"), and null for NaN and
+// infinities (encoding/json refuses to encode those at all, which would
+// lose the whole message).
+type jsonFloat float64
+
+// MarshalJSON implements json.Marshaler.
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	return appendSerdeFloat(nil, float64(f)), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler: any JSON number, or null for 0.
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = jsonFloat(v)
+	return nil
+}
+
+// appendSerdeFloat appends f in the format of the ryu crate's
+// format_finite, which serde_json uses for f64.
+func appendSerdeFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	if f == 0 {
+		if math.Signbit(f) {
+			return append(b, "-0.0"...)
+		}
+		return append(b, "0.0"...)
+	}
+	if f < 0 {
+		b = append(b, '-')
+		f = -f
+	}
+	// Shortest round-trip digits and the decimal exponent: d.ddde±x.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, exp, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	x, _ := strconv.Atoi(exp)
+	n := len(digits)
+	k := x + 1 // position of the decimal point after the first digit
+	switch {
+	case n <= k && k <= 16:
+		b = append(b, digits...)
+		for i := n; i < k; i++ {
+			b = append(b, '0')
+		}
+		return append(b, ".0"...)
+	case 0 < k && k <= 16:
+		b = append(b, digits[:k]...)
+		b = append(b, '.')
+		return append(b, digits[k:]...)
+	case -5 < k && k <= 0:
+		b = append(b, "0."...)
+		for i := k; i < 0; i++ {
+			b = append(b, '0')
+		}
+		return append(b, digits...)
+	case n == 1:
+		b = append(b, digits...)
+	default:
+		b = append(b, digits[0], '.')
+		b = append(b, digits[1:]...)
+	}
+	b = append(b, 'e')
+	return strconv.AppendInt(b, int64(k-1), 10)
+}
+
+// jsonFloatPtr converts p for encoding.
+func jsonFloatPtr(p *float64) *jsonFloat {
+	if p == nil {
+		return nil
+	}
+	f := jsonFloat(*p)
+	return &f
+}
