@@ -121,19 +121,19 @@ func resetTimer(t *time.Timer, d time.Duration) {
 
 // runTimers publishes heartbeats and HostPerf samples on the intervals of
 // the effective config (already clamped to their floors by wire.Config.Apply),
-// which change live. The first heartbeat goes out at once, and so does the
-// first after a change of the heartbeat interval, as upstream's ticker does.
-// It returns when ctx ends.
+// which change live. The first heartbeat and the first HostPerf go out at
+// once, and so does the first after a change of their interval, as
+// upstream's tickers do; the first HostPerf has no CPU figure and no rates
+// (there is nothing to diff against yet). It returns when ctx ends.
 func (a *Agent) runTimers(ctx context.Context) {
 	hbSubj, _ := subject.Heartbeat(a.opts.PcID)
 	hpSubj, _ := subject.HostPerf(a.opts.PcID)
 	cfg := a.config()
 	hbEvery, hpEvery := timerInterval(cfg.HeartbeatInterval), timerInterval(cfg.HostPerfInterval)
 	hbT := time.NewTimer(0)
-	hpT := time.NewTimer(hpEvery)
+	hpT := time.NewTimer(0) // the first sample has no rates (RatesUnknown)
 	defer hbT.Stop()
 	defer hpT.Stop()
-	a.host.Sample(time.Now()) // prime the rates
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,7 +148,7 @@ func (a *Agent) runTimers(ctx context.Context) {
 			}
 			if d := timerInterval(cfg.HostPerfInterval); d != hpEvery {
 				hpEvery = d
-				resetTimer(hpT, hpEvery)
+				resetTimer(hpT, 0)
 			}
 		case now := <-hbT.C:
 			a.publishCore(hbSubj, a.heartbeat(now))

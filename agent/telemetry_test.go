@@ -469,3 +469,47 @@ func TestConfigUpstreamFields(t *testing.T) {
 		t.Fatalf("config %+v", c)
 	}
 }
+
+// TestHostPerfFirstSample: the first host_perf goes out at start without
+// cpu_pct and rates (nothing to diff against yet), as upstream's; the next
+// carries them.
+func TestHostPerfFirstSample(t *testing.T) {
+	e := newEnv(t)
+	got := make(chan []byte, 100)
+	sub, err := e.nc.Subscribe("host_perf.pc-hpf", func(m *nats.Msg) {
+		select {
+		case got <- m.Data:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	e.start("pc-hpf", "", func(o *agent.Options) {
+		d := wire.DefaultConfig(runtime.NumCPU())
+		d.Floors, d.HostPerfInterval = wire.Floors{}, 300*time.Millisecond
+		o.Defaults = &d
+	})
+	rates := []string{"cpu_pct", "disk_read_bytes_per_sec", "disk_written_bytes_per_sec", "net_rx_bytes_per_sec", "net_tx_bytes_per_sec"}
+	for i, wantRates := range []bool{false, true} {
+		var m []byte
+		select {
+		case m = <-got:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no host_perf %d", i+1)
+		}
+		raw := map[string]json.RawMessage{}
+		if err := json.Unmarshal(m, &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range rates {
+			if _, ok := raw[k]; ok != wantRates {
+				t.Errorf("host_perf %d: %s present %v, want %v: %s", i+1, k, ok, wantRates, m)
+			}
+		}
+		if string(raw["pc_id"]) != `"pc-hpf"` || string(raw["mem_total_bytes"]) == "0" {
+			t.Errorf("host_perf %d: %s", i+1, m)
+		}
+	}
+}

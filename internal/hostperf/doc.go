@@ -14,8 +14,8 @@
 //   - [Host] reports the machine's figures as a [wire.HostPerf]: CPU use over
 //     all cores, CPU count, memory and swap, and disk and network throughput
 //     since its previous sample. Its first sample has CPU use and every rate at
-//     0, because there is nothing to compare with; the agent may take one
-//     sample at start-up and discard it.
+//     0 and RatesUnknown set, because there is nothing to compare with: the
+//     message leaves them out, as upstream's first sample does.
 //
 // Both are cheap: a sample reads a handful of small files or makes a handful
 // of system calls. Neither starts goroutines or timers; the caller samples on

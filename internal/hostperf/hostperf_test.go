@@ -152,6 +152,9 @@ func checkPlausible(t *testing.T, first bool, p wire.HostPerf) {
 	if first && p.CPUPct != 0 {
 		t.Errorf("first sample cpu %v%%, want 0", p.CPUPct)
 	}
+	if p.RatesUnknown != first {
+		t.Errorf("RatesUnknown %v on the %s sample", p.RatesUnknown, map[bool]string{true: "first", false: "second"}[first])
+	}
 }
 
 func TestHostSample(t *testing.T) {
