@@ -264,8 +264,9 @@ func TestHeartbeatTinyIntervalClamped(t *testing.T) {
 	}
 }
 
-// obsEvents returns the obs events stored for pcID, in stream order.
-func (e *env) obsEvents(pcID string) ([]wire.ObsEvent, error) {
+// onlineEvents returns the agent_online events stored for pcID, in stream
+// order.
+func (e *env) onlineEvents(pcID string) ([]wire.ObsEvent, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := e.js.Stream(ctx, subject.StreamObs)
@@ -286,7 +287,9 @@ func (e *env) obsEvents(pcID string) ([]wire.ObsEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("obs event %s: %w", m.Data(), err)
 		}
-		out = append(out, *ev)
+		if ev.Kind == wire.KindAgentOnline {
+			out = append(out, *ev)
+		}
 	}
 	return out, batch.Error()
 }
@@ -304,15 +307,9 @@ func TestStartupEvent(t *testing.T) {
 		r := e.start("pc-up1", dir, func(o *agent.Options) { o.Version = "4.5.6" })
 		var evs []wire.ObsEvent
 		natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-			all, err := e.obsEvents("pc-up1")
-			if err != nil {
+			var err error
+			if evs, err = e.onlineEvents("pc-up1"); err != nil {
 				return err
-			}
-			evs = evs[:0]
-			for _, ev := range all {
-				if ev.Kind == wire.KindAgentOnline {
-					evs = append(evs, ev)
-				}
 			}
 			if len(evs) != i {
 				return fmt.Errorf("%d agent_online events, want %d", len(evs), i)
