@@ -75,14 +75,17 @@ type Agent struct {
 	inflight   atomic.Int64  // commands claimed and not finished
 	idle       chan struct{} // signalled when inflight drops to zero
 
-	acks      ackSet
-	refusals  recentSet // result_ids of refusals stored lately
-	in        *inbound  // the one ordered queue of command messages
-	subsMu    sync.Mutex
-	groupSubs map[string]*nats.Subscription
+	acks        ackSet
+	refusals    recentSet  // result_ids of refusals stored lately
+	refusalRate *rateLimit // bounds the refusals stored (signature.go)
+	in          *inbound   // the one ordered queue of command messages
+	side        *sideWorker
+	subsMu      sync.Mutex
+	groupSubs   map[string]*nats.Subscription
 
 	counters struct {
 		received, malformed, duplicate, refused, results atomic.Int64
+		refusalsDropped, killsRefused                    atomic.Int64
 	}
 }
 
@@ -111,6 +114,8 @@ func New(opts Options) (*Agent, error) {
 		groupSubs:  map[string]*nats.Subscription{},
 	}
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
+	a.side = newSideWorker()
+	a.refusalRate = newRateLimit(refusalBurst, refusalEvery)
 	return a, nil
 }
 
@@ -219,7 +224,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	inDone.Add(1)
 	go func() {
 		defer inDone.Done()
-		a.in.run(inCtx, func(m *nats.Msg, ack func()) { a.onCommand(m.Subject, m.Header, m.Data, ack) })
+		a.runIntake(inCtx)
 	}()
 	defer func() { stopIn(); inDone.Wait() }()
 	if err := a.subscribeCore(); err != nil {
@@ -564,6 +569,13 @@ type Stats struct {
 	// Dropped counts command messages dropped unread because more than
 	// 64 MiB of commands were waiting to be claimed.
 	Dropped int64
+	// RefusalsDropped counts refusal results not stored because refusals
+	// came faster than the refusal rate limit (a burst of 100, then one
+	// every 500 ms): their commands were refused all the same.
+	RefusalsDropped int64
+	// KillsRefused counts kill.<exec_id> messages ignored because the
+	// agent enforces signatures and they were not signed for that subject.
+	KillsRefused int64
 	// Results counts results stored in the results outbox.
 	Results int64
 	// Running and Queued are the commands holding and waiting for a limiter slot.
@@ -580,6 +592,8 @@ func (a *Agent) Stats() Stats {
 		Received: a.counters.received.Load(), Malformed: a.counters.malformed.Load(),
 		Duplicates: a.counters.duplicate.Load(), Refused: a.counters.refused.Load(),
 		Results: a.counters.results.Load(), Dropped: a.in.dropped.Load(), Running: running, Queued: queued,
+		RefusalsDropped: a.counters.refusalsDropped.Load() + a.side.dropped.Load(),
+		KillsRefused:    a.counters.killsRefused.Load(),
 	}
 	if a.opened.Load() {
 		s.Outbox = a.outboxStats()

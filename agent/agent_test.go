@@ -47,9 +47,13 @@ func TestGates(t *testing.T) {
 		{"pin matches", func(c *wire.Command) { c.ID, c.Version = "inv", "v2" }, 0, "", false},
 		{"revoked", func(c *wire.Command) { c.ID, c.Version = "bad", "v1" }, wire.ExitRevoked, "revoked", true},
 		{"deadline", func(c *wire.Command) { c.DeadlineAt = &past }, wire.ExitDeadline, "deadline", true},
-		{"unchecked skips pin", func(c *wire.Command) {
+		// As upstream, unchecked still applies the version pin and revocation.
+		{"unchecked keeps pin", func(c *wire.Command) {
 			c.ID, c.Version, c.Staleness = "inv", "v1", &wire.Staleness{Mode: wire.StalenessUnchecked}
-		}, 0, "", false},
+		}, wire.ExitVersionPin, "version pin", true},
+		{"unchecked keeps revoke", func(c *wire.Command) {
+			c.ID, c.Version, c.Staleness = "bad", "v1", &wire.Staleness{Mode: wire.StalenessUnchecked}
+		}, wire.ExitRevoked, "revoked", true},
 		{"unsupported shell", func(c *wire.Command) { c.Shell = unsupportedShell }, wire.ExitUnsupported, "unsupported", true},
 	}
 	if runtime.GOOS != "windows" { // where run_as user runs in the interactive user's session
@@ -628,7 +632,7 @@ func TestSignatureEnforced(t *testing.T) {
 	a := e.start("pc-sig", "", func(o *agent.Options) { o.KeyringFile, o.Enforcing = keyring, true })
 	unsigned := cmd(noopScript)
 	e.publish(pcSubject("pc-sig"), unsigned)
-	if r := e.waitResult(unsigned.RequestID, 20*time.Second); r.ExitCode != wire.ExitRefused || !r.Skipped {
+	if r := e.waitResult(unsigned.RequestID, 20*time.Second); r.ExitCode != wire.ExitRefused || r.Skipped {
 		t.Fatalf("unsigned: %+v", r)
 	}
 	// Both copies (live and replayed) are handled before a later command.

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kanade/kanade-agent/internal/ledger"
 	"github.com/kanade/kanade-agent/internal/runner"
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -32,16 +33,19 @@ var (
 // launchMeta is stored with a launching ledger entry, so that a restart can
 // report exit 121 for the command with the right ids.
 type launchMeta struct {
-	RequestID string    `json:"request_id"`
-	ExecID    string    `json:"exec_id,omitempty"`
-	ResultID  string    `json:"result_id"`
-	StartedAt time.Time `json:"started_at"`
+	RequestID  string    `json:"request_id"`
+	ManifestID string    `json:"manifest_id,omitempty"`
+	ExecID     string    `json:"exec_id,omitempty"`
+	ResultID   string    `json:"result_id"`
+	StartedAt  time.Time `json:"started_at"`
 }
 
-// onCommand is the handler of every command message, live or replayed. It
-// decodes, checks the signature and claims the request id, then hands the
-// command to its own goroutine; it never blocks on the script. It returns
-// once the claim is durable, so a replayed message can be acked after it.
+// onCommand is the handler of every command message, live or replayed,
+// that the screen (screenCommand) let through: its signature verified, or
+// the agent does not enforce. It decodes the command and claims the
+// request id, then hands the command to its own goroutine; it never blocks
+// on the script. It returns once the claim is durable, so a replayed
+// message can be acked after it.
 //
 // Nothing from the network can make it panic or stop the agent: JSON that
 // does not decode is logged and counted; a command with an unusable
@@ -55,7 +59,7 @@ type launchMeta struct {
 // otherwise only once the command is durably launching or its result is
 // stored: a crash before that leaves the message unacked, so the replay
 // delivers it again and the command is not lost.
-func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func()) {
+func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 	a.counters.received.Add(1)
 	done := true
 	if ack != nil {
@@ -65,10 +69,12 @@ func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func())
 			}
 		}()
 	}
-	var cmd wire.Command
-	if err := wire.Unmarshal(data, &cmd); err != nil { // serde-strict: exact-case keys, no duplicates
-		a.counters.malformed.Add(1)
-		a.log.Warn("dropping command that is not valid JSON", "subject", subj, "bytes", len(data), "err", err)
+	subj, data := m.Subject, m.Data
+	cmd, err := decodeCommand(data)
+	if err != nil {
+		if n := a.counters.malformed.Add(1); n == 1 || n%1000 == 0 {
+			a.log.Warn("dropping command that does not decode", "subject", subj, "bytes", len(data), "err", err, "malformed_total", n)
+		}
 		return
 	}
 	if err := subject.ValidToken("request_id", cmd.RequestID); err != nil {
@@ -76,10 +82,14 @@ func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func())
 		a.log.Warn("dropping command without a usable request_id", "subject", subj, "err", err)
 		return
 	}
-	if !a.checkSignature(subj, hdr, data, &cmd) {
-		return
+	if d, ok := tag.(signing.Decision); ok {
+		a.reportSignature(d, cmd.RequestID, time.Now())
 	}
-	err := cmd.Validate()
+	if cmd.Script != "" {
+		// As upstream, an inline script wins over a script_object.
+		cmd.ScriptObject, cmd.ScriptObjectSHA256 = "", ""
+	}
+	err = cmd.Validate()
 	if err == nil && cmd.ExecID != "" {
 		err = subject.ValidToken("exec_id", cmd.ExecID)
 	}
@@ -88,13 +98,55 @@ func (a *Agent) onCommand(subj string, hdr nats.Header, data []byte, ack func())
 		a.log.Warn("refusing malformed command", "subject", subj, "request_id", cmd.RequestID, "err", err)
 		cmd.ExecID = ""
 		now := time.Now()
-		r := a.newResult(&cmd, refusalID(cmd.RequestID, a.opts.PcID, "malformed"), now)
+		r := a.newResult(cmd, refusalID(cmd.RequestID, a.opts.PcID, "malformed"), now)
 		r.ExitCode, r.Skipped, r.FinishedAt = wire.ExitUnsupported, true, now
 		r.Stderr = "kanade-agent: refused malformed command: " + err.Error()
 		a.store(r)
 		return
 	}
-	done = a.claimAndStart(&cmd, ack)
+	done = a.claimAndStart(cmd, ack)
+}
+
+// decodeCommand decodes a command message's JSON as upstream's serde does
+// (wire.Unmarshal: exact-case keys, so {"script":"a","SCRIPT":"b"} runs a;
+// a repeated field makes the message undecodable, dropped without a result
+// as upstream); it does not validate and never panics.
+func decodeCommand(data []byte) (cmd *wire.Command, err error) {
+	defer func() {
+		if p := recover(); p != nil { // a decoder bug, not input: report it as bad input
+			cmd, err = nil, fmt.Errorf("agent: decoding command: %v", p)
+		}
+	}()
+	var c wire.Command
+	if err := wire.Unmarshal(data, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// minKeyRefresh bounds how often the keyring sources are re-read.
+const minKeyRefresh = 5 * time.Second
+
+// runIntake runs the command intake until ctx ends: the inbound queue,
+// whose screen checks signatures as messages arrive, with onCommand as its
+// handler; the screen's side worker; and the periodic keyring refresh
+// (every heartbeat_interval, at least minKeyRefresh, as upstream).
+func (a *Agent) runIntake(ctx context.Context) {
+	a.in.screen = a.screenCommand
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.runSide(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.refreshKeys(ctx, func() time.Duration {
+			return max(a.config().HeartbeatInterval, minKeyRefresh)
+		})
+	}()
+	a.in.run(ctx, func(m *nats.Msg, ack func(), tag any) { a.onCommand(m, ack, tag) })
+	wg.Wait()
 }
 
 // Bounds on numbers from the network, so no arithmetic overflows and no
@@ -129,20 +181,31 @@ func (a *Agent) refuseUnclaimed(cmd *wire.Command, why, note string) {
 // whose result_id is derived from the request and the reason. The live and
 // the replayed copy of a command are refused alike, and an unacked replay
 // comes back every ack wait, so a result_id among the last recentRefusals
-// stored is not stored again.
-func (a *Agent) store(r wire.ExecResult) {
+// stored is not stored again. Past the refusal rate limit (refusalBurst,
+// then one per refusalEvery) a refusal is not stored but counted, so a
+// flood of bad commands cannot fill the disk. It reports whether r was
+// stored now.
+func (a *Agent) store(r wire.ExecResult) bool {
 	if !a.refusals.add(r.ResultID) {
 		a.log.Debug("refusal already stored", "request_id", r.RequestID, "result_id", r.ResultID)
-		return
+		return false
+	}
+	if !a.refusalRate.allow(time.Now()) {
+		a.refusals.remove(r.ResultID)
+		if n := a.counters.refusalsDropped.Add(1); n == 1 || n%1000 == 0 {
+			a.log.Warn("refusal not stored: too many refusals", "request_id", r.RequestID, "exit_code", r.ExitCode, "dropped_total", n)
+		}
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := a.results.Enqueue(ctx, r); err != nil {
 		a.refusals.remove(r.ResultID)
 		a.log.Error("cannot store result", "request_id", r.RequestID, "exit_code", r.ExitCode, "err", err)
-		return
+		return false
 	}
 	a.counters.results.Add(1)
+	return true
 }
 
 // recentRefusals bounds the refusal result_ids an agent remembers.
@@ -241,13 +304,22 @@ func (a *Agent) claimAndStart(cmd *wire.Command, ack func()) (ackNow bool) {
 	var killSub *nats.Subscription
 	if cmd.ExecID != "" {
 		ks, _ := subject.Kill(cmd.ExecID)
-		if killSub, err = a.nc.Subscribe(ks, func(*nats.Msg) { cancel(errRemoteKill) }); err != nil {
+		kill := func(m *nats.Msg) {
+			if a.killAllowed(m) {
+				cancel(errRemoteKill)
+			}
+		}
+		if killSub, err = a.nc.Subscribe(ks, kill); err != nil {
 			a.log.Warn("cannot subscribe to kill subject", "subject", ks, "err", err)
 		}
 	}
 	a.startExec(&execution{cmd: cmd, slot: slot, ctx: ctx, cancel: cancel, killSub: killSub})
 	return false
 }
+
+// killArmTimeout bounds how long a command waits for the server to confirm
+// its kill subscription: only a broken connection makes it wait that long.
+const killArmTimeout = 2 * time.Second
 
 // execution is one accepted command on its way through the pipeline.
 type execution struct {
@@ -333,6 +405,15 @@ func (a *Agent) execute(x *execution) {
 		}
 	}()
 
+	if x.killSub != nil {
+		// The SUB for kill.<exec_id> was only buffered at the claim: make
+		// sure the server has it before anything (events.started, the
+		// script) can prompt an operator to send a kill, as upstream.
+		if err := a.nc.FlushTimeout(killArmTimeout); err != nil {
+			a.log.Warn("kill subscription not confirmed by the server; a kill sent now may be missed",
+				"exec_id", cmd.ExecID, "err", err)
+		}
+	}
 	skip := func(code int32, note string) {
 		r := a.newResult(cmd, resultID, received)
 		r.ExitCode, r.Skipped, r.Stderr, r.FinishedAt = code, true, note, time.Now()
@@ -395,7 +476,7 @@ func (a *Agent) execute(x *execution) {
 	}
 
 	script := cmd.Script
-	if cmd.ScriptObject != "" {
+	if script == "" && cmd.ScriptObject != "" { // script wins when both are set
 		s, err := a.fetchScript(ctx, cmd)
 		if err != nil {
 			r := a.newResult(cmd, resultID, received)
@@ -407,7 +488,7 @@ func (a *Agent) execute(x *execution) {
 	}
 
 	started := time.Now()
-	meta, _ := json.Marshal(launchMeta{RequestID: cmd.RequestID, ExecID: cmd.ExecID, ResultID: resultID, StartedAt: started})
+	meta, _ := json.Marshal(launchMeta{RequestID: cmd.RequestID, ManifestID: cmd.ID, ExecID: cmd.ExecID, ResultID: resultID, StartedAt: started})
 	if err := a.ledger.Launching(cmd.RequestID, meta); err != nil {
 		// Without a durable launching mark a crash could run it twice: refuse.
 		a.log.Error("dedup ledger failed; command not run", "request_id", cmd.RequestID, "err", err)
@@ -418,6 +499,8 @@ func (a *Agent) execute(x *execution) {
 	}
 	a.acks.fire(cmd.RequestID)
 	if cmd.ExecID != "" {
+		// As upstream, manifest_id (the command's id, adhoc-run included)
+		// and version are always set.
 		ev := wire.EventStarted{ExecID: cmd.ExecID, PcID: a.opts.PcID, ResultID: resultID,
 			RequestID: cmd.RequestID, StartedAt: started, ManifestID: cmd.ID, Version: cmd.Version}
 		if _, err := a.events.Enqueue(context.WithoutCancel(ctx), ev); err != nil {
@@ -481,7 +564,10 @@ func (a *Agent) execute(x *execution) {
 	if res.StderrTruncated {
 		notes = append(notes, fmt.Sprintf("kanade-agent: stderr truncated: kept %d of %d bytes", len(res.Stderr), res.StderrBytes))
 	}
-	if cmd.Emit != nil {
+	// As upstream: events are forwarded only from a clean run (exit 0); a
+	// failed run keeps its stdout in the result, where the operator sees
+	// what went wrong, and no partial events are stored.
+	if cmd.Emit != nil && r.ExitCode == 0 {
 		a.emitEvents(ctx, res.Stdout, &notes)
 		r.Stdout = ""
 	}
@@ -491,26 +577,43 @@ func (a *Agent) execute(x *execution) {
 }
 
 // gates applies staleness, version pin, revocation and deadline in that
-// order; a non-zero code means the command is skipped.
+// order, as upstream; a non-zero code means the command is skipped.
+//
+// The staleness mode decides only how fresh the gate state must be, never
+// whether the version pin and the revocation apply: unchecked and cached
+// use the cached state as it is (asking the buckets once when it was never
+// read), strict refuses with 127 when the state is older than
+// max_cache_age and the buckets cannot be read now. max_cache_age "0s"
+// means the state must be live now (the gate watches connected and caught
+// up) or read from the buckets now; a max_cache_age that does not parse
+// counts as "0s", failing closed as upstream.
 func (a *Agent) gates(ctx context.Context, cmd *wire.Command, now time.Time) (int32, string) {
-	if cmd.StalenessMode() != wire.StalenessUnchecked && cmd.ID != "" && cmd.ID != wire.AdhocID {
-		current, hasCurrent, status, age, synced := a.kv.gate(cmd.ID, now)
-		if cmd.StalenessMode() == wire.StalenessStrict {
-			maxAge, _ := cmd.Staleness.MaxAge()
-			if !synced || age > maxAge {
-				var err error
-				current, hasCurrent, status, err = a.fetchGate(ctx, cmd.ID)
-				if err != nil {
-					return wire.ExitStale, fmt.Sprintf("kanade-agent: skipped: gate state older than max_cache_age %s and the buckets are unreachable: %v", maxAge, err)
-				}
+	named := cmd.ID != "" && cmd.ID != wire.AdhocID
+	current, hasCurrent, status, age, synced := a.kv.gate(cmd.ID, now)
+	switch cmd.StalenessMode() {
+	case wire.StalenessStrict:
+		maxAge := strictMaxAge(cmd.Staleness)
+		if !synced || age > maxAge {
+			key := cmd.ID
+			if !named {
+				key = wire.AdhocID // any key proves the buckets are readable now
 			}
-		} else if !synced {
+			var err error
+			current, hasCurrent, status, err = a.fetchGate(ctx, key)
+			if err != nil {
+				return wire.ExitStale, fmt.Sprintf("kanade-agent: skipped: staleness policy (mode=strict): gate state older than max_cache_age %s and the buckets are unreachable: %v", maxAge, err)
+			}
+		}
+	default:
+		if named && !synced {
 			// Never read the buckets yet: ask them once; unreachable means
-			// no cached state, which the cached mode accepts.
+			// no cached state, which cached and unchecked accept.
 			if c, h, s, err := a.fetchGate(ctx, cmd.ID); err == nil {
 				current, hasCurrent, status = c, h, s
 			}
 		}
+	}
+	if named {
 		if hasCurrent && current != cmd.Version {
 			return wire.ExitVersionPin, fmt.Sprintf("kanade-agent: skipped: version pin: script_current[%s] is %q, command has %q", cmd.ID, current, cmd.Version)
 		}
@@ -518,10 +621,25 @@ func (a *Agent) gates(ctx context.Context, cmd *wire.Command, now time.Time) (in
 			return wire.ExitRevoked, fmt.Sprintf("kanade-agent: skipped: script %s is revoked", cmd.ID)
 		}
 	}
-	if cmd.DeadlineAt != nil && !now.Before(*cmd.DeadlineAt) {
+	// As upstream, deadline_at is the last instant a command may start:
+	// only now > deadline_at skips.
+	if cmd.DeadlineAt != nil && now.After(*cmd.DeadlineAt) {
 		return wire.ExitDeadline, "kanade-agent: skipped: deadline_at " + cmd.DeadlineAt.Format(time.RFC3339) + " has passed"
 	}
 	return 0, ""
+}
+
+// strictMaxAge is the max_cache_age of a strict staleness policy; one
+// that is missing or does not parse is zero (fail closed, as upstream).
+func strictMaxAge(s *wire.Staleness) time.Duration {
+	if s == nil {
+		return 0
+	}
+	d, err := s.MaxAge()
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
 }
 
 // fetchScript downloads a script_object and checks its SHA-256.
@@ -585,7 +703,8 @@ func (a *Agent) emitEvents(ctx context.Context, stdout []byte, notes *[]string) 
 	return good
 }
 
-// newResult starts an ExecResult for cmd.
+// newResult starts an ExecResult for cmd. As upstream, manifest_id is the
+// command's id on every result, refusals and skips included.
 func (a *Agent) newResult(cmd *wire.Command, resultID string, started time.Time) wire.ExecResult {
 	return wire.ExecResult{ResultID: resultID, RequestID: cmd.RequestID, ExecID: cmd.ExecID,
 		PcID: a.opts.PcID, StartedAt: started, ManifestID: cmd.ID}

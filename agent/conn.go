@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/provision"
@@ -44,12 +46,12 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			log.Info("nats reconnected", "url", redactURL(nc.ConnectedUrl()))
 			a.kv.reconnected(time.Now())
 			a.kick()
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
+			log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
 			a.kick()
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
@@ -106,6 +108,24 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 		o = append(o, nats.Secure(cfg))
 	}
 	return append(o, a.opts.NATSOptions...), nil
+}
+
+// redactURL returns u for logs: without its user information, which may
+// hold a password or a token (the agent log is served by logs.fetch).
+// nats.Conn.ConnectedUrlRedacted hides only a password, not a token given
+// as the user name.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		if i := strings.LastIndex(u, "@"); i >= 0 {
+			return "redacted@" + u[i+1:]
+		}
+		return u
+	}
+	if p.User != nil {
+		p.User = url.User("redacted")
+	}
+	return p.String()
 }
 
 // backoff is the protocol's retry schedule: 1 s doubling to 300 s, ±25 % jitter.

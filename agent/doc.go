@@ -24,18 +24,30 @@
 // each effective group) and the EXEC replay consumer (agent-<pc_id>, for
 // commands published while the agent was away) feed one ordered queue,
 // handled by one goroutine, so commands are taken in the order they
-// reached the agent. Each goes through the pipeline of PROTOCOL.md:
-// decode; signature (Options.KeyringFile, Options.Enforcing; refusal 123);
-// the durable dedup ledger (a request_id runs at most once, across
-// restarts; one found mid-launch after a crash is reported 121, unless its
-// result was already stored); gates 127, 124, 126, 125; jitter; the FIFO
-// limiter (max_local_concurrent, live); the run (internal/runner: timeouts,
-// whole-tree kill, bounded output); retries; emit; then EventStarted and
-// the ExecResult through durable outboxes. kill.<exec_id> is honoured from
-// acceptance to exit. A replayed message is acked only once its command is
-// durably launching or finished. Malformed, hostile or oversized input is
-// refused with a result or a log line and never stops the agent;
-// Options.MaxQueued bounds the commands waiting or running.
+// reached the agent. Each message's signature is checked as it arrives,
+// against the subject it arrived on (the live subscription's, or the
+// replayed JetStream message's), before it is queued and without touching
+// the disk: while the agent enforces (Options.Enforcing, or with no
+// command keys at all, every command refused), unsigned, forged or
+// misaddressed messages never take room in the queue, and their refusals
+// (exit 123, skipped false) are stored at most 100 at once then one every
+// 500 ms (Stats.RefusalsDropped counts the rest). A replayed command on a
+// subject that is no longer the agent's is dropped, as upstream. Then the
+// pipeline of docs/protocol.md: strict decode; the durable dedup ledger (a
+// request_id runs at most once, across restarts; one found mid-launch
+// after a crash is reported 121, unless its result was already stored);
+// gates 127, 124, 126, 125 (every staleness mode applies the version pin
+// and revocation; strict max_cache_age is humantime, "0s" meaning the
+// gate state must be live now); jitter; the FIFO limiter
+// (max_local_concurrent, live); the run (internal/runner: timeouts,
+// whole-tree kill, bounded output); retries; emit (only after exit 0);
+// then EventStarted and the ExecResult (manifest_id always set) through
+// durable outboxes. kill.<exec_id> is honoured from acceptance to exit (its
+// subscription flushed before the command goes on); while enforcing, only
+// a kill signed for its own subject is. A replayed message is acked only
+// once its command is durably launching or finished. Malformed, hostile or
+// oversized input is refused with a result or a log line and never stops
+// the agent; Options.MaxQueued bounds the commands waiting or running.
 //
 // # Durability
 //

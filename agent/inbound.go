@@ -28,18 +28,36 @@ import (
 // messages), and a flood of large commands cannot exhaust memory. Past the
 // bound, live messages are dropped and counted; replayed ones are left
 // unacked, so JetStream delivers them again after the ack wait.
+//
+// The mover first passes each message to screen, when set: a message that
+// screen keeps is queued with the tag screen returned, one that it does
+// not keep is the screen's to finish (and to ack). The agent's screen
+// checks the signature there, without touching the disk, so while it
+// enforces, unsigned or forged messages never take room in the queue and
+// cannot push signed commands out of it.
 type inbound struct {
 	ch      chan *nats.Msg
 	acks    sync.Map // *nats.Msg → func(): the ack of a replayed message
 	max     int
 	dropped atomic.Int64
 	onDrop  func(m *nats.Msg, replayed bool, n int64)
+	// screen, when set, is called by the mover for each message in arrival
+	// order; ack is nil for a live message. It must not block.
+	screen func(m *nats.Msg, ack func()) (keep bool, tag any)
 
 	mu     sync.Mutex
 	cond   *sync.Cond
-	queue  []*nats.Msg
+	queue  []inItem
 	bytes  int
 	closed bool
+}
+
+// inItem is a queued message with its ack (nil for a live message) and the
+// screen's tag.
+type inItem struct {
+	m   *nats.Msg
+	ack func()
+	tag any
 }
 
 const (
@@ -77,8 +95,9 @@ func msgSize(m *nats.Msg) int {
 }
 
 // run moves messages from the channel to the queue and calls handle for
-// each, in order, until ctx ends. ack is nil for a live message.
-func (in *inbound) run(ctx context.Context, handle func(m *nats.Msg, ack func())) {
+// each kept by the screen, in order, until ctx ends. ack is nil for a live
+// message; tag is what the screen returned.
+func (in *inbound) run(ctx context.Context, handle func(m *nats.Msg, ack func(), tag any)) {
 	stop := context.AfterFunc(ctx, func() {
 		in.mu.Lock()
 		in.closed = true
@@ -93,7 +112,7 @@ func (in *inbound) run(ctx context.Context, handle func(m *nats.Msg, ack func())
 		for {
 			select {
 			case m := <-in.ch:
-				in.push(m)
+				in.admit(m)
 			case <-ctx.Done():
 				return
 			}
@@ -101,51 +120,62 @@ func (in *inbound) run(ctx context.Context, handle func(m *nats.Msg, ack func())
 	}()
 	defer wg.Wait()
 	for {
-		m, ok := in.pop()
+		it, ok := in.pop()
 		if !ok {
 			return
 		}
-		var ack func()
-		if f, ok := in.acks.LoadAndDelete(m); ok {
-			ack = f.(func())
-		}
-		handle(m, ack)
+		handle(it.m, it.ack, it.tag)
 	}
 }
 
-func (in *inbound) push(m *nats.Msg) {
-	size := msgSize(m)
+// admit screens m and queues it when the screen keeps it.
+func (in *inbound) admit(m *nats.Msg) {
+	it := inItem{m: m}
+	if f, ok := in.acks.LoadAndDelete(m); ok {
+		it.ack = f.(func())
+	}
+	if in.screen != nil {
+		keep, tag := in.screen(m, it.ack)
+		if !keep {
+			return
+		}
+		it.tag = tag
+	}
+	in.push(it)
+}
+
+func (in *inbound) push(it inItem) {
+	size := msgSize(it.m)
 	in.mu.Lock()
 	if len(in.queue) > 0 && in.bytes+size > in.max {
 		in.mu.Unlock()
-		_, replayed := in.acks.LoadAndDelete(m)
 		n := in.dropped.Add(1)
 		if in.onDrop != nil {
-			in.onDrop(m, replayed, n)
+			in.onDrop(it.m, it.ack != nil, n)
 		}
 		return
 	}
-	in.queue = append(in.queue, m)
+	in.queue = append(in.queue, it)
 	in.bytes += size
 	in.mu.Unlock()
 	in.cond.Signal()
 }
 
-func (in *inbound) pop() (*nats.Msg, bool) {
+func (in *inbound) pop() (inItem, bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for len(in.queue) == 0 && !in.closed {
 		in.cond.Wait()
 	}
 	if in.closed {
-		return nil, false
+		return inItem{}, false
 	}
-	m := in.queue[0]
-	in.queue[0] = nil
+	it := in.queue[0]
+	in.queue[0] = inItem{}
 	in.queue = in.queue[1:]
-	in.bytes -= msgSize(m)
+	in.bytes -= msgSize(it.m)
 	if len(in.queue) == 0 {
 		in.queue = nil // let the backing array go after a burst
 	}
-	return m, true
+	return it, true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestInboundOrderAndBound(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		in.run(ctx, func(m *nats.Msg, ack func()) {
+		in.run(ctx, func(m *nats.Msg, ack func(), _ any) {
 			if string(m.Data) == "block" {
 				<-release
 			}
@@ -99,4 +100,65 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		return nil
 	})
+}
+
+// TestInboundScreen: the screen sees every message in arrival order with
+// its ack; what it keeps is queued with its tag, what it does not keep
+// never takes room in the queue (and is the screen's to ack).
+func TestInboundScreen(t *testing.T) {
+	in := newInbound(1000, nil)
+	var mu sync.Mutex
+	var screened []string
+	var unacked []func()
+	in.screen = func(m *nats.Msg, ack func()) (bool, any) {
+		mu.Lock()
+		defer mu.Unlock()
+		screened = append(screened, string(m.Data))
+		if strings.HasPrefix(string(m.Data), "bad") {
+			if ack != nil {
+				unacked = append(unacked, ack)
+			}
+			return false, nil
+		}
+		return true, "tag-" + string(m.Data)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	handled := make(chan string, 100)
+	go in.run(ctx, func(m *nats.Msg, ack func(), tag any) {
+		if ack != nil {
+			ack()
+		}
+		handled <- fmt.Sprintf("%s/%v/%v", m.Data, tag, ack != nil)
+	})
+	// Far more bad bytes than the bound: none of them is queued or dropped.
+	for i := range 50 {
+		in.ch <- &nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("bad-%d%s", i, strings.Repeat(".", 500)))}
+	}
+	in.ch <- &nats.Msg{Subject: "s", Data: []byte("good-1")}
+	var acked atomic.Bool
+	in.replay(ctx, "s", nil, []byte("good-2"), func() { acked.Store(true) })
+	in.replay(ctx, "s", nil, []byte("bad-replay"), func() {})
+	var got []string
+	for range 2 {
+		select {
+		case s := <-handled:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %v", got)
+		}
+	}
+	if want := []string{"good-1/tag-good-1/false", "good-2/tag-good-2/true"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handled %v, want %v", got, want)
+	}
+	waitFor(t, "every message is screened", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(screened) == 53
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !acked.Load() || in.dropped.Load() != 0 || len(unacked) != 1 {
+		t.Fatalf("acked %v, dropped %d, screen kept %d acks", acked.Load(), in.dropped.Load(), len(unacked))
+	}
 }

@@ -71,7 +71,9 @@ type Options struct {
 	Servers []string
 	// Credentials authenticate to NATS.
 	Credentials Credentials
-	// NATSOptions are appended after the agent's own nats.Options.
+	// NATSOptions are appended after the agent's own nats.Options. For a
+	// server in the same process (package embedded), with no network port:
+	// Servers {embedded.InProcessURL}, NATSOptions srv.ConnectOptions().
 	NATSOptions []nats.Option
 	// Logger receives the agent's logs. Default: slog.Default().
 	Logger *slog.Logger

@@ -47,7 +47,7 @@ func (a *Agent) recover(ctx context.Context) {
 			m.StartedAt = e.At
 		}
 		now := time.Now()
-		cmd := &wire.Command{RequestID: e.RequestID, ExecID: m.ExecID}
+		cmd := &wire.Command{ID: m.ManifestID, RequestID: e.RequestID, ExecID: m.ExecID}
 		r := a.newResult(cmd, m.ResultID, m.StartedAt)
 		r.ExitCode, r.FinishedAt = wire.ExitRestarted, now
 		r.Stderr = "kanade-agent: the agent restarted while this command was launching or running; its outcome is unknown"

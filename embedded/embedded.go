@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DefaultListen is the address the server listens on when Options.Listen is empty.
-const DefaultListen = "127.0.0.1:4222"
+// InProcessURL names the server in nats.Connect when a client connects in
+// process (nats.InProcessServer): nats.go needs a URL, but never dials it.
+const InProcessURL = "nats://in-process"
 
 // DefaultReadyTimeout bounds the wait for the server to accept connections
 // when Options.ReadyTimeout is zero.
@@ -26,15 +28,26 @@ const DefaultReadyTimeout = 30 * time.Second
 // ErrClosed is returned by a second Server.Close. It wraps net.ErrClosed.
 var ErrClosed = fmt.Errorf("embedded: server already closed: %w", net.ErrClosed)
 
+// ErrInsecureListen is returned by Start and Options.Validate for a Listen
+// address that is not loopback while Options.Token is empty: that would
+// let anyone on the network run commands on every agent of this server.
+var ErrInsecureListen = errors.New("embedded: refusing to listen on a non-loopback address without authentication (set Options.Token, or listen on 127.0.0.1)")
+
 // Options configures Start. Only StoreDir is required.
 type Options struct {
 	// StoreDir is the directory of the JetStream file store. Required; it is
 	// created if missing.
 	StoreDir string
-	// Listen is the client address as host:port. Default DefaultListen
-	// (127.0.0.1:4222). Port 0 or -1 picks a free port; ClientURL tells which.
-	// An empty host listens on every interface.
+	// Listen is the client TCP address as host:port. Default: empty, no
+	// TCP listener at all; clients connect in process (Server.Connect,
+	// nats.InProcessServer) or through Server.ServeLocal. Port 0 or -1
+	// picks a free port; ClientURL tells which. An empty host listens on
+	// every interface. A host other than a loopback address (127.0.0.0/8,
+	// ::1, localhost) needs Token (ErrInsecureListen).
 	Listen string
+	// Token, when set, is required from every client, in-process ones
+	// included (nats.Token). Server.Connect presents it.
+	Token string
 	// Logger receives the server's log lines. Default: slog.Default().
 	Logger *slog.Logger
 	// LogLevel is the lowest level of server log lines passed to Logger.
@@ -54,9 +67,6 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.Listen == "" {
-		o.Listen = DefaultListen
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -68,15 +78,19 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Validate reports the first problem with o. An empty Listen is valid (it
-// means DefaultListen).
+// Validate reports the first problem with o. An empty Listen is valid (no
+// TCP listener).
 func (o *Options) Validate() error {
 	if o.StoreDir == "" {
 		return errors.New("embedded: Options.StoreDir is required")
 	}
 	if o.Listen != "" {
-		if _, _, err := splitListen(o.Listen); err != nil {
+		host, _, err := splitListen(o.Listen)
+		if err != nil {
 			return err
+		}
+		if o.Token == "" && !IsLoopback(host) {
+			return fmt.Errorf("%w: listen address %q", ErrInsecureListen, o.Listen)
 		}
 	}
 	if o.MaxStore < 0 {
@@ -101,14 +115,27 @@ func splitListen(listen string) (string, int, error) {
 	return host, port, nil
 }
 
+// IsLoopback reports whether host (the host part of a listen address) only
+// accepts connections from this machine: "localhost" or a loopback IP
+// address. An empty host and 0.0.0.0 or :: (every interface) are not.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Server is a running embedded NATS server. Its methods are safe for
 // concurrent use.
 type Server struct {
-	ns  *server.Server
-	url string
+	ns    *server.Server
+	url   string
+	token string
 
 	mu     sync.Mutex
 	closed bool
+	locals []*localListener
 }
 
 // Start starts the server, waits until it accepts connections and, unless
@@ -120,16 +147,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	host, port, _ := splitListen(opts.Listen)
-
 	sopts := &server.Options{
 		ServerName:        "kanade-embedded",
-		Host:              host,
-		Port:              port,
 		JetStream:         true,
 		StoreDir:          opts.StoreDir,
 		JetStreamMaxStore: opts.MaxStore,
 		NoSigs:            true,
+		Authorization:     opts.Token,
+		DontListen:        opts.Listen == "",
+	}
+	host := ""
+	if opts.Listen != "" {
+		host, sopts.Port, _ = splitListen(opts.Listen)
+		sopts.Host = host
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
@@ -154,7 +184,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		shutdown(ns)
 		return nil, err
 	}
-	s := &Server{ns: ns, url: clientURL(ns, host)}
+	s := &Server{ns: ns, token: opts.Token}
+	if opts.Listen != "" {
+		s.url = clientURL(ns, host)
+	}
 	if !opts.SkipProvision {
 		if err := s.provision(ctx, opts.Logger); err != nil {
 			shutdown(ns)
@@ -204,7 +237,7 @@ func clientURL(ns *server.Server, host string) string {
 // space) cannot hold the streams' limits (about 3.9 GiB), the stream limits
 // are scaled down to half the store limit instead of failing.
 func (s *Server) provision(ctx context.Context, log *slog.Logger) error {
-	nc, err := nats.Connect(s.url, nats.InProcessServer(s.ns), nats.Name("kanade-embedded-provision"))
+	nc, err := s.Connect(nats.Name("kanade-embedded-provision"))
 	if err != nil {
 		return fmt.Errorf("embedded: provision: connect: %w", err)
 	}
@@ -238,8 +271,31 @@ func isStorageExceeded(err error) bool {
 // errCodeStorageExceeded is JetStream's JSStorageResourcesExceededErr.
 const errCodeStorageExceeded jetstream.ErrorCode = 10047
 
-// ClientURL returns the URL clients connect to, such as nats://127.0.0.1:4222.
+// ClientURL returns the URL TCP clients connect to, such as
+// nats://127.0.0.1:4222, or "" when the server has no TCP listener
+// (Options.Listen empty).
 func (s *Server) ClientURL() string { return s.url }
+
+// Listening reports whether the server accepts TCP clients.
+func (s *Server) Listening() bool { return s.ns.Addr() != nil }
+
+// Connect opens an in-process connection to the server (no network
+// socket), presenting Options.Token. opts are applied after the server and
+// token options.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(InProcessURL, append(s.ConnectOptions(), opts...)...)
+}
+
+// ConnectOptions are the nats.Options of an in-process connection to the
+// server with its token, for a client that calls nats.Connect itself (such
+// as the agent) with the URL InProcessURL.
+func (s *Server) ConnectOptions() []nats.Option {
+	o := []nats.Option{nats.InProcessServer(s.ns)}
+	if s.token != "" {
+		o = append(o, nats.Token(s.token))
+	}
+	return o
+}
 
 // NATSServer returns the underlying nats-server, for in-process connections
 // (nats.InProcessServer) and monitoring. Do not shut it down directly; use Close.
@@ -254,7 +310,11 @@ func (s *Server) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	locals := s.locals
 	s.mu.Unlock()
+	for _, l := range locals {
+		l.close()
+	}
 	shutdown(s.ns)
 	return nil
 }

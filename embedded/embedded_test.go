@@ -16,13 +16,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// noListen as Options.Listen makes start leave Listen empty (the default:
+// no TCP listener); any other empty Listen becomes 127.0.0.1:-1.
+const noListen = "none"
+
 func start(t *testing.T, opts embedded.Options) *embedded.Server {
 	t.Helper()
 	if opts.StoreDir == "" {
 		opts.StoreDir = natstest.TempDir(t)
 	}
-	if opts.Listen == "" {
+	switch opts.Listen {
+	case "":
 		opts.Listen = "127.0.0.1:-1"
+	case noListen:
+		opts.Listen = ""
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -34,9 +41,9 @@ func start(t *testing.T, opts embedded.Options) *embedded.Server {
 	return srv
 }
 
-func connect(t *testing.T, url string) jetstream.JetStream {
+func connect(t *testing.T, url string, opts ...nats.Option) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
@@ -85,11 +92,11 @@ func TestStartPortZeroIsRandom(t *testing.T) {
 }
 
 func TestStartUnspecifiedHostGivesLoopbackURL(t *testing.T) {
-	srv := start(t, embedded.Options{Listen: "0.0.0.0:-1"})
+	srv := start(t, embedded.Options{Listen: "0.0.0.0:-1", Token: "t0ken"})
 	if !strings.HasPrefix(srv.ClientURL(), "nats://127.0.0.1:") {
 		t.Fatalf("ClientURL = %q", srv.ClientURL())
 	}
-	connect(t, srv.ClientURL())
+	connect(t, srv.ClientURL(), nats.Token("t0ken"))
 }
 
 func TestSkipProvision(t *testing.T) {
@@ -184,6 +191,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"bad port", embedded.Options{StoreDir: "x", Listen: "127.0.0.1:http"}, "not a number"},
 		{"port too big", embedded.Options{StoreDir: "x", Listen: "127.0.0.1:70000"}, "not a number"},
 		{"negative max store", embedded.Options{StoreDir: "x", MaxStore: -1}, "negative"},
+		{"every interface without a token", embedded.Options{StoreDir: "x", Listen: "0.0.0.0:4222"}, "without authentication"},
+		{"empty host without a token", embedded.Options{StoreDir: "x", Listen: ":0"}, "without authentication"},
+		{"LAN address without a token", embedded.Options{StoreDir: "x", Listen: "192.168.1.5:4222"}, "without authentication"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := embedded.Start(context.Background(), tc.opts)

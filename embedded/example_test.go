@@ -7,12 +7,11 @@ import (
 	"os"
 
 	"github.com/kanade/kanade-agent/embedded"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Start a provisioned single-machine server on a random port, connect to it
-// and look at one of the protocol's streams.
+// Start a provisioned single-machine server without a network port, connect
+// to it in process and look at one of the protocol's streams.
 func ExampleStart() {
 	dir, err := os.MkdirTemp("", "kanade-embedded")
 	if err != nil {
@@ -21,13 +20,13 @@ func ExampleStart() {
 	defer os.RemoveAll(dir)
 
 	ctx := context.Background()
-	srv, err := embedded.Start(ctx, embedded.Options{StoreDir: dir, Listen: "127.0.0.1:-1"})
+	srv, err := embedded.Start(ctx, embedded.Options{StoreDir: dir, Token: "a-long-random-secret"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
 
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := srv.Connect()
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -235,7 +235,17 @@ Global flags go before or after the command name (exec takes every flag,
 global ones included, before its script). A flag overrides its environment
 variable, which overrides the default.
 
-`)
+Without --nats-url (and KANADE_NATS_URL), kanade talks to the kanade-agent
+of this machine when it runs its embedded server (no --nats-url of its
+own): it reads `+LocalConnFile+` in the agent's data directory (--data-dir;
+by default the agent's default for this user, then /var/lib/kanade, the
+root agent's, off Windows), which holds the server's token and its
+local socket (or TCP address). The file is readable only by the agent's
+user: run kanade as root (Windows: an elevated Administrator) or as the
+user who runs the agent. With --nats-url naming the address in that file,
+kanade uses its token too. Otherwise kanade connects to %s.
+
+`, DefaultURL)
 	globalUsage(w)
 	fmt.Fprint(w, `
 Exit codes: 0 success; 1 runtime failure; 2 usage error. exec exits with the

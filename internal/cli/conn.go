@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,6 +81,32 @@ func (inv *invocation) connect(ctx context.Context) (*nats.Conn, error) {
 	}
 	servers := g.servers()
 	where := redactURLs(servers)
+	hint := "check --nats-url or KANADE_NATS_URL"
+	lc, lerr := g.local(inv.env.Getenv)
+	switch {
+	case !g.urlSet && lerr != nil:
+		return nil, lerr
+	case !g.urlSet && lc != nil:
+		// The local agent's embedded server: its socket, else its TCP port.
+		hint = "is kanade-agent running? its " + lc.path + " names this address"
+		switch {
+		case lc.Socket != "":
+			servers = []string{"nats://local-socket"}
+			where = "the local socket " + lc.Socket
+			opts = append(opts, nats.SetCustomDialer(socketDialer{lc.Socket}))
+		case lc.URL != "":
+			servers = []string{lc.URL}
+			where = redactURL(lc.URL)
+		default:
+			return nil, fmt.Errorf("the local agent's %s names neither a socket nor a URL: restart kanade-agent, or give --nats-url", lc.path)
+		}
+		if !g.credsSet {
+			opts = append(opts, nats.Token(lc.Token))
+		}
+	case g.urlSet && lc != nil && !g.credsSet && slices.Contains(servers, lc.URL):
+		// The URL is the local agent's TCP port: use its token.
+		opts = append(opts, nats.Token(lc.Token))
+	}
 	type result struct {
 		nc  *nats.Conn
 		err error
@@ -101,12 +128,16 @@ func (inv *invocation) connect(ctx context.Context) (*nats.Conn, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("cannot connect to NATS at %s: %v (check --nats-url or KANADE_NATS_URL, the credentials, and that the server runs)", where, r.err)
+			msg := fmt.Sprintf("cannot connect to NATS at %s: %v (%s, the credentials, and that the server runs)", where, r.err, hint)
+			if errors.Is(r.err, nats.ErrAuthorization) && lerr != nil {
+				msg += "; " + lerr.Error()
+			}
+			return nil, errors.New(msg)
 		}
 		return r.nc, nil
 	case <-t.C:
 		abandon()
-		return nil, fmt.Errorf("cannot connect to NATS at %s within %v (check --nats-url or KANADE_NATS_URL and that the server runs, or raise --timeout)", where, g.timeout)
+		return nil, fmt.Errorf("cannot connect to NATS at %s within %v (%s and that the server runs, or raise --timeout)", where, g.timeout, hint)
 	case <-ctx.Done():
 		abandon()
 		return nil, fmt.Errorf("interrupted while connecting to NATS at %s", where)
@@ -149,8 +180,10 @@ func redactURLs(urls []string) string {
 }
 
 func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = url.User("xxxxx")
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		if u.User != nil {
+			u.User = url.User("xxxxx")
+		}
 		return u.String()
 	}
 	if i := strings.LastIndex(s, "@"); i >= 0 {

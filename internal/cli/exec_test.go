@@ -285,7 +285,7 @@ func TestExecSigned(t *testing.T) {
 		if o.stdout != "" {
 			t.Errorf("stdout %q, want nothing", o.stdout)
 		}
-		mentions(t, "stderr", o.stderr, "refused: command signature absent", "exit 123", "skipped")
+		mentions(t, "stderr", o.stderr, "refused: command signature absent", "exit 123")
 	})
 	t.Run("wrong key is refused", func(t *testing.T) {
 		t.Parallel()

@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
 
 // DefaultURL is the NATS server used when neither --nats-url nor
-// KANADE_NATS_URL is set.
+// KANADE_NATS_URL is set and no local agent's credentials file
+// (LocalConnFile under --data-dir) exists.
 const DefaultURL = "nats://127.0.0.1:4222"
 
 // DefaultTimeout is the default of --timeout.
@@ -18,9 +20,16 @@ const DefaultTimeout = 30 * time.Second
 
 // globals are the connection flags every command accepts.
 type globals struct {
-	urls, creds, token, nkey, user, password string
-	tlsCA, tlsCert, tlsKey                   string
-	timeout                                  time.Duration
+	urls, creds, token, tokenFile, nkey, user, password string
+	tlsCA, tlsCert, tlsKey                              string
+	dataDir                                             string
+	timeout                                             time.Duration
+
+	// urlSet is true when --nats-url or KANADE_NATS_URL gave the URLs;
+	// otherwise the local agent's embedded server is tried first.
+	urlSet bool
+	// credsSet is true when a credential flag or variable is given.
+	credsSet bool
 }
 
 // globalFlag describes one global flag.
@@ -32,12 +41,14 @@ var globalFlags = []globalFlag{
 	{"nats-url", "KANADE_NATS_URL", "URLS", "NATS server URLs, comma-separated", DefaultURL},
 	{"nats-creds", "KANADE_NATS_CREDS", "FILE", "NATS credentials file (JWT and nkey seed)", ""},
 	{"nats-nkey", "KANADE_NATS_NKEY", "FILE", "NATS nkey seed file", ""},
-	{"nats-token", "KANADE_NATS_TOKEN", "TOKEN", "NATS auth token", ""},
+	{"nats-token", "KANADE_NATS_TOKEN", "TOKEN", "NATS auth token (on Windows, with --nats-url, the registry value " + registryTokenPath + " wins over KANADE_NATS_TOKEN when this user can read it, as upstream)", ""},
+	{"nats-token-file", "KANADE_NATS_TOKEN_FILE", "FILE", "file holding the NATS auth token (surrounding white space ignored)", ""},
 	{"nats-user", "KANADE_NATS_USER", "USER", "NATS user name", ""},
 	{"nats-password", "KANADE_NATS_PASSWORD", "PASSWORD", "NATS password (with --nats-user)", ""},
 	{"tls-ca", "KANADE_TLS_CA", "FILE", "PEM file of CAs to trust for the server certificate", ""},
 	{"tls-cert", "KANADE_TLS_CERT", "FILE", "PEM client certificate (with --tls-key)", ""},
 	{"tls-key", "KANADE_TLS_KEY", "FILE", "PEM client key (with --tls-cert)", ""},
+	{"data-dir", "KANADE_DATA_DIR", "DIR", "data directory of the local kanade-agent, whose " + LocalConnFile + " tells how to reach its embedded server without --nats-url (default: the agent's default, " + defaultDataDirText + ")", ""},
 	{"timeout", "KANADE_TIMEOUT", "DURATION", "bound on connecting and on each request; exec --pc waits this long by default", DefaultTimeout.String()},
 }
 
@@ -51,6 +62,8 @@ func (g *globals) ptr(name string) *string {
 		return &g.nkey
 	case "nats-token":
 		return &g.token
+	case "nats-token-file":
+		return &g.tokenFile
 	case "nats-user":
 		return &g.user
 	case "nats-password":
@@ -61,6 +74,8 @@ func (g *globals) ptr(name string) *string {
 		return &g.tlsCert
 	case "tls-key":
 		return &g.tlsKey
+	case "data-dir":
+		return &g.dataDir
 	}
 	return nil
 }
@@ -106,9 +121,31 @@ func (g *globals) resolve(getenv func(string) string, parsed []*flag.FlagSet) er
 		}
 		if v == "" {
 			v = f.def
+		} else if f.name == "nats-url" {
+			set[f.name] = true
 		}
 		*g.ptr(f.name) = v
 	}
+	g.urlSet = set["nats-url"]
+	if g.tokenFile != "" {
+		if g.token != "" {
+			return usageErrorf("give only one of --nats-token and --nats-token-file (or their KANADE_* variables)")
+		}
+		b, err := os.ReadFile(g.tokenFile)
+		if err != nil {
+			return usageErrorf("--nats-token-file: %v", err)
+		}
+		if g.token = strings.TrimSpace(string(b)); g.token == "" {
+			return usageErrorf("--nats-token-file %s is empty", g.tokenFile)
+		}
+	}
+	if readRegistryToken != nil && g.urlSet && !set["nats-token"] && !set["nats-token-file"] && g.user == "" && g.creds == "" && g.nkey == "" {
+		// A user who may not read the hardened key simply goes without.
+		if tok, err := readRegistryToken(); err == nil && strings.TrimSpace(tok) != "" {
+			g.token = strings.TrimSpace(tok)
+		}
+	}
+	g.credsSet = g.token != "" || g.user != "" || g.creds != "" || g.nkey != ""
 	if g.timeout <= 0 {
 		return usageErrorf("--timeout %v must be positive, such as 30s", g.timeout)
 	}

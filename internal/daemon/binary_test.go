@@ -20,11 +20,19 @@ var (
 	buildOnce sync.Once
 	binPath   string
 	buildErr  error
+
+	cliOnce     sync.Once
+	cliPath     string
+	cliBuildErr error
 )
 
 func TestMain(m *testing.M) {
 	var err error
 	binDir, err = os.MkdirTemp("", "kanade-agent-bin")
+	if err == nil {
+		// Tests run the binaries as another user too (nobody).
+		err = os.Chmod(binDir, 0o755)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -77,6 +85,40 @@ func binary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// cliEnv names a prebuilt kanade CLI, as binaryEnv does the agent.
+const cliEnv = "KANADE_TEST_CLI_BINARY"
+
+// cliBinary builds cmd/kanade once per test run and returns its path, or
+// returns $KANADE_TEST_CLI_BINARY when that is set.
+func cliBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv(cliEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s: %v", cliEnv, err)
+		}
+		return p
+	}
+	cliOnce.Do(func() {
+		name := "kanade"
+		if runtime.GOOS == "windows" {
+			name += ".exe"
+		}
+		cliPath = filepath.Join(binDir, name)
+		gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(gotool); err != nil {
+			gotool = "go"
+		}
+		out, err := exec.Command(gotool, "build", "-o", cliPath, "github.com/kanade/kanade-agent/cmd/kanade").CombinedOutput()
+		if err != nil {
+			cliBuildErr = fmt.Errorf("go build: %v\n%s(without a Go toolchain, set %s to a prebuilt binary)", err, out, cliEnv)
+		}
+	})
+	if cliBuildErr != nil {
+		t.Fatal(cliBuildErr)
+	}
+	return cliPath
 }
 
 // cleanEnv is the test's environment without KANADE_* variables.

@@ -46,7 +46,8 @@ func TestBinaryEmbeddedAndSIGTERM(t *testing.T) {
 		}
 	})
 
-	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 30*time.Second)
+	lc := readLocalConn(t, dir, 30*time.Second)
+	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 30*time.Second, nats.Token(lc.Token))
 	// The streams exist while the embedded server is still provisioning; stop
 	// only once the daemon has moved on to the agent.
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
@@ -59,7 +60,7 @@ func TestBinaryEmbeddedAndSIGTERM(t *testing.T) {
 	// The agent itself is up: it answers a ping with its version (the one
 	// linked in) and serves the tail of the daemon's log file.
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, nats.Token(lc.Token))
 	if err != nil {
 		t.Fatal(err)
 	}

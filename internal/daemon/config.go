@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/kanade/kanade-agent/internal/bytesize"
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 )
 
@@ -29,13 +31,28 @@ type Config struct {
 	// NATSURLs are the servers to connect to; empty runs an embedded server.
 	NATSURLs []string
 	// Token, User, Password, CredsFile and NKeyFile authenticate to NATS.
+	// Token is also read from TokenFile or, on Windows, from the registry
+	// (RegistryTokenPath).
 	Token, User, Password, CredsFile, NKeyFile string
+	// TokenFile is the file the token was read from, if any.
+	TokenFile string
 	// TLSCA, TLSCert and TLSKey are PEM files for TLS to NATS.
 	TLSCA, TLSCert, TLSKey string
-	// KeyringFile is the command signing keyring.
+	// KeyringFile is the command signing keyring; default, off Windows,
+	// signing.DefaultKeysFile (on Windows the agent reads the registry
+	// value signing.RegistryKeysValue first).
 	KeyringFile string
-	// EnforceSignatures refuses commands that fail the signature check.
+	// EnforceSignatures refuses commands that fail the signature check. It
+	// is on when set, or when the machine's enforcement switch requests it
+	// (signing.DefaultEnforceFile, or on Windows the registry value
+	// signing.RegistryEnforceValue); the setting cannot turn the switch off.
 	EnforceSignatures bool
+	// EnforceFrom says what turned enforcement on: "setting", the switch's
+	// source, or "" when off.
+	EnforceFrom string
+	// EnforceErr is why the switch could not be trusted or read, which
+	// turns enforcement on (signing.Sources.EnforceRequested).
+	EnforceErr error
 	// SelfUpdate follows target_version from the agent config.
 	SelfUpdate bool
 	// ReleaseKeyringFile holds the keys that must sign a release.
@@ -47,7 +64,8 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
 	LogFormat string
-	// EmbeddedListen is the host:port of the embedded server.
+	// EmbeddedListen is the host:port of the embedded server's TCP
+	// listener; empty (the default) opens no TCP port.
 	EmbeddedListen string
 	// EmbeddedMaxStore is the most bytes the embedded JetStream may store;
 	// 0 is the server's default (75 % of the free space).
@@ -91,14 +109,16 @@ const (
 
 // settings lists every setting, in the order of the usage text.
 var settings = []*setting{
-	{flag: "pc-id", env: "KANADE_PC_ID", usage: "agent id used in subjects and KV keys: ASCII letters, digits, '-', '_', '=' (default: the host name, lower-cased, other characters replaced)",
+	{flag: "pc-id", env: "KANADE_PC_ID", usage: "agent id used in subjects and KV keys, kept exactly as given (case-sensitive, as upstream kanade); it may hold ASCII letters, digits, '-', '_' and '=', at most 128 bytes, and anything else is refused (default: the host name, lower-cased, every other character replaced by '-' and a non-ASCII letter or digit by u<hex code point>: \"Kanade.PC01\" becomes \"kanade-pc01\")",
 		field: func(c *Config) any { return &c.PcID }, check: subject.ValidPcID},
 	{flag: "data-dir", env: "KANADE_DATA_DIR", kind: kindPath, usage: `data directory (default: %ProgramData%\Kanade on Windows, /var/lib/kanade as root, else $XDG_STATE_HOME/kanade or ~/.local/state/kanade)`,
 		field: func(c *Config) any { return &c.DataDir }},
 	{flag: "nats-url", env: "KANADE_NATS_URL", kind: kindList, usage: "comma-separated NATS server URLs (default: none, run an embedded single-machine server)",
 		field: func(c *Config) any { return &c.NATSURLs }},
-	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token",
+	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token; prefer --nats-token-file (a command line is visible to every user). On Windows the registry value " + RegistryTokenPath + " wins over this variable and config key, not over the flags",
 		field: func(c *Config) any { return &c.Token }},
+	{flag: "nats-token-file", env: "KANADE_NATS_TOKEN_FILE", kind: kindPath, usage: "file holding the NATS auth token (surrounding white space ignored); on Unix it must not be writable by other users",
+		field: func(c *Config) any { return &c.TokenFile }},
 	{flag: "nats-user", env: "KANADE_NATS_USER", usage: "NATS user name",
 		field: func(c *Config) any { return &c.User }},
 	{flag: "nats-password", env: "KANADE_NATS_PASSWORD", kind: kindSecret, usage: "NATS password (with --nats-user)",
@@ -113,9 +133,9 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.TLSCert }},
 	{flag: "tls-key", env: "KANADE_TLS_KEY", kind: kindPath, usage: "PEM client key (with --tls-cert)",
 		field: func(c *Config) any { return &c.TLSKey }},
-	{flag: "keyring", env: "KANADE_KEYRING", kind: kindPath, usage: "JSON command signing keyring",
+	{flag: "keyring", env: "KANADE_KEYRING", kind: kindPath, usage: "JSON command signing keyring (default: " + signing.DefaultKeysFile + " off Windows, read when it exists; on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryKeysValue + " comes first, as upstream); reloaded when a signature names an unknown key",
 		field: func(c *Config) any { return &c.KeyringFile }},
-	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring",
+	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring. Also on, whatever this setting says, when " + signing.DefaultEnforceFile + " (on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryEnforceValue + ") holds 1, true or yes, or exists but cannot be trusted or read, as upstream",
 		field: func(c *Config) any { return &c.EnforceSignatures }},
 	{flag: "self-update", env: "KANADE_SELF_UPDATE", kind: kindBool, def: "true", usage: "install the release named by target_version from agent_releases, and roll back one that cannot boot",
 		field: func(c *Config) any { return &c.SelfUpdate }},
@@ -127,7 +147,7 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.LogLevel }},
 	{flag: "log-format", env: "KANADE_LOG_FORMAT", def: "text", usage: "text or json, for the console and the log file",
 		field: func(c *Config) any { return &c.LogFormat }, check: checkLogFormat},
-	{flag: "embedded-listen", env: "KANADE_EMBEDDED_LISTEN", def: "127.0.0.1:4222", usage: "host:port of the embedded server, used without --nats-url (port 0: random)",
+	{flag: "embedded-listen", env: "KANADE_EMBEDDED_LISTEN", usage: "also open a TCP port host:port for the embedded server, used without --nats-url (port 0: random); clients must present the token of <data-dir>/" + LocalConnFile + " (default: no TCP port; the agent connects in process, the kanade CLI through the socket <data-dir>/" + LocalSocketName + ")",
 		field: func(c *Config) any { return &c.EmbeddedListen }, check: checkListen},
 	{flag: "embedded-max-store", env: "KANADE_EMBEDDED_MAX_STORE", kind: kindSize, def: "0", usage: "most disk the embedded JetStream may use, such as 2GiB (0: 75% of the free space); stream limits shrink to fit",
 		field: func(c *Config) any { return &c.EmbeddedMaxStore }},
@@ -220,6 +240,9 @@ func loadConfig(f *flags, sy *system) (*Config, error) {
 			return nil, usageErrorf("%s: %w", pathSrc, err)
 		}
 		cfg.ConfigFile = abs
+		if err := checkTrusted(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, usageErrorf("config file %s refused: %w (it must be changeable only by root or the agent's user)", abs, err)
+		}
 		if err := loadFile(abs, raw); err != nil {
 			return nil, err
 		}
@@ -235,6 +258,9 @@ func loadConfig(f *flags, sy *system) (*Config, error) {
 		}
 	}
 
+	if err := applyRegistryToken(raw); err != nil {
+		return nil, err
+	}
 	for _, s := range settings {
 		r, ok := raw[s.flag]
 		if !ok {
@@ -288,7 +314,7 @@ func assign(cfg *Config, s *setting, r rawValue) error {
 		for u := range strings.SplitSeq(r.v, ",") {
 			u = strings.TrimSpace(u)
 			if u == "" {
-				return bad("%q: empty URL in the list", r.v)
+				return bad("%q: empty URL in the list", redactURLs(r.v))
 			}
 			*p = append(*p, u)
 		}
@@ -338,6 +364,9 @@ func checkLogFormat(v string) error {
 }
 
 func checkListen(v string) error {
+	if v == "" {
+		return nil
+	}
 	_, p, err := net.SplitHostPort(v)
 	if err != nil {
 		return errors.New("want host:port")
@@ -479,6 +508,17 @@ func finish(cfg *Config, sy *system) error {
 		}
 		cfg.DataDir = d
 	}
+	if cfg.TokenFile != "" {
+		if cfg.Token != "" {
+			return usageErrorf("conflicting NATS credentials --nats-token, --nats-token-file: set only one")
+		}
+		tok, err := readTokenFile(cfg.TokenFile)
+		if err != nil {
+			return &UsageError{Err: err}
+		}
+		cfg.Token = tok
+	}
+	applySigningDefaults(cfg, signingSources(sy.goos))
 	var creds []string
 	for _, c := range []struct{ flag, v string }{
 		{"--nats-token", cfg.Token}, {"--nats-user", cfg.User},
@@ -500,7 +540,7 @@ func finish(cfg *Config, sy *system) error {
 	if cfg.Embedded() {
 		var set []string
 		for _, s := range []struct{ flag, v string }{
-			{"--nats-token", cfg.Token}, {"--nats-user", cfg.User}, {"--nats-creds", cfg.CredsFile},
+			{"--nats-token", cfg.Token}, {"--nats-token-file", cfg.TokenFile}, {"--nats-user", cfg.User}, {"--nats-creds", cfg.CredsFile},
 			{"--nats-nkey", cfg.NKeyFile}, {"--tls-ca", cfg.TLSCA}, {"--tls-cert", cfg.TLSCert},
 		} {
 			if s.v != "" {
@@ -508,16 +548,58 @@ func finish(cfg *Config, sy *system) error {
 			}
 		}
 		if len(set) > 0 {
-			return usageErrorf("%s set but no --nats-url: without a URL the agent runs an embedded server, which has no authentication or TLS", strings.Join(set, ", "))
+			return usageErrorf("%s set but no --nats-url: without a URL the agent runs an embedded server, whose token it generates itself (%s in the data directory) and which has no TLS", strings.Join(set, ", "), LocalConnFile)
 		}
 	}
 	return nil
 }
 
+// signingSources returns where upstream kanade keeps the command keyring
+// and the enforcement switch on goos. Tests replace it.
+var signingSources = func(goos string) signing.Sources {
+	if goos == "windows" {
+		return signing.Sources{Registry: signing.RegistryKey}
+	}
+	return signing.DefaultSourcesAt("/")
+}
+
+// applySigningDefaults fills in the keyring file and the enforcement
+// switch from src when the configuration leaves them open.
+func applySigningDefaults(cfg *Config, src signing.Sources) {
+	if cfg.KeyringFile == "" {
+		cfg.KeyringFile = src.KeysFile
+	}
+	if cfg.EnforceSignatures {
+		cfg.EnforceFrom = "setting"
+	}
+	on, err := src.EnforceRequested()
+	cfg.EnforceErr = err
+	if on && !cfg.EnforceSignatures {
+		cfg.EnforceSignatures = true
+		cfg.EnforceFrom = enforceSourceName(src)
+	}
+}
+
+func enforceSourceName(src signing.Sources) string {
+	if src.Registry != "" && src.EnforceFile == "" {
+		return "registry " + src.Registry + `\` + signing.RegistryEnforceValue
+	}
+	if src.Registry != "" {
+		return "registry " + src.Registry + `\` + signing.RegistryEnforceValue + " or file " + src.EnforceFile
+	}
+	return "file " + src.EnforceFile
+}
+
 // serviceArgs returns the flags of f as a command line for a service, with
 // path values made absolute (a service does not start in the current
-// directory). Only flags that were set are included, in a fixed order.
+// directory). Only flags that were set are included, in a fixed order. A
+// secret flag (--nats-token, --nats-password) is refused with a
+// *UsageError: a service's command line is readable by every user.
 func (f *flags) serviceArgs() ([]string, error) {
+	if secrets := f.secretFlags(); len(secrets) > 0 {
+		return nil, usageErrorf("%s would be stored in the service's command line, which every user can read: use --nats-token-file FILE (a file only SYSTEM and Administrators can read), the registry value %s, or a config file (--config) readable only by them",
+			strings.Join(secrets, ", "), RegistryTokenPath)
+	}
 	var out []string
 	if f.config.set {
 		abs, err := filepath.Abs(*f.config.v)

@@ -102,6 +102,9 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) any { return c.PcID }, "from-env"},
 		{"pc id flag over env", layers{env: map[string]string{"KANADE_PC_ID": "from-env"}, args: []string{"--pc-id", "from-flag"}},
 			func(c *Config) any { return c.PcID }, "from-flag"},
+		{"pc id flag kept verbatim", layers{args: []string{"--pc-id", "Kanade-PC01_x=1"}}, func(c *Config) any { return c.PcID }, "Kanade-PC01_x=1"},
+		{"pc id env kept verbatim", layers{env: map[string]string{"KANADE_PC_ID": "ABC"}}, func(c *Config) any { return c.PcID }, "ABC"},
+		{"pc id file kept verbatim", layers{file: `pc_id = "Sales-PC"`}, func(c *Config) any { return c.PcID }, "Sales-PC"},
 
 		{"restart wait default", layers{}, func(c *Config) any { return c.UpdateRestartWait }, 15 * time.Minute},
 		{"restart wait file", layers{file: `update_restart_wait = "90s"`}, func(c *Config) any { return c.UpdateRestartWait }, 90 * time.Second},
@@ -113,7 +116,7 @@ func TestPrecedence(t *testing.T) {
 		{"max store env unit", layers{env: map[string]string{"KANADE_EMBEDDED_MAX_STORE": "2GiB"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(2 << 30)},
 		{"max store flag unit", layers{args: []string{"--embedded-max-store", "512 mib"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(512 << 20)},
 
-		{"listen default", layers{}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:4222"},
+		{"listen default: no TCP port", layers{}, func(c *Config) any { return c.EmbeddedListen }, ""},
 		{"listen env", layers{env: map[string]string{"KANADE_EMBEDDED_LISTEN": "127.0.0.1:0"}}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:0"},
 		{"format default", layers{}, func(c *Config) any { return c.LogFormat }, "text"},
 		{"format file", layers{file: `log_format = "json"`}, func(c *Config) any { return c.LogFormat }, "json"},
@@ -201,6 +204,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad listen port", []string{"--embedded-listen", "127.0.0.1:99999"}, nil, "", []string{"invalid embedded-listen", "port"}},
 		{"empty url in list", []string{"--nats-url", "nats://a,,nats://b"}, nil, "", []string{"invalid nats-url", "empty URL"}},
 		{"bad pc id", []string{"--pc-id", "a.b"}, nil, "", []string{"invalid pc-id", "'.'"}},
+		{"pc id with a space", []string{"--pc-id", "Sales PC"}, nil, "", []string{"invalid pc-id", `"Sales PC"`}},
+		{"pc id with a wildcard", nil, map[string]string{"KANADE_PC_ID": "pc*"}, "", []string{"invalid pc-id (from environment variable KANADE_PC_ID)"}},
+		{"pc id too long", []string{"--pc-id", strings.Repeat("P", 129)}, nil, "", []string{"invalid pc-id", "over 128"}},
 		{"two credentials", []string{"--nats-url", "nats://x", "--nats-token", "t", "--nats-creds", "/c"}, nil, "", []string{"conflicting NATS credentials", "--nats-token", "--nats-creds"}},
 		{"password without user", []string{"--nats-url", "nats://x", "--nats-password", "p"}, nil, "", []string{"--nats-password needs --nats-user"}},
 		{"cert without key", []string{"--nats-url", "nats://x", "--tls-cert", "/c"}, nil, "", []string{"--tls-cert and --tls-key"}},

@@ -122,16 +122,29 @@ Commands:
   version    print the version
   inventory  print this machine's inventory as JSON, without connecting anywhere
   install    install the Windows service; its flags are stored in the service's command line
+             (--nats-token and --nats-password are refused there: use --nats-token-file)
   uninstall  stop and remove the Windows service
 
-Without --nats-url the agent runs an embedded single-machine NATS server.
+Without --nats-url the agent runs an embedded single-machine NATS server,
+which opens no TCP port unless --embedded-listen asks for one. The agent
+talks to it in process; every other client must present the token that the
+agent generates at its first start and keeps in <data-dir>/%[4]s,
+readable only by the agent's user (Unix mode 0600; on Windows the data
+directory admits SYSTEM and Administrators only). The kanade CLI, run as
+that user (root, or an elevated Administrator) on this machine, reads the
+file by itself and connects through the local socket <data-dir>/%[5]s.
+A listen address other than loopback is served with the token only, in
+clear text (no TLS).
+
+The pc id is the one configured, byte for byte (upper case stays upper
+case); only the default taken from the host name is normalised.
 
 Flags (a flag overrides its environment variable, which overrides the
 config file key, which overrides the default):
 
   --%[2]s FILE
         TOML config file (env %[3]s)
-`, progName, configFlag, configEnv)
+`, progName, configFlag, configEnv, LocalConnFile, LocalSocketName)
 	for _, s := range settings {
 		arg := " string"
 		switch s.kind {

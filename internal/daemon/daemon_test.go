@@ -197,11 +197,27 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// waitStreams polls the server at url until stream RESULTS exists.
-func waitStreams(t *testing.T, url string, within time.Duration) {
+// readLocalConn reads the embedded server's token from dataDir's
+// LocalConnFile, waiting for the daemon to write it.
+func readLocalConn(t *testing.T, dataDir string, within time.Duration) LocalConn {
+	t.Helper()
+	var lc LocalConn
+	natstest.CheckFor(t, within, 20*time.Millisecond, func() error {
+		b, err := os.ReadFile(LocalConnPath(dataDir))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &lc)
+	})
+	return lc
+}
+
+// waitStreams polls the server at url until the protocol's streams exist,
+// connecting with opts.
+func waitStreams(t *testing.T, url string, within time.Duration, opts ...nats.Option) {
 	t.Helper()
 	natstest.CheckFor(t, within, 50*time.Millisecond, func() error {
-		nc, err := nats.Connect(url, nats.Timeout(time.Second))
+		nc, err := nats.Connect(url, append([]nats.Option{nats.Timeout(time.Second)}, opts...)...)
 		if err != nil {
 			return err
 		}
@@ -237,7 +253,8 @@ func TestRunEmbeddedInProcess(t *testing.T) {
 			"--embedded-max-store", "1GiB")
 		done <- result{code, out, errOut}
 	}()
-	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 20*time.Second)
+	lc := readLocalConn(t, dir, 20*time.Second)
+	waitStreams(t, fmt.Sprintf("nats://127.0.0.1:%d", port), 20*time.Second, nats.Token(lc.Token))
 	// The streams exist while the embedded server is still provisioning; stop
 	// only once the daemon has moved on to the agent.
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {

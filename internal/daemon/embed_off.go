@@ -12,6 +12,6 @@ import (
 // (-tags kanade_noembed), which makes the binary smaller and saves the
 // once-a-second wakeup nats-server's process sampler costs in every binary
 // that links it. Such an agent needs --nats-url.
-func startEmbedded(context.Context, string, string, int64, *slog.Logger, slog.Level) (string, func() error, error) {
-	return "", nil, errors.New("this kanade-agent was built without the embedded NATS server (-tags kanade_noembed): set --nats-url")
+func startEmbedded(context.Context, embeddedSpec, *slog.Logger, slog.Level) (embeddedServer, error) {
+	return nil, errors.New("this kanade-agent was built without the embedded NATS server (-tags kanade_noembed): set --nats-url")
 }

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/internal/daemon/logrotate"
 	"github.com/kanade/kanade-agent/internal/privdir"
 	"github.com/kanade/kanade-agent/internal/update"
+	"github.com/nats-io/nats.go"
 )
 
 // Log file rotation of <data-dir>/logs/agent.log.
@@ -24,6 +27,84 @@ const (
 
 // LogPath returns the agent log file under dataDir.
 func LogPath(dataDir string) string { return filepath.Join(dataDir, "logs", "agent.log") }
+
+// inProcessURL names the embedded server to the agent's connection, which
+// reaches it in process and never dials this URL (embedded.InProcessURL).
+const inProcessURL = "nats://in-process"
+
+// embeddedSpec is what startEmbedded starts.
+type embeddedSpec struct {
+	store, listen, token string
+	maxStore             int64
+}
+
+// embeddedServer is the running embedded server (*embedded.Server).
+type embeddedServer interface {
+	ClientURL() string
+	ConnectOptions() []nats.Option
+	ServeLocal(path string) error
+	Close() error
+}
+
+// runEmbedded starts the embedded server of cfg with its token (generated
+// at the first start), serves the local socket, writes LocalConnFile and
+// returns the server and the URL the agent names it by. Failures are
+// logged; ok is false then.
+func runEmbedded(ctx context.Context, cfg *Config, log *slog.Logger) (srv embeddedServer, url string, ok bool) {
+	store := EmbeddedStoreDir(cfg.DataDir)
+	connPath := LocalConnPath(cfg.DataDir)
+	token, replaced, err := localToken(cfg.DataDir)
+	if err != nil {
+		log.Error("embedded NATS server: credentials", "file", connPath, "err", err)
+		return nil, "", false
+	}
+	if replaced {
+		log.Warn("embedded NATS server: the credentials file was readable or writable by other users (or not a file); a new token replaces it", "file", connPath)
+	}
+	if host, _, err := net.SplitHostPort(cfg.EmbeddedListen); err == nil && !isLoopbackHost(host) {
+		log.Warn("the embedded NATS server listens beyond this machine; its clients send the token in clear text (no TLS)", "listen", cfg.EmbeddedListen)
+	}
+	srvLevel := slog.LevelWarn
+	if cfg.LogLevel <= slog.LevelDebug {
+		srvLevel = cfg.LogLevel
+	}
+	srv, err = startEmbedded(ctx, embeddedSpec{store: store, listen: cfg.EmbeddedListen, token: token, maxStore: cfg.EmbeddedMaxStore}, log, srvLevel)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("embedded NATS server failed to start", "listen", cfg.EmbeddedListen, "store_dir", store, "err", err)
+		}
+		return nil, "", false
+	}
+	lc := LocalConn{Token: token, URL: srv.ClientURL()}
+	sock := LocalSocketPath(cfg.DataDir)
+	if err := srv.ServeLocal(sock); err != nil {
+		log.Warn("embedded NATS server: no local socket; the kanade CLI needs --embedded-listen to reach this agent", "err", err)
+	} else {
+		lc.Socket = sock
+	}
+	if err := writeLocalConn(cfg.DataDir, lc); err != nil {
+		log.Error("embedded NATS server: credentials", "err", err)
+		_ = srv.Close()
+		return nil, "", false
+	}
+	listen := lc.URL
+	if listen == "" {
+		listen = "none"
+	}
+	log.Warn("no NATS URL configured: running an embedded single-machine NATS server; set --nats-url to connect to a kanade backend",
+		"tcp", listen, "local_socket", lc.Socket, "credentials_file", connPath, "store_dir", store)
+	return srv, inProcessURL, true
+}
+
+// isLoopbackHost reports whether host only accepts connections from this
+// machine (embedded.IsLoopback, without linking the server).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // EmbeddedStoreDir returns the embedded server's JetStream store under dataDir.
 func EmbeddedStoreDir(dataDir string) string { return filepath.Join(dataDir, "nats") }
@@ -88,6 +169,10 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 
 	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
 		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
+	if cfg.EnforceErr != nil {
+		log.Error("the signature enforcement switch cannot be trusted or read: enforcing signatures", "err", cfg.EnforceErr)
+	}
+	log.Info("command signatures", "enforcing", cfg.EnforceSignatures, "enforce_from", cfg.EnforceFrom, "keyring_file", cfg.KeyringFile)
 	if dataDir == privdir.Reset {
 		log.Warn("data directory access was wider than the agent's account: reset", "data_dir", cfg.DataDir)
 	}
@@ -108,30 +193,24 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 	}
 
 	servers := cfg.NATSURLs
+	var natsOpts []nats.Option
 	if cfg.Embedded() {
-		store := EmbeddedStoreDir(cfg.DataDir)
-		srvLevel := slog.LevelWarn
-		if cfg.LogLevel <= slog.LevelDebug {
-			srvLevel = cfg.LogLevel
-		}
-		url, closeSrv, err := startEmbedded(ctx, store, cfg.EmbeddedListen, cfg.EmbeddedMaxStore, log, srvLevel)
-		if err != nil && ctx.Err() != nil {
-			log.Info("stopped while the embedded NATS server was starting")
-			return ExitOK
-		}
-		if err != nil {
-			log.Error("embedded NATS server failed to start", "listen", cfg.EmbeddedListen, "store_dir", store, "err", err)
+		srv, url, ok := runEmbedded(ctx, cfg, log)
+		if !ok {
+			if ctx.Err() != nil {
+				log.Info("stopped while the embedded NATS server was starting")
+				return ExitOK
+			}
 			return ExitFailure
 		}
 		defer func() {
-			if err := closeSrv(); err != nil {
+			if err := srv.Close(); err != nil {
 				log.Error("embedded NATS server: close", "err", err)
 			}
 			log.Info("embedded NATS server stopped")
 		}()
-		log.Warn("no NATS URL configured: running an embedded single-machine NATS server; set --nats-url to connect to a kanade backend",
-			"url", url, "store_dir", store)
 		servers = []string{url}
+		natsOpts = srv.ConnectOptions()
 	}
 
 	a, err := agent.New(agent.Options{
@@ -156,6 +235,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		SelfUpdate:         cfg.SelfUpdate,
 		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
 		UpdateRestartWait:  restartWait(cfg.UpdateRestartWait),
+		NATSOptions:        natsOpts,
 	})
 	if err != nil {
 		log.Error("invalid agent options", "err", err)
@@ -167,7 +247,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 	go func() {
 		select {
 		case <-a.Ready():
-			log.Info("agent ready", "servers", servers)
+			log.Info("agent ready", "servers", redactAll(servers))
 		case <-done:
 		}
 	}()

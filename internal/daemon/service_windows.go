@@ -151,10 +151,6 @@ func installService(f *flags, sy *system, stdout, stderr io.Writer) int {
 	if err := eventlog.InstallAsEventCreate(ServiceName, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil {
 		fmt.Fprintf(stderr, "%s: warning: event log source %s: %v\n", progName, ServiceName, err)
 	}
-	if secrets := f.secretFlags(); len(secrets) > 0 {
-		fmt.Fprintf(stderr, "%s: warning: %s are stored in the service command line, readable in the registry; prefer a config file (--config) readable only by SYSTEM and Administrators\n",
-			progName, strings.Join(secrets, ", "))
-	}
 	envs := []string{configEnv}
 	for _, s := range settings {
 		envs = append(envs, s.env)
