@@ -197,7 +197,7 @@ func (a *Agent) logsRefusal(m *nats.Msg, now time.Time) string {
 	if !a.verifier.enforcing() {
 		return ""
 	}
-	d := a.verifier.v.Check(m.Subject, m.Header, m.Data, now)
+	d := a.verifier.check(m.Subject, m.Header, m.Data, now)
 	switch {
 	case d.Outcome != signing.OutcomeVerified:
 		return fmt.Sprintf("signature %s (%s)", d.Outcome, d.Reason)
