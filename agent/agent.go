@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/kanade/kanade-agent/internal/hostperf"
 	"github.com/kanade/kanade-agent/internal/ledger"
 	"github.com/kanade/kanade-agent/internal/update"
@@ -340,12 +342,41 @@ func (a *Agent) emitObs(ctx context.Context, ev wire.ObsEvent) error {
 	return err
 }
 
-// emitStartup records agent_online.
+// emitStartup records agent_online through the obs outbox, as upstream's
+// startup event does: source agent:startup, event_record_id
+// "startup_<uuid>" (32 hex digits, fresh for every start, so no two starts
+// are deduplicated into one), and the payload
+// {"agent_version": ..., "boot_time": ...}, boot_time being the machine's
+// boot time in seconds since the Unix epoch, or null when the system cannot
+// tell. With it the backend tells a reboot (boot after the last heartbeat)
+// from an agent stop (boot before it). Failing to record it never stops the
+// agent from starting.
 func (a *Agent) emitStartup(ctx context.Context) {
-	payload, _ := json.Marshal(map[string]any{"version": a.opts.Version, "hostname": a.hostname, "pid": os.Getpid()})
-	ev := wire.ObsEvent{At: time.Now().UTC(), Kind: wire.KindAgentOnline, Source: wire.SourceStartup, Payload: payload}
+	ev := a.startupEvent(time.Now().UTC())
 	if err := a.emitObs(ctx, ev); err != nil {
 		a.log.Error("cannot record agent_online", "err", err)
+	}
+}
+
+// startupPayload is the payload of the agent_online event.
+type startupPayload struct {
+	AgentVersion string `json:"agent_version"`
+	BootTime     *int64 `json:"boot_time"`
+}
+
+// startupEvent builds the agent_online event of a start at now.
+func (a *Agent) startupEvent(now time.Time) wire.ObsEvent {
+	p := startupPayload{AgentVersion: a.opts.Version}
+	if bt, err := hostperf.BootTime(); err != nil {
+		a.log.Warn("cannot tell the boot time; agent_online carries boot_time null", "err", err)
+	} else if secs := bt.Unix(); secs > 0 {
+		p.BootTime = &secs
+	}
+	payload, _ := json.Marshal(p) // cannot fail: a string and an integer
+	id := uuid.New()
+	return wire.ObsEvent{
+		At: now, Kind: wire.KindAgentOnline, Source: wire.SourceStartup,
+		EventRecordID: "startup_" + hex.EncodeToString(id[:]), Payload: payload,
 	}
 }
 

@@ -60,12 +60,27 @@
 // # Reporting
 //
 // Heartbeats (core NATS, never queued while disconnected, with the outbox
-// backlog), host performance, the inventory (package inventory; off with
-// Options.DisableInventory), agent_online at each start, events of
-// Options.ObsSources, and answers to agents.<pc_id>.ping and
-// logs.fetch.<pc_id> (Options.LogFile). Stats gives a host program the
-// counters; Config the effective configuration, merged live from the
-// agent_config bucket over Options.Defaults.
+// backlog) go out at once at start, then every heartbeat_interval; a new
+// interval starts with a heartbeat at once, as upstream's ticker does. Each
+// carries the agent's own load (agent_cpu_pct from the second heartbeat
+// on: the first has no baseline; RSS; disk bytes read and written since
+// the process started), the last interactive logon (Windows only, from the
+// LogonUI registry key), the command keys, enforcement and the command
+// signature protocols. Intervals below their floors (wire.Min*) are raised
+// to them, so a config cannot make the agent spin. Also: host performance,
+// the inventory (package inventory; off with Options.DisableInventory),
+// agent_online at each start (source agent:startup, event_record_id
+// startup_<uuid>, payload agent_version and boot_time), events of
+// Options.ObsSources, and answers to agents.<pc_id>.ping (a heartbeat
+// without the periodic fields, as upstream) and logs.fetch.<pc_id>
+// (Options.LogFile). While the agent enforces signatures it answers
+// logs.fetch only to a request signed by a keyring key at most five
+// minutes ago; anything else gets the one-line reply
+// "kanade-agent: logs.fetch refused: <reason>". Stats gives a host program
+// the counters; Config the effective configuration, merged live from the
+// agent_config bucket over Options.Defaults (a scope that does not decode,
+// or has max_local_concurrent 0, is ignored whole: its key keeps its
+// previous value).
 //
 // # Self-update
 //

@@ -4,35 +4,87 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/hostperf"
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
 )
 
-// heartbeat builds a fresh Heartbeat.
-func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
-	cpu, rss, err := a.self.Sample(now)
-	if err != nil {
-		a.log.Debug("self sample failed", "err", err)
-	}
-	hb := wire.Heartbeat{
+// commandProtocols are the command signature forms this agent verifies,
+// reported in the heartbeat's command_protocols: "legacy" is upstream's name
+// for its original form (the Kanade-Sig headers over at_ms and the bare
+// Command), and signing.AlgEd25519Subject this agent's subject-bound form
+// (docs/protocol.md). Upstream's "kanade.command.v2" envelope is not listed:
+// this agent does not decode it, and a backend that saw it listed would
+// send it.
+var commandProtocols = []string{"legacy", signing.AlgEd25519Subject}
+
+// identity returns the heartbeat fields every reply carries, periodic or
+// ping: who and what the agent is, and its keyring report (always sent, an
+// empty keyring as []).
+func (a *Agent) identity(now time.Time) wire.Heartbeat {
+	return wire.Heartbeat{
 		PcID: a.opts.PcID, At: now.UTC(), AgentVersion: a.opts.Version, Hostname: a.hostname,
-		OSFamily: wire.OSFamily(runtime.GOOS), AgentCPUPct: &cpu, AgentRSSBytes: rss,
+		OSFamily:    wire.OSFamily(runtime.GOOS),
 		CommandKeys: a.verifier.fingerprints(), Enforcing: a.verifier.enforcing(),
 		Outbox: a.outboxStats(),
+	}
+}
+
+// heartbeat builds the periodic Heartbeat, as upstream's heartbeat loop
+// does: the agent process's own load (no agent_cpu_pct on the first one,
+// which only sets the CPU baseline; disk bytes cumulative since the process
+// started), the quarantined versions, the last sign-in (re-read every time:
+// it changes while the agent runs), the command keys after re-reading the
+// keyring, and the command protocols. Only the heartbeat timer calls it:
+// each call is a CPU sample.
+func (a *Agent) heartbeat(now time.Time) wire.Heartbeat {
+	// Refresh, then report, as upstream does: re-reading the keyring here
+	// is what bounds how long a revoked key keeps verifying. A failed read
+	// keeps the keys already loaded and is logged by the verifier.
+	_ = a.verifier.v.Refresh()
+	hb := a.identity(now)
+	if self, err := a.self.Sample(now); err != nil {
+		a.log.Debug("self sample failed", "err", err)
+	} else {
+		hb.AgentRSSBytes = self.RSSBytes
+		if self.HasCPU {
+			hb.AgentCPUPct = &self.CPUPct
+		}
+		if self.HasDisk {
+			hb.AgentDiskReadBytes, hb.AgentDiskWrittenBytes = &self.DiskReadBytes, &self.DiskWrittenBytes
+		}
 	}
 	if a.upd != nil {
 		hb.QuarantinedVersions = a.upd.Quarantined()
 	}
-	if hb.CommandKeys == nil {
-		hb.CommandKeys = []string{}
+	if l, err := hostperf.LastLogon(); err != nil {
+		a.log.Debug("cannot read the last logon", "err", err)
+	} else {
+		hb.LastLogonUser, hb.LastLogonDisplayName = l.User, l.DisplayName
 	}
+	hb.CommandProtocols = slices.Clone(commandProtocols)
 	return hb
+}
+
+// pingReply builds the answer to a ping, as upstream's ping responder does:
+// a fresh heartbeat without the periodic fields (agent_cpu_pct, the other
+// self figures, quarantined_versions, the last logon and command_protocols
+// are omitted; the periodic heartbeat carries them). Sampling the agent's
+// CPU here would also cut the periodic heartbeat's CPU interval short.
+// command_keys and enforcing are sent because this agent always sends them.
+func (a *Agent) pingReply(now time.Time) wire.Heartbeat {
+	return a.identity(now)
 }
 
 // publishCore publishes v on subj with core NATS, but only while connected:
@@ -52,31 +104,51 @@ func (a *Agent) publishCore(subj string, v any) {
 	}
 }
 
-// runTimers publishes heartbeats and HostPerf samples on their configured
-// intervals, which change live. It returns when ctx ends.
+// minTimerInterval is the shortest period runTimers ever uses, whatever the
+// effective config says. The config's own floors (wire.MinHeartbeatInterval,
+// applied by wire.Config.Apply) are far above it; this only keeps a zero or
+// negative interval from Options.Defaults from spinning.
+const minTimerInterval = 10 * time.Millisecond
+
+// timerInterval returns d, raised to minTimerInterval.
+func timerInterval(d time.Duration) time.Duration { return max(d, minTimerInterval) }
+
+// resetTimer makes t fire d from now, dropping a tick it may hold.
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
+}
+
+// runTimers publishes heartbeats and HostPerf samples on the intervals of
+// the effective config (already clamped to their floors by wire.Config.Apply),
+// which change live. The first heartbeat and the first HostPerf go out at
+// once, and so does the first after a change of their interval, as
+// upstream's tickers do; the first HostPerf has no CPU figure and no rates
+// (there is nothing to diff against yet). It returns when ctx ends.
 func (a *Agent) runTimers(ctx context.Context) {
 	hbSubj, _ := subject.Heartbeat(a.opts.PcID)
 	hpSubj, _ := subject.HostPerf(a.opts.PcID)
 	cfg := a.config()
+	hbEvery, hpEvery := timerInterval(cfg.HeartbeatInterval), timerInterval(cfg.HostPerfInterval)
 	hbT := time.NewTimer(0)
-	hpT := time.NewTimer(cfg.HostPerfInterval)
+	hpT := time.NewTimer(0) // the first sample has no rates (RatesUnknown)
 	defer hbT.Stop()
 	defer hpT.Stop()
-	hbEvery, hpEvery := cfg.HeartbeatInterval, cfg.HostPerfInterval
-	a.host.Sample(time.Now()) // prime the rates
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.cfgChanged:
 			cfg := a.config()
-			if cfg.HeartbeatInterval != hbEvery {
-				hbEvery = cfg.HeartbeatInterval
-				hbT.Reset(hbEvery)
+			if d := timerInterval(cfg.HeartbeatInterval); d != hbEvery {
+				// As upstream: a new cadence starts with a heartbeat now.
+				a.log.Info("heartbeat interval changed", "old", hbEvery, "new", d)
+				hbEvery = d
+				resetTimer(hbT, 0)
 			}
-			if cfg.HostPerfInterval != hpEvery {
-				hpEvery = cfg.HostPerfInterval
-				hpT.Reset(hpEvery)
+			if d := timerInterval(cfg.HostPerfInterval); d != hpEvery {
+				hpEvery = d
+				resetTimer(hpT, 0)
 			}
 		case now := <-hbT.C:
 			a.publishCore(hbSubj, a.heartbeat(now))
@@ -95,7 +167,7 @@ func (a *Agent) runTimers(ctx context.Context) {
 
 // onPing answers agents.<pc_id>.ping with a fresh heartbeat.
 func (a *Agent) onPing(m *nats.Msg) {
-	b, err := json.Marshal(a.heartbeat(time.Now()))
+	b, err := json.Marshal(a.pingReply(time.Now()))
 	if err == nil {
 		err = m.Respond(b)
 	}
@@ -107,14 +179,57 @@ func (a *Agent) onPing(m *nats.Msg) {
 // maxLogReply is the largest logs.fetch reply.
 const maxLogReply = 800 << 10
 
+// maxLogsRequestAge is how old the signature of a logs.fetch request may be
+// while the agent enforces signatures. A request is answered live, so a
+// short window is enough; it bounds the replay of a captured request.
+const maxLogsRequestAge = 5 * time.Minute
+
+// logsRefusal returns why a logs.fetch request must not be answered, or ""
+// when it may be. An agent that does not enforce command signatures answers
+// every request, as upstream does (upstream's backend sends them unsigned).
+// One that enforces answers only a request signed by a key of its command
+// keyring in the subject-bound form for this very subject
+// (logs.fetch.<pc_id>: a request signed for another agent, or a command's
+// signature, does not count) and made at most maxLogsRequestAge ago: the
+// log may hold what commands printed, and enforcing means that publishing
+// on the agent's subjects is not enough to be trusted.
+func (a *Agent) logsRefusal(m *nats.Msg, now time.Time) string {
+	if !a.verifier.enforcing() {
+		return ""
+	}
+	d := a.verifier.check(m.Subject, m.Header, m.Data, now)
+	switch {
+	case d.Outcome != signing.OutcomeVerified:
+		return fmt.Sprintf("signature %s (%s)", d.Outcome, d.Reason)
+	case !d.Bound:
+		return "the signature is not bound to this subject (" + signing.AlgEd25519Subject + " required)"
+	case now.Sub(d.At) > maxLogsRequestAge:
+		return fmt.Sprintf("signature made %s ago, more than %s", now.Sub(d.At).Round(time.Second), maxLogsRequestAge)
+	}
+	return ""
+}
+
+// logsRefusals counts refused logs.fetch requests (of every Agent of the
+// process), so that a flood of them logs one line per hundred.
+var logsRefusals atomic.Int64
+
 // onLogsFetch answers logs.fetch.<pc_id> with the tail of the agent log.
+// While the agent enforces signatures, a request that is not signed (see
+// logsRefusal) gets a one-line refusal instead.
 func (a *Agent) onLogsFetch(m *nats.Msg) {
-	req := wire.LogsFetchRequest{TailLines: 200}
-	if len(m.Data) > 0 {
-		if err := json.Unmarshal(m.Data, &req); err != nil {
-			_ = m.Respond([]byte("kanade-agent: bad logs.fetch request: " + err.Error()))
-			return
+	if why := a.logsRefusal(m, time.Now()); why != "" {
+		if n := logsRefusals.Add(1); n == 1 || n%100 == 0 {
+			a.log.Warn("refusing logs.fetch: this agent enforces signatures", "reason", why, "refused_total", n)
 		}
+		_ = m.Respond([]byte("kanade-agent: logs.fetch refused: " + why))
+		return
+	}
+	// An empty body or no tail_lines means wire.DefaultTailLines, as
+	// upstream; a malformed request gets a one-line error.
+	req, err := wire.DecodeLogsFetchRequest(m.Data)
+	if err != nil {
+		_ = m.Respond([]byte("kanade-agent: bad logs.fetch request: " + oneLine(err.Error())))
+		return
 	}
 	if a.opts.LogFile == "" {
 		_ = m.Respond([]byte("kanade-agent: this agent writes no log file"))
@@ -128,6 +243,11 @@ func (a *Agent) onLogsFetch(m *nats.Msg) {
 	if err := m.Respond(tail); err != nil {
 		a.log.Warn("cannot answer logs.fetch", "err", err)
 	}
+}
+
+// oneLine returns s with its line breaks replaced by spaces.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
 }
 
 // tailLog returns at most the last n lines (all when n <= 0) of the log at

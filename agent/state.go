@@ -192,19 +192,18 @@ func (a *Agent) watchState(ctx context.Context, wg *sync.WaitGroup) {
 			a.watchKV(ctx, bucket, keys, put, del, synced)
 		}()
 	}
-	// agent_config: every scope; a malformed scope is logged and ignored
-	// (its previous value is dropped: the operator replaced it).
+	// agent_config: every scope. A scope that does not decode, or that
+	// upstream would refuse to decode (max_local_concurrent 0), is logged
+	// and ignored whole, as upstream's config supervisor does: the key
+	// keeps its previous value, so the effective config does not change.
 	goWatch(subject.BucketConfig, nil, func(k string, v []byte) {
 		sc, err := wire.DecodeConfigScope(v)
 		if err != nil {
-			a.log.Warn("ignoring malformed config scope", "key", k, "err", err)
+			a.log.Warn("ignoring rejected config scope; keeping its previous value", "key", k, "err", err)
+			return
 		}
 		s.mu.Lock()
-		if err != nil {
-			delete(s.scopes, k)
-		} else {
-			s.scopes[k] = sc
-		}
+		s.scopes[k] = sc
 		s.mu.Unlock()
 		a.configChanged()
 	}, func(k string) {

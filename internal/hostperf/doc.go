@@ -1,17 +1,21 @@
 // Package hostperf measures the load of the agent process and of the machine
-// it runs on, for the Heartbeat (agent_cpu_pct, agent_rss_bytes) and HostPerf
-// messages of the kanade protocol.
+// it runs on, for the Heartbeat (agent_cpu_pct, agent_rss_bytes,
+// agent_disk_read_bytes, agent_disk_written_bytes) and HostPerf messages of
+// the kanade protocol, and reads two host facts: the boot time ([BootTime],
+// for the startup event) and the last interactive sign-in ([LastLogon], for
+// the Heartbeat's last_logon_user and last_logon_display_name).
 //
 // Two samplers are provided:
 //
 //   - [Self] reports the agent process's CPU use, in percent of one core, since
-//     its previous sample (the first sample covers the time since the process
-//     started), and its resident memory.
+//     its previous sample (the first sample has no CPU figure: it only sets
+//     the baseline), its resident memory, and the bytes it has read and
+//     written since it started.
 //   - [Host] reports the machine's figures as a [wire.HostPerf]: CPU use over
 //     all cores, CPU count, memory and swap, and disk and network throughput
 //     since its previous sample. Its first sample has CPU use and every rate at
-//     0, because there is nothing to compare with; the agent may take one
-//     sample at start-up and discard it.
+//     0 and RatesUnknown set, because there is nothing to compare with: the
+//     message leaves them out, as upstream's first sample does.
 //
 // Both are cheap: a sample reads a handful of small files or makes a handful
 // of system calls. Neither starts goroutines or timers; the caller samples on
@@ -57,11 +61,14 @@
 //   - Network: GetIfTable2Ex, loopback and NDIS filter interfaces excluded;
 //     like on Linux, only hardware interfaces count when there is one.
 //
-// The agent process's figures come from getrusage(RUSAGE_SELF) and
-// /proc/self/statm on Linux (the first sample takes the start time from
-// /proc/self/stat and /proc/uptime, in clock ticks of 100 Hz, the USER_HZ of
-// every Linux architecture Go supports), and from GetProcessTimes and
-// K32GetProcessMemoryInfo (the working set) on Windows.
+// The agent process's figures come from getrusage(RUSAGE_SELF),
+// /proc/self/statm and /proc/self/io (read_bytes and write_bytes: the bytes
+// the process caused to be read from and sent to storage) on Linux, and from
+// GetProcessTimes, K32GetProcessMemoryInfo (the working set) and
+// GetProcessIoCounters (ReadTransferCount and WriteTransferCount: every read
+// and write the process issued) on Windows. A system without per-process I/O
+// counts (a Linux kernel without I/O accounting) gives no disk figures, which
+// is not an error.
 //
 // Rates are computed per device: a device that appears counts from its second
 // sample, and a counter that goes backwards (a device replaced, a 32-bit

@@ -28,10 +28,37 @@ func ExampleHost_Sample() {
 func ExampleSelf_Sample() {
 	var self hostperf.Self
 	// On the agent's heartbeat timer:
-	cpuPct, rss, err := self.Sample(time.Now())
+	s, err := self.Sample(time.Now())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("agent: %.1f%% of one core, %d bytes resident\n", cpuPct, rss)
+	if s.HasCPU { // not on the first sample: it sets the baseline
+		fmt.Printf("agent: %.1f%% of one core\n", s.CPUPct)
+	}
+	fmt.Printf("agent: %d bytes resident\n", s.RSSBytes)
+	if s.HasDisk {
+		fmt.Printf("agent: %d bytes read, %d written since it started\n", s.DiskReadBytes, s.DiskWrittenBytes)
+	}
+}
+
+func ExampleLastLogon() {
+	l, err := hostperf.LastLogon()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if l.User != "" { // only Windows records it
+		fmt.Printf("last signed in: %s (%s)\n", l.User, l.DisplayName)
+	}
+}
+
+func ExampleBootTime() {
+	boot, err := hostperf.BootTime()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The agent_online event carries it as epoch seconds.
+	fmt.Printf("booted %s ago (boot_time %d)\n", time.Since(boot).Round(time.Second), boot.Unix())
 }

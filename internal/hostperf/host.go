@@ -41,8 +41,10 @@ type source interface {
 // and PcID left for the caller to fill. CPUPct is the CPU use over all cores
 // between the previous sample and this one, from 0 to 100; the byte rates
 // are averaged over now minus the previous sample's now. On the first sample,
-// and on the first after an error, CPUPct and the rates are 0. An error means
-// no figure could be trusted; the next sample starts afresh.
+// and on the first after an error, CPUPct and the rates are 0 and
+// RatesUnknown is set, so that they are left out of the message, as
+// upstream leaves them out. An error means no figure could be trusted; the
+// next sample starts afresh.
 func (h *Host) Sample(now time.Time) (wire.HostPerf, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -62,6 +64,7 @@ func (h *Host) Sample(now time.Time) (wire.HostPerf, error) {
 		SwapUsedBytes:  r.swapUsed,
 		SwapTotalBytes: r.swapTotal,
 	}
+	p.RatesUnknown = !h.primed
 	if h.primed {
 		if r.cpuTotal > h.prevTotal && r.cpuBusy >= h.prevBusy {
 			p.CPUPct = min(100, 100*float64(r.cpuBusy-h.prevBusy)/float64(r.cpuTotal-h.prevTotal))

@@ -3,6 +3,7 @@ package hostperf
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -54,10 +55,11 @@ func TestHostMatchesProc(t *testing.T) {
 
 func TestSelfRSSMatchesStatus(t *testing.T) {
 	var s Self
-	_, rss, err := s.Sample(time.Now())
+	got, err := s.Sample(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
+	rss := got.RSSBytes
 	want := procKB(t, "/proc/self/status", "VmRSS")
 	diff := max(rss, want) - min(rss, want)
 	t.Logf("rss %d, VmRSS %d", rss, want)
@@ -78,5 +80,63 @@ func TestHostLinuxDevices(t *testing.T) {
 	}
 	if c := p.diskClass("../../etc"); c != classExcluded {
 		t.Errorf("path in name: class %d", c)
+	}
+}
+
+// procIO returns read_bytes and write_bytes of /proc/self/io, read here
+// independently of parseIO.
+func procIO(t *testing.T) (read, written uint64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseUint(v, 10, 64)
+		switch k {
+		case "read_bytes":
+			read = n
+		case "write_bytes":
+			written = n
+		}
+	}
+	return read, written
+}
+
+func TestSelfDiskMatchesProc(t *testing.T) {
+	// The counters only grow, so a reading of /proc/self/io taken between
+	// two samples lies between them: that pins down which fields Sample
+	// reports (rchar and wchar, the other candidates, are larger).
+	var s Self
+	dir := t.TempDir()
+	for i := range 3 {
+		before, err := s.Sample(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(make([]byte, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		r, w := procIO(t)
+		after, err := s.Sample(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("read %d..%d..%d written %d..%d..%d", before.DiskReadBytes, r, after.DiskReadBytes, before.DiskWrittenBytes, w, after.DiskWrittenBytes)
+		if !before.HasDisk || !after.HasDisk {
+			t.Fatalf("no disk figures: %+v %+v", before, after)
+		}
+		if before.DiskReadBytes > r || r > after.DiskReadBytes || before.DiskWrittenBytes > w || w > after.DiskWrittenBytes {
+			t.Fatalf("/proc/self/io read %d written %d, not between the samples %+v and %+v", r, w, before, after)
+		}
 	}
 }

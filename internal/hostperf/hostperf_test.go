@@ -54,55 +54,42 @@ func burn(t *testing.T, d time.Duration) {
 
 func TestSelfCPUBurn(t *testing.T) {
 	var s Self
-	if _, _, err := s.Sample(time.Now()); err != nil {
+	first, err := s.Sample(time.Now())
+	if err != nil {
 		t.Fatal(err)
+	}
+	if first.HasCPU || first.CPUPct != 0 {
+		t.Fatalf("first sample %+v: want no CPU figure, it has no baseline", first)
+	}
+	if first.RSSBytes == 0 {
+		t.Fatal("first sample: rss 0; memory needs no baseline")
 	}
 	burn(t, 100*time.Millisecond)
-	pct, rss, err := s.Sample(time.Now())
+	got, err := s.Sample(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("cpu %.1f%% of one core, rss %d bytes", pct, rss)
+	t.Logf("%+v", got)
 	// The burning goroutine and the polling one may each use a core.
-	if pct <= 0 || pct > 100*float64(runtime.NumCPU())*1.1+10 {
-		t.Fatalf("cpu %v%%, want above 0 and at most %d cores", pct, runtime.NumCPU())
+	if !got.HasCPU || got.CPUPct <= 0 || got.CPUPct > 100*float64(runtime.NumCPU())*1.1+10 {
+		t.Fatalf("cpu %v%% (known %v), want above 0 and at most %d cores", got.CPUPct, got.HasCPU, runtime.NumCPU())
 	}
-	if rss == 0 {
+	if got.RSSBytes == 0 {
 		t.Fatal("rss 0")
-	}
-}
-
-func TestSelfFirstSampleSinceStart(t *testing.T) {
-	start, err := processStart()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// initTime is set while the package initialises, just after the start.
-	if start.After(initTime.Add(time.Second)) || start.Before(initTime.Add(-time.Minute)) {
-		t.Fatalf("process start %v, package init %v", start, initTime)
-	}
-	burn(t, 20*time.Millisecond)
-	var s Self
-	pct, _, err := s.Sample(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pct <= 0 {
-		t.Fatalf("first sample cpu %v%%, want above 0: the process has run since it started", pct)
 	}
 }
 
 func TestSelfClockBackwards(t *testing.T) {
 	var s Self
 	now := time.Now()
-	if _, _, err := s.Sample(now); err != nil {
+	if _, err := s.Sample(now); err != nil {
 		t.Fatal(err)
 	}
 	burn(t, 10*time.Millisecond)
 	for _, at := range []time.Time{now.Add(-time.Second), now.Add(-time.Second)} {
-		pct, _, err := s.Sample(at)
-		if err != nil || pct != 0 {
-			t.Fatalf("sample at an earlier time: %v, %v; want 0, nil", pct, err)
+		got, err := s.Sample(at)
+		if err != nil || got.CPUPct != 0 || !got.HasCPU {
+			t.Fatalf("sample at an earlier time: %+v, %v; want 0%% (known), nil", got, err)
 		}
 	}
 }
@@ -113,15 +100,33 @@ func TestSelfConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 50 {
-				pct, rss, err := s.Sample(time.Now())
-				if err != nil || pct < 0 || math.IsNaN(pct) || rss == 0 {
-					t.Errorf("Sample: %v %v %v", pct, rss, err)
+				got, err := s.Sample(time.Now())
+				if err != nil || got.CPUPct < 0 || math.IsNaN(got.CPUPct) || got.RSSBytes == 0 {
+					t.Errorf("Sample: %+v %v", got, err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+func TestBootTime(t *testing.T) {
+	bt, err := BootTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("booted %v (%v ago)", bt, time.Since(bt).Round(time.Second))
+	if bt.After(time.Now()) || bt.Before(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) || bt.Nanosecond() != 0 {
+		t.Fatalf("boot time %v: want whole seconds, after 2000, not in the future", bt)
+	}
+	again, err := BootTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := again.Sub(bt); d < -2*time.Second || d > 2*time.Second {
+		t.Fatalf("boot time moved by %v between two reads", d)
+	}
 }
 
 func checkPlausible(t *testing.T, first bool, p wire.HostPerf) {
@@ -146,6 +151,9 @@ func checkPlausible(t *testing.T, first bool, p wire.HostPerf) {
 	}
 	if first && p.CPUPct != 0 {
 		t.Errorf("first sample cpu %v%%, want 0", p.CPUPct)
+	}
+	if p.RatesUnknown != first {
+		t.Errorf("RatesUnknown %v on the %s sample", p.RatesUnknown, map[bool]string{true: "first", false: "second"}[first])
 	}
 }
 
@@ -192,7 +200,7 @@ func BenchmarkSample(b *testing.B) {
 		var s Self
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := s.Sample(time.Now()); err != nil {
+			if _, err := s.Sample(time.Now()); err != nil {
 				b.Fatal(err)
 			}
 		}

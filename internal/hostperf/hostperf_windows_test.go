@@ -1,8 +1,14 @@
 package hostperf
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
 )
 
 func TestMemFigures(t *testing.T) {
@@ -46,12 +52,78 @@ func TestWindowsSources(t *testing.T) {
 		}
 	}
 	var s Self
-	start, err := processStart()
+	got, err := s.Sample(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("process started %v ago", time.Since(start))
-	if _, _, err := s.Sample(time.Now()); err != nil {
+	t.Logf("self: %+v", got)
+}
+
+func underWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+func TestSelfDiskWindows(t *testing.T) {
+	var s Self
+	before, err := s.Sample(time.Now())
+	if err != nil {
 		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(os.TempDir(), fmt.Sprintf("hostperf-%d", os.Getpid())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, 1<<20))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Sample(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("before %+v after %+v", before, after)
+	if underWine() && (!after.HasDisk || after.DiskWrittenBytes == 0) {
+		t.Skip("Wine reports no process I/O counters")
+	}
+	if !after.HasDisk || after.DiskWrittenBytes < before.DiskWrittenBytes+1<<20 || after.DiskReadBytes < before.DiskReadBytes {
+		t.Fatalf("1 MiB written between %+v and %+v", before, after)
+	}
+}
+
+func TestReadLogon(t *testing.T) {
+	// The reader is pointed at a scratch key under HKCU, so the test
+	// neither needs nor touches the real LogonUI key.
+	path := fmt.Sprintf(`Software\kanade-test\logon-%d`, os.Getpid())
+	defer registry.DeleteKey(registry.CURRENT_USER, path)
+	if l, err := readLogon(registry.CURRENT_USER, path); err != nil || l != (Logon{}) {
+		t.Fatalf("missing key: %+v, %v", l, err)
+	}
+	k, _, err := registry.CreateKey(registry.CURRENT_USER, path, registry.ALL_ACCESS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if err := k.SetStringValue("LastLoggedOnUser", `CORP\taro`); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := readLogon(registry.CURRENT_USER, path); err != nil || l != (Logon{User: `CORP\taro`}) {
+		t.Fatalf("user only: %+v, %v", l, err)
+	}
+	if err := k.SetStringValue("LastLoggedOnDisplayName", "山田 太郎"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := readLogon(registry.CURRENT_USER, path); err != nil || l != (Logon{User: `CORP\taro`, DisplayName: "山田 太郎"}) {
+		t.Fatalf("both: %+v, %v", l, err)
+	}
+	if err := k.SetDWordValue("LastLoggedOnDisplayName", 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readLogon(registry.CURRENT_USER, path); err == nil {
+		t.Fatal("a DWORD display name: no error")
+	}
+	if _, err := LastLogon(); err != nil {
+		t.Fatalf("LastLogon: %v", err)
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // maxProcFile bounds how much of one /proc file is read.
@@ -450,19 +448,6 @@ func satAdd(a, b uint64) uint64 {
 	return a + b
 }
 
-// parseUptime parses the first figure of /proc/uptime, seconds since boot.
-func parseUptime(b []byte) (time.Duration, error) {
-	i := 0
-	for i < len(b) && b[i] != ' ' && b[i] != '\n' {
-		i++
-	}
-	s, err := strconv.ParseFloat(string(b[:i]), 64)
-	if err != nil || !(s >= 0 && s <= 1e9) {
-		return 0, fmt.Errorf("%w: /proc/uptime: bad uptime %q", ErrMalformed, b[:i])
-	}
-	return time.Duration(s * float64(time.Second)), nil
-}
-
 // parseStatm parses /proc/self/statm: the resident set size in pages.
 func parseStatm(b []byte) (uint64, error) {
 	// size resident shared text lib data dt
@@ -484,23 +469,60 @@ func parseStatm(b []byte) (uint64, error) {
 	return rss, nil
 }
 
-// parseStatStart parses /proc/self/stat: the process start time, field 22,
-// in clock ticks since boot.
-func parseStatStart(b []byte) (uint64, error) {
-	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-	end := bytes.LastIndexByte(b, ')')
-	if end < 0 {
-		return 0, fmt.Errorf("%w: /proc/self/stat: no command name", ErrMalformed)
-	}
-	i := 3 // the field after comm
-	for f := range bytes.FieldsSeq(b[end+1:]) {
-		if i == 22 {
-			if v, ok := parseUint(f); ok {
-				return v, nil
-			}
-			break
+// parseIO parses /proc/self/io: read_bytes and write_bytes, the bytes the
+// process caused to be read from and sent to storage.
+func parseIO(b []byte) (read, written uint64, err error) {
+	var haveRead, haveWritten bool
+	for line := range bytes.Lines(b) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte(":"))
+		if !ok {
+			continue
 		}
-		i++
+		var dst *uint64
+		var have *bool
+		switch string(k) {
+		case "read_bytes":
+			dst, have = &read, &haveRead
+		case "write_bytes":
+			dst, have = &written, &haveWritten
+		default:
+			continue
+		}
+		n, ok := parseUint(bytes.TrimSpace(v))
+		if !ok || *have {
+			return 0, 0, fmt.Errorf("%w: /proc/self/io: bad %s line %q", ErrMalformed, k, shortLine(line))
+		}
+		*dst, *have = n, true
 	}
-	return 0, fmt.Errorf("%w: /proc/self/stat: no start time", ErrMalformed)
+	if !haveRead || !haveWritten {
+		return 0, 0, fmt.Errorf("%w: /proc/self/io: no read_bytes or write_bytes", ErrMalformed)
+	}
+	return read, written, nil
+}
+
+// parseBtime parses the btime line of /proc/stat: the boot time in seconds
+// since the Unix epoch.
+func parseBtime(b []byte) (int64, error) {
+	for line := range bytes.Lines(b) {
+		rest, ok := bytes.CutPrefix(line, []byte("btime "))
+		if !ok {
+			continue
+		}
+		v, ok := parseUint(bytes.TrimSpace(rest))
+		if !ok || v == 0 || v > 1<<62 {
+			return 0, fmt.Errorf("%w: /proc/stat: bad btime %q", ErrMalformed, shortLine(line))
+		}
+		return int64(v), nil
+	}
+	return 0, fmt.Errorf("%w: /proc/stat: no btime line", ErrMalformed)
+}
+
+// shortLine returns line without its line ending, cut to 64 bytes, for an
+// error message.
+func shortLine(line []byte) []byte {
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) > 64 {
+		line = line[:64]
+	}
+	return line
 }

@@ -236,27 +236,27 @@ func TestParseSelf(t *testing.T) {
 	if pages, err := parseStatm(fixture(t, "vm/statm")); err != nil || pages != 445 {
 		t.Fatalf("statm: %d, %v", pages, err)
 	}
-	for _, name := range []string{"vm/selfstat", "vm/selfstat_paren"} {
-		if ticks, err := parseStatStart(fixture(t, name)); err != nil || ticks != 60585 {
-			t.Fatalf("%s: %d, %v", name, ticks, err)
-		}
+	if r, w, err := parseIO(fixture(t, "vm/io")); err != nil || r != 1187840 || w != 45056 {
+		t.Fatalf("io: %d %d, %v", r, w, err)
 	}
-	if up, err := parseUptime(fixture(t, "vm/uptime")); err != nil || up != 605850*time.Millisecond {
-		t.Fatalf("uptime: %v, %v", up, err)
+	if bt, err := parseBtime(fixture(t, "vm/stat")); err != nil || bt != 1795763830 {
+		t.Fatalf("btime: %d, %v", bt, err)
 	}
 	for _, in := range []string{"", "123", "123 x 5", "\x00\xff"} {
 		if _, err := parseStatm([]byte(in)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("statm %q: err = %v", in, err)
 		}
 	}
-	for _, in := range []string{"", "1 (x) R 1 2", "1 x R " + strings.Repeat("1 ", 30), "1 (x) " + strings.Repeat("R ", 30)} {
-		if _, err := parseStatStart([]byte(in)); !errors.Is(err, ErrMalformed) {
-			t.Errorf("stat %q: err = %v", in, err)
+	for _, in := range []string{"", "read_bytes: 1\n", "write_bytes: 1\n", "read_bytes: x\nwrite_bytes: 1\n",
+		"read_bytes: 1\nwrite_bytes: -1\n", "read_bytes: 1\nread_bytes: 2\nwrite_bytes: 3\n",
+		"read_bytes: 99999999999999999999999\nwrite_bytes: 1\n"} {
+		if _, _, err := parseIO([]byte(in)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("io %q: err = %v", in, err)
 		}
 	}
-	for _, in := range []string{"", "abc 1", "-5 1", "1e300 1", "NaN 1"} {
-		if _, err := parseUptime([]byte(in)); !errors.Is(err, ErrMalformed) {
-			t.Errorf("uptime %q: err = %v", in, err)
+	for _, in := range []string{"", "cpu 1 2 3\n", "btime\n", "btime x\n", "btime 0\n", "btime -5\n", "btime 99999999999999999999\n"} {
+		if _, err := parseBtime([]byte(in)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("btime %q: err = %v", in, err)
 		}
 	}
 	for _, name := range []string{"garbled/binary", "garbled/stat"} {
@@ -264,8 +264,8 @@ func TestParseSelf(t *testing.T) {
 		if _, err := parseStatm(b); err == nil {
 			t.Errorf("statm of %s: no error", name)
 		}
-		if _, err := parseStatStart(b); err == nil {
-			t.Errorf("stat of %s: no error", name)
+		if _, _, err := parseIO(b); err == nil {
+			t.Errorf("io of %s: no error", name)
 		}
 	}
 }
@@ -533,7 +533,7 @@ func TestReadFileTooLarge(t *testing.T) {
 
 func FuzzParsers(f *testing.F) {
 	for _, name := range []string{"vm/stat", "vm/meminfo", "vm/meminfo_old", "vm/diskstats", "vm/netdev",
-		"vm/statm", "vm/selfstat", "vm/uptime", "garbled/binary", "garbled/diskstats", "garbled/netdev"} {
+		"vm/statm", "vm/io", "garbled/binary", "garbled/diskstats", "garbled/netdev"} {
 		f.Add(fixture(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -556,9 +556,9 @@ func FuzzParsers(f *testing.F) {
 			return nil
 		})
 		_, _ = parseStatm(b)
-		_, _ = parseStatStart(b)
-		if up, err := parseUptime(b); err == nil && up < 0 {
-			t.Fatalf("uptime %v", up)
+		_, _, _ = parseIO(b)
+		if bt, err := parseBtime(b); err == nil && bt <= 0 {
+			t.Fatalf("btime %d", bt)
 		}
 	})
 }

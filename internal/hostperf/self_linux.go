@@ -9,9 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// clockTicks is USER_HZ, the unit of the times in /proc/self/stat.
-const clockTicks = 100
-
 // selfUsage returns the CPU time the process has used and its resident
 // memory.
 func selfUsage() (cpu time.Duration, rss uint64, err error) {
@@ -32,32 +29,15 @@ func selfUsage() (cpu time.Duration, rss uint64, err error) {
 	return cpu, pages * uint64(os.Getpagesize()), nil
 }
 
-// processStart returns when the process started, from /proc/self/stat and
-// /proc/uptime.
-func processStart() (time.Time, error) {
+// selfIO returns the bytes the process has read from and written to
+// storage since it started: read_bytes and write_bytes of /proc/self/io.
+func selfIO() (read, written uint64, err error) {
 	var buf [1024]byte
-	b, err := readSmall("/proc/self/stat", buf[:])
+	b, err := readSmall("/proc/self/io", buf[:])
 	if err != nil {
-		return time.Time{}, err
+		return 0, 0, err
 	}
-	ticks, err := parseStatStart(b)
-	if err != nil {
-		return time.Time{}, err
-	}
-	b, err = readSmall("/proc/uptime", buf[:])
-	if err != nil {
-		return time.Time{}, err
-	}
-	now := time.Now()
-	up, err := parseUptime(b)
-	if err != nil {
-		return time.Time{}, err
-	}
-	age := up - time.Duration(ticks)*(time.Second/clockTicks)
-	if age < 0 {
-		age = 0
-	}
-	return now.Add(-age), nil
+	return parseIO(b)
 }
 
 // readSmall reads the file name into buf, which must be larger than the file.

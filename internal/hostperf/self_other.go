@@ -6,4 +6,4 @@ import "time"
 
 func selfUsage() (time.Duration, uint64, error) { return 0, 0, ErrUnsupported }
 
-func processStart() (time.Time, error) { return time.Time{}, ErrUnsupported }
+func selfIO() (read, written uint64, err error) { return 0, 0, ErrUnsupported }

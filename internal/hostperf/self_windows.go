@@ -13,6 +13,7 @@ var (
 	procK32GetProcessMemoryInfo = modkernel32.NewProc("K32GetProcessMemoryInfo")
 	procGetSystemTimes          = modkernel32.NewProc("GetSystemTimes")
 	procGlobalMemoryStatusEx    = modkernel32.NewProc("GlobalMemoryStatusEx")
+	procGetProcessIoCounters    = modkernel32.NewProc("GetProcessIoCounters")
 )
 
 // processMemoryCounters is PROCESS_MEMORY_COUNTERS.
@@ -53,11 +54,26 @@ func selfUsage() (cpu time.Duration, rss uint64, err error) {
 	return cpu, uint64(pmc.workingSetSize), nil
 }
 
-// processStart returns when the process started.
-func processStart() (time.Time, error) {
-	var creation, exit, kernel, user windows.Filetime
-	if err := windows.GetProcessTimes(windows.CurrentProcess(), &creation, &exit, &kernel, &user); err != nil {
-		return time.Time{}, fmt.Errorf("hostperf: GetProcessTimes: %w", err)
+// ioCounters is IO_COUNTERS.
+type ioCounters struct {
+	readOperationCount  uint64
+	writeOperationCount uint64
+	otherOperationCount uint64
+	readTransferCount   uint64
+	writeTransferCount  uint64
+	otherTransferCount  uint64
+}
+
+// selfIO returns the bytes the process has read and written since it
+// started: the transfer counts of GetProcessIoCounters (every read and write
+// the process issued, files and devices alike).
+func selfIO() (read, written uint64, err error) {
+	if err := procGetProcessIoCounters.Find(); err != nil {
+		return 0, 0, fmt.Errorf("hostperf: %w", err)
 	}
-	return time.Unix(0, creation.Nanoseconds()), nil
+	var c ioCounters
+	if r, _, e := procGetProcessIoCounters.Call(uintptr(windows.CurrentProcess()), uintptr(unsafe.Pointer(&c))); r == 0 {
+		return 0, 0, fmt.Errorf("hostperf: GetProcessIoCounters: %w", e)
+	}
+	return c.readTransferCount, c.writeTransferCount, nil
 }

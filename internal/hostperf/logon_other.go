@@ -1,0 +1,5 @@
+//go:build !windows
+
+package hostperf
+
+func lastLogon() (Logon, error) { return Logon{}, nil }
