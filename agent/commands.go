@@ -84,10 +84,12 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 		// command, which must not start after the envelope's start
 		// deadline (the earlier of expires_at and the command's
 		// deadline_at); the deadline gate (exit 125) applies it.
-		c := et.env.Command
-		deadline := et.env.StartDeadline
-		c.DeadlineAt = &deadline
-		cmd = &c
+		// The wrapped command is decoded as a bare one is (wire.Unmarshal,
+		// upstream's serde rules), from the verified bytes.
+		if cmd, err = decodeEnvelopeCommand(data); err == nil {
+			deadline := et.env.StartDeadline
+			cmd.DeadlineAt = &deadline
+		}
 	case signing.IsEnvelope(data):
 		// Only the screen may pass an envelope on; never decode one as a
 		// bare command.
@@ -148,6 +150,20 @@ func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeEnvelopeCommand decodes the "command" of an envelope payload as
+// decodeCommand does.
+func decodeEnvelopeCommand(data []byte) (*wire.Command, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, err
+	}
+	raw, ok := obj["command"]
+	if !ok {
+		return nil, errors.New("agent: envelope has no command")
+	}
+	return decodeCommand(raw)
 }
 
 // minKeyRefresh bounds how often the keyring sources are re-read.
