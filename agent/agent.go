@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kanade/kanade-agent/internal/hostperf"
 	"github.com/kanade/kanade-agent/internal/ledger"
+	"github.com/kanade/kanade-agent/internal/privdir"
 	"github.com/kanade/kanade-agent/internal/update"
 	"github.com/kanade/kanade-agent/outbox"
 	"github.com/kanade/kanade-agent/subject"
@@ -525,10 +526,19 @@ func (a *Agent) runConsumer(ctx context.Context) {
 }
 
 // open creates the data directories and opens the ledger and outboxes.
+// The data directory and the staging directory are made private to the
+// agent's account with privdir.Ensure (created so, or an existing one
+// checked and its access reset when wider): one that another account owns
+// or can write is refused with an error wrapping privdir.ErrUnsafe, since
+// scripts run as root or SYSTEM from files staged there.
 func (a *Agent) open() error {
 	for _, d := range []string{a.opts.DataDir, a.stageDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		out, err := privdir.Ensure(d)
+		if err != nil {
 			return fmt.Errorf("agent: %w", err)
+		}
+		if out == privdir.Reset {
+			a.log.Warn("directory access was wider than the agent's account: reset", "dir", d)
 		}
 	}
 	var err error

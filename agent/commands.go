@@ -54,6 +54,11 @@ type launchMeta struct {
 // the dedup entry, so a forged or broken copy cannot block the real one;
 // their result_id is derived from the request, so repeats are idempotent.
 //
+// A verified upstream v2 envelope comes with an envelopeTag: its command
+// runs with the envelope's start deadline as deadline_at. A message that
+// is an envelope without that tag is dropped, never decoded as a bare
+// command.
+//
 // ack, when not nil, acknowledges the EXEC replay message that carried the
 // command. It is called at once when the message needs no further work, and
 // otherwise only once the command is durably launching or its result is
@@ -70,7 +75,28 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 		}()
 	}
 	subj, data := m.Subject, m.Data
-	cmd, err := decodeCommand(data)
+	var cmd *wire.Command
+	var err error
+	et, isEnv := tag.(envelopeTag)
+	switch {
+	case isEnv:
+		// A verified upstream v2 envelope (screenEnvelope): run the wrapped
+		// command, which must not start after the envelope's start
+		// deadline (the earlier of expires_at and the command's
+		// deadline_at); the deadline gate (exit 125) applies it.
+		// The wrapped command is decoded as a bare one is (wire.Unmarshal,
+		// upstream's serde rules), from the verified bytes.
+		if cmd, err = decodeEnvelopeCommand(data); err == nil {
+			deadline := et.env.StartDeadline
+			cmd.DeadlineAt = &deadline
+		}
+	case signing.IsEnvelope(data):
+		// Only the screen may pass an envelope on; never decode one as a
+		// bare command.
+		err = errors.New("agent: command envelope not screened")
+	default:
+		cmd, err = decodeCommand(data)
+	}
 	if err != nil {
 		if n := a.counters.malformed.Add(1); n == 1 || n%1000 == 0 {
 			a.log.Warn("dropping command that does not decode", "subject", subj, "bytes", len(data), "err", err, "malformed_total", n)
@@ -84,6 +110,8 @@ func (a *Agent) onCommand(m *nats.Msg, ack func(), tag any) {
 	}
 	if d, ok := tag.(signing.Decision); ok {
 		a.reportSignature(d, cmd.RequestID, time.Now())
+	} else if isEnv {
+		a.reportSignature(et.d, cmd.RequestID, time.Now())
 	}
 	if cmd.Script != "" {
 		// As upstream, an inline script wins over a script_object.
@@ -122,6 +150,20 @@ func decodeCommand(data []byte) (cmd *wire.Command, err error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeEnvelopeCommand decodes the "command" of an envelope payload as
+// decodeCommand does.
+func decodeEnvelopeCommand(data []byte) (*wire.Command, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, err
+	}
+	raw, ok := obj["command"]
+	if !ok {
+		return nil, errors.New("agent: envelope has no command")
+	}
+	return decodeCommand(raw)
 }
 
 // minKeyRefresh bounds how often the keyring sources are re-read.

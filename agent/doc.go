@@ -49,6 +49,16 @@
 // oversized input is refused with a result or a log line and never stops
 // the agent; Options.MaxQueued bounds the commands waiting or running.
 //
+// A payload that is a JSON object with a "kind" key is upstream's command
+// envelope, never decoded as a bare command, whether or not the agent
+// enforces: kind "kanade.command.v2" is verified by
+// signing.Verifier.CheckEnvelope (signature, target_pc_id equal to the
+// agent's pc id, expires_at); a verified one runs its command with the
+// earlier of expires_at and the command's deadline_at as deadline_at (gate
+// 125), a refused one is reported (command_signature_misaddressed,
+// _expired, ...) and publishes no result, as upstream; any other kind is
+// dropped as malformed, with no result and no signature event.
+//
 // # Durability
 //
 // Results, started events, obs events and inventory reports go through

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,9 @@ func (a *Agent) screenCommand(m *nats.Msg, ack func()) (bool, any) {
 		return false, nil
 	}
 	now := time.Now()
+	if signing.IsEnvelope(m.Data) {
+		return a.screenEnvelope(m, ack, now)
+	}
 	d := a.verifier.check(m.Subject, m.Header, m.Data, now)
 	if d.Allowed {
 		// The outcome event (when it changed) and the audit of a verified
@@ -103,13 +107,64 @@ func (a *Agent) screenCommand(m *nats.Msg, ack func()) (bool, any) {
 	return false, nil
 }
 
-// sideJob is a refused message the screen hands off: its signature outcome
-// is reported and its refusal stored.
-type sideJob struct {
-	m   *nats.Msg
-	ack func() // a replayed message's ack, or nil
+// envelopeTag is the screen's tag for a verified upstream v2 command
+// envelope: onCommand runs env.Command, never the message body.
+type envelopeTag struct {
 	d   signing.Decision
-	at  time.Time
+	env *signing.Envelope
+}
+
+// screenEnvelope screens a payload that is an upstream command envelope (a
+// JSON object with a "kind" key), as upstream does, whether or not the
+// agent enforces signatures: one whose kind is not kanade.command.v2 is
+// dropped as malformed without a result or a signature event; one that
+// does not verify (signature, recipient, expiry) is refused, its outcome
+// reported, and no result is stored, since this agent may never have been
+// its recipient; a verified one is queued with an envelopeTag.
+func (a *Agent) screenEnvelope(m *nats.Msg, ack func(), now time.Time) (bool, any) {
+	d, env, err := a.verifier.v.CheckEnvelope(a.opts.PcID, m.Subject, m.Header, m.Data, now)
+	if err != nil {
+		a.counters.received.Add(1)
+		if n := a.counters.malformed.Add(1); n == 1 || n%1000 == 0 {
+			a.log.Warn("dropping command envelope of an unrecognised kind", "subject", m.Subject, "err", err, "malformed_total", n)
+		}
+		if ack != nil {
+			ack()
+		}
+		return false, nil
+	}
+	if d.Allowed && env != nil {
+		return true, envelopeTag{d: d, env: env}
+	}
+	a.counters.received.Add(1)
+	a.counters.refused.Add(1)
+	a.side.offer(sideJob{m: m, ack: ack, d: d, at: now, envelope: true})
+	return false, nil
+}
+
+// envelopeRequestID is the request_id of the command inside an envelope
+// payload, for the signature report of a refused envelope; "" when there is
+// none that is usable.
+func envelopeRequestID(payload []byte) string {
+	var env struct {
+		Command struct {
+			RequestID string `json:"request_id"`
+		} `json:"command"`
+	}
+	if json.Unmarshal(payload, &env) != nil || subject.ValidToken("request_id", env.Command.RequestID) != nil {
+		return ""
+	}
+	return env.Command.RequestID
+}
+
+// sideJob is a refused message the screen hands off: its signature outcome
+// is reported and, for a bare command, its refusal stored.
+type sideJob struct {
+	m        *nats.Msg
+	ack      func() // a replayed message's ack, or nil
+	d        signing.Decision
+	at       time.Time
+	envelope bool // a refused command envelope: reported, no result stored
 }
 
 // sideWorker runs the screen's side jobs on one goroutine, off the path
@@ -118,6 +173,8 @@ type sideJob struct {
 type sideWorker struct {
 	ch      chan sideJob
 	dropped atomic.Int64
+	// envelopesRefused counts refused command envelopes, to thin their log.
+	envelopesRefused atomic.Int64
 }
 
 const sideQueueLen = 256
@@ -152,6 +209,17 @@ func (a *Agent) runSide(ctx context.Context) {
 func (a *Agent) sideJob(j sideJob) {
 	if j.ack != nil {
 		defer j.ack()
+	}
+	if j.envelope {
+		// As upstream: a refused envelope is reported and logged, and no
+		// result is published under this agent's pc_id.
+		rid := envelopeRequestID(j.m.Data)
+		a.reportSignature(j.d, rid, j.at)
+		if n := a.side.envelopesRefused.Add(1); n == 1 || n%1000 == 0 {
+			a.log.Warn("REFUSED command envelope", "request_id", rid, "subject", j.m.Subject,
+				"outcome", j.d.Outcome.Kind(), "kid", j.d.Kid, "reason", j.d.Reason, "refused_total", n)
+		}
+		return
 	}
 	cmd, decErr := decodeCommand(j.m.Data)
 	rid := ""

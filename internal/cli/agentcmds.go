@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -38,12 +39,16 @@ log file or cannot read it.`,
 
 var killCmd = &command{
 	name:    "kill",
-	args:    "EXEC_ID",
+	args:    "EXEC_ID [--key FILE]",
 	summary: "kill a pending or running command by its exec id",
 	long: `Publishes an empty message on kill.<EXEC_ID>. Every agent holding that
 exec (waiting or running) kills the script's whole process tree; its result
 then has exit code -1 and the note "killed by remote signal (kill.<EXEC_ID>)".
 exec prints the exec id it uses on stderr (or set it with --exec-id).
+
+An agent that enforces command signatures ignores a kill that is not
+signed for its own subject: give --key FILE (a key of the agents' keyring,
+as for 'exec --key') to sign the message for kill.<EXEC_ID>.
 
 Core NATS gives no acknowledgement. When no agent listens on the subject
 at that moment (the command finished, never arrived, or the id is wrong),
@@ -157,7 +162,9 @@ func (inv *invocation) request(ctx context.Context, subj, pc string, body []byte
 }
 
 func runKill(ctx context.Context, inv *invocation, args []string) error {
-	execID, err := inv.onePositional(inv.flags(), args, "exec id (kanade kill EXEC_ID)")
+	fs := inv.flags()
+	keyFile := fs.String("key", "", "sign the kill with the key in `FILE`, for agents that enforce signatures (see 'kanade keygen')")
+	execID, err := inv.onePositional(fs, args, "exec id (kanade kill EXEC_ID)")
 	if err != nil {
 		return err
 	}
@@ -165,35 +172,52 @@ func runKill(ctx context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	msg := &nats.Msg{Subject: subj}
+	if *keyFile != "" {
+		kid, priv, err := LoadKey(*keyFile)
+		if err != nil {
+			return err
+		}
+		// Bound to this subject (the body is empty): an enforcing agent
+		// accepts no other form for a kill.
+		if msg.Header, err = signing.Sign(priv, kid, subj, time.Now(), nil); err != nil {
+			return fmt.Errorf("sign kill: %w", err)
+		}
+	}
 	nc, err := inv.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	listening, err := publishProbe(ctx, nc, subj, inv.g.timeout)
+	listening, err := publishProbe(ctx, nc, msg, inv.g.timeout)
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", subj, err)
 	}
 	fmt.Fprintf(inv.env.Stdout, "sent %s\n", subj)
+	if *keyFile != "" {
+		fmt.Fprintf(inv.env.Stderr, "kanade kill: signed as %s\n", msg.Header.Get(signing.HeaderKid))
+	}
 	if !listening {
 		fmt.Fprintf(inv.env.Stderr, "kanade kill: note: no agent listens on %s right now: exec %s has finished, has not reached an agent, or the id is wrong\n", subj, execID)
 	}
 	return nil
 }
 
-// publishProbe publishes an empty message on subj with a reply inbox and
-// reports whether anyone was subscribed: the server answers a message
-// with a reply subject and no subscriber with a "no responders" status.
-// The agent does not reply to kill messages; only that status is awaited,
-// which the server sends before it answers the flush.
-func publishProbe(ctx context.Context, nc *nats.Conn, subj string, timeout time.Duration) (bool, error) {
+// publishProbe publishes msg with a reply inbox and reports whether anyone
+// was subscribed to its subject: the server answers a message with a reply
+// subject and no subscriber with a "no responders" status. The agent does
+// not reply to kill messages; only that status is awaited, which the
+// server sends before it answers the flush.
+func publishProbe(ctx context.Context, nc *nats.Conn, msg *nats.Msg, timeout time.Duration) (bool, error) {
 	inbox := nats.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		return false, err
 	}
 	defer sub.Unsubscribe()
-	if err := nc.PublishMsg(&nats.Msg{Subject: subj, Reply: inbox}); err != nil {
+	m := *msg
+	m.Reply = inbox
+	if err := nc.PublishMsg(&m); err != nil {
 		return false, err
 	}
 	fctx, cancel := context.WithTimeout(ctx, timeout)
