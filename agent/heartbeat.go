@@ -20,14 +20,14 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// commandProtocols are the command signature forms this agent verifies,
-// reported in the heartbeat's command_protocols: "legacy" is upstream's name
-// for its original form (the Kanade-Sig headers over at_ms and the bare
-// Command), and signing.AlgEd25519Subject this agent's subject-bound form
-// (docs/protocol.md). Upstream's "kanade.command.v2" envelope is not listed:
-// this agent does not decode it, and a backend that saw it listed would
-// send it.
-var commandProtocols = []string{"legacy", signing.AlgEd25519Subject}
+// commandProtocols are the command forms this agent accepts, reported in
+// the heartbeat's command_protocols: "legacy" is upstream's name for its
+// original form (the Kanade-Sig headers over at_ms and the bare Command),
+// "kanade.command.v2" upstream's signed envelope (signing.CheckEnvelope),
+// which a backend sends only to agents that list it, and
+// signing.AlgEd25519Subject this agent's subject-bound form
+// (docs/protocol.md); a backend ignores names it does not know.
+var commandProtocols = append(signing.CommandProtocols(), signing.AlgEd25519Subject)
 
 // identity returns the heartbeat fields every reply carries, periodic or
 // ping: who and what the agent is, and its keyring report (always sent, an

@@ -162,7 +162,7 @@ func TestHeartbeatFields(t *testing.T) {
 	if _, ok := raw["agent_cpu_pct"]; ok || first.AgentCPUPct != nil {
 		t.Fatalf("first heartbeat has agent_cpu_pct: %s", raw["agent_cpu_pct"])
 	}
-	want := map[string]string{"os_family": `"` + wire.OSFamily(runtime.GOOS) + `"`, "command_protocols": `["legacy","` + signing.AlgEd25519Subject + `"]`,
+	want := map[string]string{"os_family": `"` + wire.OSFamily(runtime.GOOS) + `"`, "command_protocols": `["legacy","kanade.command.v2","` + signing.AlgEd25519Subject + `"]`,
 		"command_keys": `[]`, "enforcing": `false`, "pc_id": `"pc-hb"`}
 	for k, v := range want {
 		if string(raw[k]) != v {

@@ -28,12 +28,17 @@ indented JSON. Exits 1 when no agent answers within --timeout.`,
 
 var logsCmd = &command{
 	name:    "logs",
-	args:    "PC [--tail N]",
+	args:    "PC [--tail N] [--key FILE]",
 	summary: "print the tail of an agent's log",
 	long: `Sends {"tail_lines":N} on logs.fetch.<PC> and prints the text the agent
 returns: the last N lines of its log file, at most 800 KiB. Exits 1 when no
 agent answers within --timeout, or when the agent reports that it has no
-log file or cannot read it.`,
+log file, cannot read it, or refuses the request.
+
+An agent that enforces command signatures answers only a request signed
+for its own subject at most 5 minutes before it arrives: give --key FILE
+(a key of the agents' keyring, as for 'exec --key') to sign the request
+for logs.fetch.<PC>.`,
 	run: runLogs,
 }
 
@@ -57,7 +62,7 @@ kill says so on stderr; it exits 0 either way, since the message was sent.`,
 }
 
 // DefaultTailLines is the default of logs --tail, as the agent's own default.
-const DefaultTailLines = 200
+const DefaultTailLines = 500
 
 // onePositional parses fs with interspersed flags and returns its single
 // positional argument, named what in errors.
@@ -107,6 +112,7 @@ func runPing(ctx context.Context, inv *invocation, args []string) error {
 func runLogs(ctx context.Context, inv *invocation, args []string) error {
 	fs := inv.flags()
 	tail := fs.Int("tail", DefaultTailLines, "fetch the last `N` lines (0: as much as the agent sends, at most 800 KiB)")
+	keyFile := fs.String("key", "", "sign the request with the key in `FILE`, for agents that enforce signatures (see 'kanade keygen')")
 	pc, err := inv.onePositional(fs, args, "pc id (kanade logs PC)")
 	if err != nil {
 		return err
@@ -122,7 +128,19 @@ func runLogs(ctx context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	reply, err := inv.request(ctx, subj, pc, body)
+	msg := &nats.Msg{Subject: subj, Data: body}
+	if *keyFile != "" {
+		kid, priv, err := LoadKey(*keyFile)
+		if err != nil {
+			return err
+		}
+		// Bound to this subject and body: an enforcing agent accepts no
+		// other form for logs.fetch.
+		if msg.Header, err = signing.Sign(priv, kid, subj, time.Now(), body); err != nil {
+			return fmt.Errorf("sign logs request: %w", err)
+		}
+	}
+	reply, err := inv.requestMsg(ctx, msg, pc)
 	if err != nil {
 		return err
 	}
@@ -131,6 +149,7 @@ func runLogs(ctx context.Context, inv *invocation, args []string) error {
 		"kanade-agent: this agent writes no log file",
 		"kanade-agent: cannot read log: ",
 		"kanade-agent: bad logs.fetch request: ",
+		"kanade-agent: logs.fetch refused: ",
 	} {
 		if bytes.HasPrefix(reply, []byte(note)) && bytes.Count(reply, []byte{'\n'}) <= 1 {
 			return fmt.Errorf("pc %s answered: %s", pc, oneLine(strings.TrimPrefix(string(reply), "kanade-agent: ")))
@@ -147,6 +166,12 @@ func runLogs(ctx context.Context, inv *invocation, args []string) error {
 
 // request sends a request to the agent pc on subj and returns the reply.
 func (inv *invocation) request(ctx context.Context, subj, pc string, body []byte) ([]byte, error) {
+	return inv.requestMsg(ctx, &nats.Msg{Subject: subj, Data: body}, pc)
+}
+
+// requestMsg sends msg (headers included) as a request to the agent pc and
+// returns the reply.
+func (inv *invocation) requestMsg(ctx context.Context, msg *nats.Msg, pc string) ([]byte, error) {
 	nc, err := inv.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -154,9 +179,9 @@ func (inv *invocation) request(ctx context.Context, subj, pc string, body []byte
 	defer nc.Close()
 	rctx, cancel := context.WithTimeout(ctx, inv.g.timeout)
 	defer cancel()
-	m, err := nc.RequestWithContext(rctx, subj, body)
+	m, err := nc.RequestMsgWithContext(rctx, msg)
 	if err != nil {
-		return nil, requestError(subj, pc, inv.g.timeout, err)
+		return nil, requestError(msg.Subject, pc, inv.g.timeout, err)
 	}
 	return m.Data, nil
 }

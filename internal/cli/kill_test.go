@@ -87,3 +87,27 @@ func TestKillBadKey(t *testing.T) {
 		t.Errorf("stdout %q, want nothing sent", o.stdout)
 	}
 }
+
+// TestLogsSigned: an agent that enforces signatures refuses an unsigned
+// logs request (logs exits 1 and names the refusal) and answers
+// 'logs --key', which signs the request for logs.fetch.<pc>.
+func TestLogsSigned(t *testing.T) {
+	t.Parallel()
+	dir := natstest.TempDir(t)
+	key, entry := keygen(t, dir, "ops-l")
+	keyring := writeFile(t, dir, "keyring.json", "["+entry+"]")
+	logf := writeFile(t, dir, "agent.log", "line 1\nline 2\nline 3\n")
+	srv := natstest.RunServer(t)
+	startAgent(t, srv.URL(), "pc-l", func(o *agent.Options) { o.KeyringFile, o.Enforcing, o.LogFile = keyring, true, logf })
+	k := kanade(srv.URL())
+
+	o := k("logs", "pc-l").want(t, 1)
+	mentions(t, "stderr", o.stderr, "pc pc-l answered: logs.fetch refused: ")
+	if strings.Contains(o.stdout, "line") {
+		t.Errorf("unsigned request got the log: %q", o.stdout)
+	}
+	o = k("logs", "--key", key, "--tail", "2", "pc-l").want(t, 0)
+	if o.stdout != "line 2\nline 3\n" {
+		t.Errorf("signed request: stdout %q, want the last two lines", o.stdout)
+	}
+}
