@@ -86,8 +86,10 @@ type Agent struct {
 
 	counters struct {
 		received, malformed, duplicate, refused, results atomic.Int64
-		refusalsDropped, killsRefused                    atomic.Int64
+		refusalsDropped, killsRefused, requestsDropped   atomic.Int64
 	}
+	// pingLimit and logsLimit bound the ping and logs.fetch requests answered.
+	pingLimit, logsLimit *rateLimit
 }
 
 // New validates opts and returns an Agent that has not started yet. Nothing
@@ -116,6 +118,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	a.side = newSideWorker()
+	a.pingLimit, a.logsLimit = newRateLimit(pingBurst, pingEvery), newRateLimit(logsBurst, logsEvery)
 	a.refusalRate = newRateLimit(refusalBurst, refusalEvery)
 	return a, nil
 }
@@ -586,12 +589,35 @@ type Stats struct {
 	// KillsRefused counts kill.<exec_id> messages ignored because the
 	// agent enforces signatures and they were not signed for that subject.
 	KillsRefused int64
+	// RequestsDropped counts agents.<pc_id>.ping and logs.fetch.<pc_id>
+	// requests left unanswered because they came faster than their rate
+	// limit (pings: a burst of 20, then 10 a second; log fetches: a burst of
+	// 10, then one a second) or while 256 were already waiting.
+	RequestsDropped int64
 	// Results counts results stored in the results outbox.
 	Results int64
 	// Running and Queued are the commands holding and waiting for a limiter slot.
 	Running, Queued int
 	// Outbox is the state of each outbox, as in the heartbeat.
 	Outbox map[string]wire.OutboxStats
+}
+
+// requestSubsDropped is how many ping and logs.fetch requests nats.go
+// dropped because more than 256 were waiting for their handler.
+func (a *Agent) requestSubsDropped() int64 {
+	ping, _ := subject.Ping(a.opts.PcID)
+	logs, _ := subject.LogsFetch(a.opts.PcID)
+	var n int64
+	a.subsMu.Lock()
+	defer a.subsMu.Unlock()
+	for _, subj := range []string{ping, logs} {
+		if sub := a.groupSubs["\x00"+subj]; sub != nil {
+			if d, err := sub.Dropped(); err == nil {
+				n += int64(d)
+			}
+		}
+	}
+	return n
 }
 
 // Stats returns the agent's counters. It is cheap and safe to call at any
@@ -604,6 +630,7 @@ func (a *Agent) Stats() Stats {
 		Results: a.counters.results.Load(), Dropped: a.in.dropped.Load(), Running: running, Queued: queued,
 		RefusalsDropped: a.counters.refusalsDropped.Load() + a.side.dropped.Load(),
 		KillsRefused:    a.counters.killsRefused.Load(),
+		RequestsDropped: a.counters.requestsDropped.Load() + a.requestSubsDropped(),
 	}
 	if a.opened.Load() {
 		s.Outbox = a.outboxStats()

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,6 +299,56 @@ func TestPingAndLogs(t *testing.T) {
 	if got := string(m.Data); got != "line 47\nline 48\nline 49\n" {
 		t.Fatalf("logs tail %q", got)
 	}
+}
+
+// TestRequestFlood: a flood of pings and log fetches (which anyone who may
+// publish on the agent's subjects can send) is answered only up to the
+// rate limits, the rest is counted and left unanswered, and the agent
+// answers again once the flood is over.
+func TestRequestFlood(t *testing.T) {
+	e := newEnv(t)
+	logf := filepath.Join(natstest.TempDir(t), "agent.log")
+	if err := os.WriteFile(logf, []byte(strings.Repeat("a log line\n", 20000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := e.start("pc-fl", "", func(o *agent.Options) { o.LogFile = logf })
+	ping, _ := subject.Ping("pc-fl")
+	logs, _ := subject.LogsFetch("pc-fl")
+	inbox := nats.NewInbox()
+	var replies atomic.Int64
+	sub, err := e.nc.Subscribe(inbox, func(*nats.Msg) { replies.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	const pings, fetches = 2000, 200
+	start := time.Now()
+	for i := range pings + fetches {
+		subj, body := ping, []byte(nil)
+		if i%((pings+fetches)/fetches) == 0 {
+			subj, body = logs, []byte(`{"tail_lines":0}`)
+		}
+		if err := e.nc.PublishRequest(subj, inbox, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if got := replies.Load() + a.Stats().RequestsDropped; got != pings+fetches {
+			return fmt.Errorf("%d of %d requests answered or dropped", got, pings+fetches)
+		}
+		return nil
+	})
+	took := time.Since(start)
+	// At most the bursts plus what the rates allow over the flood.
+	limit := int64(20+10) + int64(took/(100*time.Millisecond)) + int64(took/time.Second) + 2
+	if n := replies.Load(); n > limit {
+		t.Errorf("%d of %d requests answered in %v, want at most %d", n, pings+fetches, took, limit)
+	}
+	t.Logf("%d of %d requests answered in %v; dropped %d", replies.Load(), pings+fetches, took, a.Stats().RequestsDropped)
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		_, err := e.nc.Request(ping, nil, time.Second)
+		return err
+	})
 }
 
 func TestTwoAgentsInOneProcess(t *testing.T) {

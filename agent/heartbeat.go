@@ -165,8 +165,27 @@ func (a *Agent) runTimers(ctx context.Context) {
 	}
 }
 
-// onPing answers agents.<pc_id>.ping with a fresh heartbeat.
+// Bounds on the requests an agent answers, so that a flood of them (which
+// anyone who may publish on the agent's subjects can send, signed or not)
+// costs a bounded amount of CPU, disk reads and bandwidth: a burst, then one
+// every interval. Requests past them get no answer and are counted in
+// Stats.RequestsDropped.
+const (
+	pingBurst = 20
+	pingEvery = 100 * time.Millisecond
+	logsBurst = 10
+	logsEvery = time.Second
+)
+
+// onPing answers agents.<pc_id>.ping with a fresh heartbeat. A ping is
+// answered unsigned, also while the agent enforces signatures, as upstream
+// (whose backend pings unsigned): it runs nothing and reveals only what the
+// periodic heartbeat publishes. Pings beyond the rate limit are dropped.
 func (a *Agent) onPing(m *nats.Msg) {
+	if !a.pingLimit.allow(time.Now()) {
+		a.counters.requestsDropped.Add(1)
+		return
+	}
 	b, err := json.Marshal(a.pingReply(time.Now()))
 	if err == nil {
 		err = m.Respond(b)
@@ -215,8 +234,13 @@ var logsRefusals atomic.Int64
 
 // onLogsFetch answers logs.fetch.<pc_id> with the tail of the agent log.
 // While the agent enforces signatures, a request that is not signed (see
-// logsRefusal) gets a one-line refusal instead.
+// logsRefusal) gets a one-line refusal instead. Requests beyond the rate
+// limit get no answer.
 func (a *Agent) onLogsFetch(m *nats.Msg) {
+	if !a.logsLimit.allow(time.Now()) {
+		a.counters.requestsDropped.Add(1)
+		return
+	}
 	if why := a.logsRefusal(m, time.Now()); why != "" {
 		if n := logsRefusals.Add(1); n == 1 || n%100 == 0 {
 			a.log.Warn("refusing logs.fetch: this agent enforces signatures", "reason", why, "refused_total", n)
