@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -99,7 +98,7 @@ func New(opts Options) (*Agent, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
+	host := heartbeatHostname()
 	a := &Agent{
 		opts:       opts,
 		log:        opts.Logger.With("pc_id", opts.PcID),

@@ -29,6 +29,20 @@ import (
 // (docs/protocol.md); a backend ignores names it does not know.
 var commandProtocols = append(signing.CommandProtocols(), signing.AlgEd25519Subject)
 
+// heartbeatHostname is the heartbeat's hostname, as upstream takes it:
+// %COMPUTERNAME% (the NetBIOS name Windows shows), else $HOSTNAME; this
+// agent falls back to the system's host name where neither is set (a
+// service on Linux has no $HOSTNAME), so the field is rarely empty.
+func heartbeatHostname() string {
+	for _, k := range []string{"COMPUTERNAME", "HOSTNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
 // identity returns the heartbeat fields every reply carries, periodic or
 // ping: who and what the agent is, and its keyring report (always sent, an
 // empty keyring as []).

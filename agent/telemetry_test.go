@@ -510,3 +510,19 @@ func TestHostPerfFirstSample(t *testing.T) {
 		}
 	}
 }
+
+// TestHeartbeatHostname: the heartbeat's hostname is %COMPUTERNAME% (then
+// $HOSTNAME) verbatim, as upstream sends it, not the DNS host name.
+func TestHeartbeatHostname(t *testing.T) {
+	t.Setenv("COMPUTERNAME", "PC-TOKYO-0042")
+	e := newEnv(t)
+	e.start("pc-hn", "", nil)
+	ping, _ := subject.Ping("pc-hn")
+	m, err := e.nc.Request(ping, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := wire.DecodeHeartbeat(m.Data); err != nil || h.Hostname != "PC-TOKYO-0042" {
+		t.Fatalf("hostname %q (err %v), want %%COMPUTERNAME%%", h.Hostname, err)
+	}
+}
