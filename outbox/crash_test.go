@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		crashChild() // never returns: the parent kills it
 	}
+	if dir := os.Getenv(benchServerEnv); dir != "" {
+		benchServer(dir) // never returns
+	}
 	os.Exit(m.Run())
 }
 
