@@ -77,7 +77,8 @@ type drainer[T any] struct {
 	pausedUntil time.Time
 	gback       time.Duration
 	stalled     bool
-	acksDirty   bool // some segment has ack entries to write
+	acksDirty   bool   // some segment has ack entries to write
+	subj        string // subject of the last item published (shared)
 
 	resMu sync.Mutex
 	res   []result
@@ -118,9 +119,9 @@ func (d *drainer[T]) reset() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, s := range o.segs {
-		for i := range s.recs {
-			if s.recs[i].state != stDone {
-				s.recs[i].state = stPending
+		for i, st := range s.st {
+			if st != stDone {
+				s.st[i] = stPending
 			}
 		}
 	}
@@ -272,9 +273,14 @@ func (d *drainer[T]) push(r result) {
 // requeueLocked puts an item in the retry heap with the given next attempt
 // time. o.mu must be held.
 func (d *drainer[T]) requeueLocked(seg *segment, idx int, next int64) {
-	r := &seg.recs[idx]
-	r.state = stWaiting
-	r.next = next
+	seg.st[idx] = stWaiting
+	if f, ok := seg.fails[int32(idx)]; ok || next != 0 {
+		if seg.fails == nil {
+			seg.fails = map[int32]fail{}
+		}
+		f.next = next
+		seg.fails[int32(idx)] = f
+	}
 	heap.Push(&d.retries, retry{next: next, seg: seg, idx: idx})
 }
 
@@ -332,7 +338,8 @@ func isPermanent(err error) bool {
 type cand struct {
 	seg *segment
 	idx int
-	rec rec
+	off int64
+	n   uint32
 }
 
 // fill publishes due retries, then fresh items in order, while the window
@@ -346,10 +353,11 @@ func (d *drainer[T]) fill(now time.Time) {
 	}
 	var batch []cand
 	take := func(s *segment, i int) {
-		s.recs[i].state = stInflight
-		batch = append(batch, cand{s, i, s.recs[i]})
+		s.st[i] = stInflight
+		c := cand{seg: s, idx: i, off: s.off(i), n: s.n(i)}
+		batch = append(batch, c)
 		count++
-		bytes += int(s.recs[i].n)
+		bytes += int(c.n)
 	}
 	o.mu.Lock()
 	for room() && len(d.retries) > 0 {
@@ -358,7 +366,7 @@ func (d *drainer[T]) fill(now time.Time) {
 			break
 		}
 		heap.Pop(&d.retries)
-		if top.seg.removed || top.seg.recs[top.idx].state != stWaiting {
+		if top.seg.removed || top.seg.st[top.idx] != stWaiting {
 			continue
 		}
 		take(top.seg, top.idx)
@@ -368,7 +376,7 @@ func (d *drainer[T]) fill(now time.Time) {
 		if s == nil {
 			break
 		}
-		if d.curIdx >= len(s.recs) {
+		if d.curIdx >= s.count() {
 			if !d.advanceSeg(s) {
 				break
 			}
@@ -376,12 +384,11 @@ func (d *drainer[T]) fill(now time.Time) {
 		}
 		i := d.curIdx
 		d.curIdx++
-		r := &s.recs[i]
-		if r.state != stPending {
+		if s.st[i] != stPending {
 			continue
 		}
-		if r.next > nowNs {
-			d.requeueLocked(s, i, r.next)
+		if f, ok := s.fails[int32(i)]; ok && f.next > nowNs {
+			d.requeueLocked(s, i, f.next)
 			continue
 		}
 		take(s, i)
@@ -415,7 +422,10 @@ func (d *drainer[T]) advanceSeg(s *segment) bool {
 	return false
 }
 
-const readChunk = 1 << 20
+// readChunk bounds one read of contiguous records. The published items
+// keep their chunk alive until acknowledged: small chunks pin little more
+// than the bytes in flight.
+const readChunk = 64 << 10
 
 // publish reads the candidates' records (contiguous ones with one read)
 // and publishes them.
@@ -428,19 +438,19 @@ func (d *drainer[T]) publish(batch []cand) {
 			continue
 		}
 		j := i + 1
-		end := c.rec.off + int64(c.rec.n)
-		for j < len(batch) && batch[j].seg == c.seg && batch[j].rec.off == end && end-c.rec.off < readChunk {
-			end += int64(batch[j].rec.n)
+		end := c.off + int64(c.n)
+		for j < len(batch) && batch[j].seg == c.seg && batch[j].off == end && end-c.off < readChunk {
+			end += int64(batch[j].n)
 			j++
 		}
-		buf, err := d.readAt(c.seg, c.rec.off, int(end-c.rec.off))
+		buf, err := d.readAt(c.seg, c.off, int(end-c.off))
 		for k := i; k < j; k++ {
 			if err != nil {
 				d.itemError(batch[k], nil, nil, fmt.Errorf("outbox: read %s: %w", c.seg.path, err))
 				continue
 			}
-			lo := batch[k].rec.off - c.rec.off
-			d.publishOne(batch[k], buf[lo:lo+int64(batch[k].rec.n)])
+			lo := batch[k].off - c.off
+			d.publishOne(batch[k], buf[lo:lo+int64(batch[k].n)])
 		}
 		i = j
 	}
@@ -478,9 +488,12 @@ func (d *drainer[T]) publishOne(c cand, raw []byte) {
 			d.corruptAtDrain(c, raw, err)
 			return
 		}
-		id, subj, data = rec.id, rec.subj, rec.data
+		if string(rec.subj) != d.subj { // items of an outbox share few subjects
+			d.subj = string(rec.subj)
+		}
+		id, subj, data = rec.id, d.subj, rec.data
 	}
-	f := &flight{seg: c.seg, idx: c.idx, id: id, orig: data, size: int(c.rec.n)}
+	f := &flight{seg: c.seg, idx: c.idx, id: id, orig: data, size: int(c.n)}
 	if d.stalled || d.o.opts.Now().Before(d.pausedUntil) {
 		d.requeue(c, 0)
 		return
@@ -542,11 +555,15 @@ func (d *drainer[T]) requeue(c cand, next int64) {
 func (d *drainer[T]) itemError(c cand, f *flight, _ *nats.Msg, err error) {
 	o := d.o
 	o.mu.Lock()
-	r := &c.seg.recs[c.idx]
-	if r.attempts < 255 {
-		r.attempts++
+	if c.seg.fails == nil {
+		c.seg.fails = map[int32]fail{}
 	}
-	attempts := int(r.attempts)
+	fl := c.seg.fails[int32(c.idx)]
+	if fl.attempts < 255 {
+		fl.attempts++
+	}
+	c.seg.fails[int32(c.idx)] = fl
+	attempts := int(fl.attempts)
 	// No stream for the subject is the deployment's state, not the item's
 	// fault (streams not provisioned yet): it backs off but never goes stuck.
 	stuck := f != nil && (attempts >= o.opts.MaxAttempts && !isNoStream(err) || isPermanent(err))
@@ -585,7 +602,7 @@ func (d *drainer[T]) moveStuck(f *flight, cause error) {
 
 // corruptAtDrain handles a record that no longer reads back correctly.
 func (d *drainer[T]) corruptAtDrain(c cand, raw []byte, err error) {
-	d.o.saveCorrupt(c.seg.path, c.rec.off, raw, err)
+	d.o.saveCorrupt(c.seg.path, c.off, raw, err)
 	d.o.mu.Lock()
 	d.doneLocked(c.seg, c.idx)
 	d.o.mu.Unlock()
@@ -594,14 +611,17 @@ func (d *drainer[T]) corruptAtDrain(c cand, raw []byte, err error) {
 // doneLocked marks an item finished (acked, stuck or corrupt). o.mu must
 // be held.
 func (d *drainer[T]) doneLocked(s *segment, idx int) {
-	s.recs[idx].state = stDone
+	s.st[idx] = stDone
+	delete(s.fails, int32(idx))
 	s.done++
 	d.o.pending--
-	d.o.pendB -= int64(s.recs[idx].n)
+	d.o.pendB -= int64(s.n(idx))
 	if !s.legacy {
-		s.acks = append(s.acks, ackEntry(s.seq, uint32(idx))...)
+		e := ackEntry(s.seq, uint32(idx))
+		s.acks = append(s.acks, e[:]...)
 		d.acksDirty = true
 	}
+	d.o.progressLocked()
 }
 
 // handleResults applies the acks and errors delivered by the callbacks.
@@ -708,7 +728,7 @@ func (d *drainer[T]) gc() {
 	var dead []*segment
 	keep := o.segs[:0]
 	for _, s := range o.segs {
-		if !s.active && s.done == len(s.recs) {
+		if !s.active && s.done == s.count() {
 			s.removed = true
 			dead = append(dead, s)
 		} else {

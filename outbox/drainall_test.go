@@ -1,20 +1,6 @@
 package outbox
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
-// drainAll waits until ob holds nothing pending (old code: polls Stats).
-func drainAll[T any](ctx context.Context, ob *Outbox[T]) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for ob.Stats().Pending != 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
-}
+// drainAll waits until ob holds nothing pending.
+func drainAll[T any](ctx context.Context, ob *Outbox[T]) error { return ob.Flush(ctx) }

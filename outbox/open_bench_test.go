@@ -76,11 +76,14 @@ func BenchmarkOpen(b *testing.B) {
 				b.Fatal(err)
 			}
 			base := liveHeap()
-			stopSampler, peak := sampleHeap()
+			stopSampler0, peak0 := sampleHeap()
 			ob, err := New(Options[wire.ObsEvent]{Dir: dir, Subject: obsSubject, JetStream: js, Logger: quietLogger})
 			if err != nil {
 				b.Fatal(err)
 			}
+			stopSampler0()
+			b.ReportMetric(float64(peak0.Load()-base)/(1<<20), "open-peak-heap-MiB")
+			stopSampler, peak := sampleHeap()
 			defer ob.Close()
 			start := time.Now()
 			runCtx, stopRun := context.WithCancel(ctx)
@@ -234,4 +237,3 @@ func benchServer(dir string) {
 	ns.WaitForShutdown()
 	os.Exit(0)
 }
-

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -51,6 +52,9 @@ type Outbox[T any] struct {
 	stuck   int
 	corrupt int
 	js      jetstream.JetStream
+	// progress, if not nil, is closed (and cleared) when items are
+	// finished: Flush waits on it.
+	progress chan struct{}
 
 	wake    chan struct{} // new items, segment rolled (cap 1)
 	jsCh    chan struct{} // SetJetStream called (cap 1)
@@ -350,7 +354,7 @@ func (o *Outbox[T]) commit(batch []*request, buf []byte) error {
 	o.mu.Lock()
 	off := seg.size
 	for _, r := range batch {
-		seg.recs = append(seg.recs, rec{off: off, n: uint32(len(r.buf)), at: r.at})
+		seg.add(off, uint32(len(r.buf)), r.at)
 		off += int64(len(r.buf))
 	}
 	o.pendB += off - seg.size
@@ -435,11 +439,8 @@ func (o *Outbox[T]) Stats() Stats {
 	defer o.mu.Unlock()
 	s := Stats{Name: o.opts.Name, Pending: o.pending, PendingBytes: o.pendB, Stuck: o.stuck, Corrupt: o.corrupt}
 	for _, seg := range o.segs {
-		for seg.low < len(seg.recs) && seg.recs[seg.low].state == stDone {
-			seg.low++
-		}
-		if seg.low < len(seg.recs) {
-			s.OldestAge = o.opts.Now().Sub(time.Unix(0, seg.recs[seg.low].at))
+		if seg.advanceLow() {
+			s.OldestAge = o.opts.Now().Sub(time.Unix(0, seg.at(seg.low)))
 			if s.OldestAge < 0 {
 				s.OldestAge = 0
 			}
@@ -546,8 +547,9 @@ func (o *Outbox[T]) recover() error {
 		return err
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	var buf []byte // reused: one segment's bytes at a time
 	for _, seq := range seqs {
-		if err := o.loadSegment(seq); err != nil {
+		if buf, err = o.loadSegment(seq, buf); err != nil {
 			return err
 		}
 		o.nextSeq = seq
@@ -557,30 +559,32 @@ func (o *Outbox[T]) recover() error {
 
 func (o *Outbox[T]) maxBody() int { return bodyFixedLen + 255 + 1<<16 + o.opts.MaxItemBytes }
 
-// loadSegment reads and checks one segment and applies its ack file.
-func (o *Outbox[T]) loadSegment(seq uint64) error {
+// loadSegment reads and checks one segment and applies its ack file. buf
+// is reused to read the segment; the (possibly grown) buffer is returned.
+func (o *Outbox[T]) loadSegment(seq uint64, buf []byte) ([]byte, error) {
 	path := filepath.Join(o.dir, segName(seq))
-	b, err := os.ReadFile(path)
+	b, err := readFileInto(path, buf)
 	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
+		return buf, fmt.Errorf("outbox: %w", err)
 	}
+	buf = b
 	if len(b) < segHeaderLen || string(b[:segHeaderLen]) != segMagic {
 		if string(b) == segMagic[:len(b)] { // created, never written: no items
 			_ = os.Remove(path)
 			_ = os.Remove(ackPath(path))
-			return nil
+			return buf, nil
 		}
 		o.moveCorruptFile(path, 0, errBadBody)
-		return nil
+		return buf, nil
 	}
 	seg := &segment{seq: seq, path: path}
 	maxBody := o.maxBody()
 	off := segHeaderLen
 	for off < len(b) {
-		d, err := decodeRecord(b[off:], maxBody)
+		n, at, err := checkRecord(b[off:], maxBody)
 		if err == nil {
-			seg.recs = append(seg.recs, rec{off: int64(off), n: uint32(d.n), at: d.at})
-			off += d.n
+			seg.add(int64(off), uint32(n), at)
+			off += n
 			continue
 		}
 		next := resync(b, off+1, maxBody)
@@ -588,7 +592,7 @@ func (o *Outbox[T]) loadSegment(seq uint64) error {
 			// Bad tail: preserve it, then cut the segment back.
 			o.saveCorrupt(path, int64(off), b[off:], err)
 			if terr := os.Truncate(path, int64(off)); terr != nil {
-				return fmt.Errorf("outbox: truncate %s: %w", path, terr)
+				return buf, fmt.Errorf("outbox: truncate %s: %w", path, terr)
 			}
 			b = b[:off]
 			break
@@ -598,26 +602,58 @@ func (o *Outbox[T]) loadSegment(seq uint64) error {
 	}
 	seg.size = int64(len(b))
 	if ab, err := os.ReadFile(ackPath(path)); err == nil {
-		for _, ord := range readAcks(seq, ab) {
-			if int(ord) < len(seg.recs) && seg.recs[ord].state != stDone {
-				seg.recs[ord].state = stDone
+		forAcks(seq, ab, func(ord uint32) {
+			if int(ord) < seg.count() && seg.st[ord] != stDone {
+				seg.st[ord] = stDone
 				seg.done++
 			}
-		}
+		})
 	}
-	if seg.done == len(seg.recs) {
+	if seg.done == seg.count() {
 		_ = os.Remove(path)
 		_ = os.Remove(ackPath(path))
-		return nil
+		return buf, nil
 	}
-	o.pending += len(seg.recs) - seg.done
-	for _, r := range seg.recs {
-		if r.state != stDone {
-			o.pendB += int64(r.n)
+	seg.compact()
+	o.pending += seg.count() - seg.done
+	for i, st := range seg.st {
+		if st != stDone {
+			o.pendB += int64(seg.n(i))
 		}
 	}
 	o.segs = append(o.segs, seg)
-	return nil
+	return buf, nil
+}
+
+// readFileInto reads the file at path into buf (grown if too small).
+func readFileInto(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return buf, err
+	}
+	size := fi.Size() + 1 // +1: see a file that grew
+	if int64(cap(buf)) < size {
+		buf = make([]byte, 0, size)
+	}
+	b := buf[:0]
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // saveCorrupt preserves bad bytes under corrupt/ and logs a *CorruptError.
@@ -692,14 +728,14 @@ func (o *Outbox[T]) loadLegacy(ents []fs.DirEntry) error {
 			}
 			continue
 		}
-		seg.recs = append(seg.recs, rec{n: uint32(len(b)), at: f.mod.UnixNano()})
+		seg.add(seg.end, uint32(len(b)), f.mod.UnixNano())
 		o.pendB += int64(len(b))
 		seg.lpaths = append(seg.lpaths, f.path)
 		seg.lsubj = append(seg.lsubj, subj)
 	}
-	if len(seg.recs) > 0 {
+	if seg.count() > 0 {
 		o.segs = append(o.segs, seg)
-		o.pending += len(seg.recs)
+		o.pending += seg.count()
 	}
 	return nil
 }

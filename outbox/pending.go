@@ -5,14 +5,6 @@ import (
 	"os"
 )
 
-// pendingRef locates one unacknowledged item on disk.
-type pendingRef struct {
-	path string // segment file, or the legacy item's file
-	off  int64  // record offset (segments)
-	n    uint32 // record length (segments)
-	leg  bool
-}
-
 // Pending calls fn with the id and value of every item not yet
 // acknowledged (neither stuck nor corrupt), oldest first, until fn returns
 // false. It reads the items from disk and is meant for rare inspection,
@@ -29,64 +21,72 @@ func (o *Outbox[T]) Pending(fn func(id string, v T) bool) error {
 		return ErrClosed
 	}
 	o.mu.Lock()
-	var refs []pendingRef
-	for _, seg := range o.segs {
-		for i, r := range seg.recs {
-			if r.state == stDone {
-				continue
-			}
-			if seg.legacy {
-				refs = append(refs, pendingRef{path: seg.lpaths[i], leg: true})
-			} else {
-				refs = append(refs, pendingRef{path: seg.path, off: r.off, n: r.n})
-			}
-		}
-	}
+	segs := append([]*segment(nil), o.segs...)
 	o.mu.Unlock()
 
-	files := map[string]*os.File{}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, ref := range refs {
-		var id string
-		var data []byte
-		if ref.leg {
-			b, err := os.ReadFile(ref.path)
-			if err != nil {
-				continue
-			}
-			id, data = legacyID(ref.path), b
-		} else {
-			f, ok := files[ref.path]
-			if !ok {
-				var err error
-				if f, err = os.Open(ref.path); err != nil {
-					files[ref.path] = nil
-					continue
+	// One segment at a time: the positions of its unfinished items, then
+	// the reads (no lock held, no per-item index of the whole outbox).
+	type ref struct {
+		idx int
+		off int64
+		n   uint32
+	}
+	var refs []ref
+	for _, seg := range segs {
+		refs = refs[:0]
+		o.mu.Lock()
+		if !seg.removed {
+			for i, st := range seg.st {
+				if st != stDone {
+					refs = append(refs, ref{i, seg.off(i), seg.n(i)})
 				}
-				files[ref.path] = f
 			}
-			if f == nil {
-				continue
-			}
-			buf := make([]byte, ref.n)
-			if _, err := f.ReadAt(buf, ref.off); err != nil {
-				continue
-			}
-			rec, err := decodeRecord(buf, o.maxBody())
-			if err != nil {
-				continue
-			}
-			id, data = rec.id, rec.data
 		}
-		var v T
-		if json.Unmarshal(data, &v) != nil {
+		o.mu.Unlock()
+		if len(refs) == 0 {
 			continue
 		}
-		if !fn(id, v) {
+		var f *os.File
+		if !seg.legacy {
+			var err error
+			if f, err = os.Open(seg.path); err != nil {
+				continue // finished and removed meanwhile
+			}
+		}
+		stop := false
+		for _, r := range refs {
+			var id string
+			var data []byte
+			if seg.legacy {
+				b, err := os.ReadFile(seg.lpaths[r.idx])
+				if err != nil {
+					continue
+				}
+				id, data = legacyID(seg.lpaths[r.idx]), b
+			} else {
+				buf := make([]byte, r.n)
+				if _, err := f.ReadAt(buf, r.off); err != nil {
+					continue
+				}
+				rec, err := decodeRecord(buf, o.maxBody())
+				if err != nil {
+					continue
+				}
+				id, data = rec.id, rec.data
+			}
+			var v T
+			if json.Unmarshal(data, &v) != nil {
+				continue
+			}
+			if !fn(id, v) {
+				stop = true
+				break
+			}
+		}
+		if f != nil {
+			f.Close()
+		}
+		if stop {
 			return nil
 		}
 	}

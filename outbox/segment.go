@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kanade/kanade-agent/internal/fsutil"
 )
@@ -40,23 +42,40 @@ const (
 	stDone                  // acked, or moved to stuck/ or corrupt/
 )
 
-// rec is the in-memory index entry of one item.
-type rec struct {
-	off      int64 // record offset in the segment (legacy: unused)
-	n        uint32
-	state    uint8
+// fail is what an item that failed (or was put back) carries until it is
+// finished: kept in a map per segment, only for such items.
+type fail struct {
 	attempts uint8
-	at       int64 // enqueue time, unix ns
 	next     int64 // earliest next attempt, unix ns
 }
 
 // segment is one segment file, or (legacy) the set of legacy item files.
+//
+// Its index of records is packed, about 5 bytes per record and no
+// allocation per record: the length (u16; the rare longer ones in bigs),
+// the state (u8) and the enqueue time (i16 milliseconds from the time of
+// the first record of its block of 64; the rare ones out of that range in
+// atx). A block also keeps the offset and time of its first record; the
+// offset of a record is its block's plus the lengths before it (plus the
+// bytes skipped as corrupt after a record, in gaps). Ids, subjects and
+// items stay on disk; attempts and retry times exist only for the items
+// that failed or were put back (fails).
 type segment struct {
-	seq    uint64
-	path   string
-	recs   []rec
+	seq     uint64
+	path    string
+	lens    []uint16
+	bigs    map[int32]uint32
+	gaps    map[int32]int64
+	offBase []int64 // offset of record k*blockLen
+	atBase  []int64 // enqueue time of record k*blockLen
+	atd     []int16
+	atx     map[int32]int64
+	st      []uint8
+	end     int64 // end of the last record
+	fails   map[int32]fail
+
 	done   int
-	low    int   // recs[:low] are all done
+	low    int   // records [:low] are all done
 	size   int64 // committed bytes
 	active bool
 
@@ -68,6 +87,107 @@ type segment struct {
 	lpaths  []string // legacy: file per rec
 	lsubj   []string // legacy: subject per rec
 	removed bool
+}
+
+const (
+	blockShift = 6
+	blockLen   = 1 << blockShift
+	lenBig     = math.MaxUint16
+	atBig      = math.MinInt16
+	atUnit     = int64(time.Millisecond)
+)
+
+// count returns the number of records.
+func (s *segment) count() int { return len(s.st) }
+
+// n returns the length of record i.
+func (s *segment) n(i int) uint32 {
+	if l := s.lens[i]; l != lenBig {
+		return uint32(l)
+	}
+	return s.bigs[int32(i)]
+}
+
+// off returns the offset of record i (legacy: the sum of the sizes before it).
+func (s *segment) off(i int) int64 {
+	o := s.offBase[i>>blockShift]
+	for k := i &^ (blockLen - 1); k < i; k++ {
+		o += int64(s.n(k))
+		if s.gaps != nil {
+			o += s.gaps[int32(k)]
+		}
+	}
+	return o
+}
+
+// at returns the enqueue time of record i (unix ns, millisecond precision).
+func (s *segment) at(i int) int64 {
+	d := s.atd[i]
+	if d == atBig {
+		return s.atx[int32(i)]
+	}
+	return s.atBase[i>>blockShift] + int64(d)*atUnit
+}
+
+// add appends a record to the index. Records are added in file order;
+// off may be past the end of the previous one (corrupt bytes skipped).
+func (s *segment) add(off int64, n uint32, at int64) {
+	i := len(s.st)
+	if i > 0 && off != s.end {
+		if s.gaps == nil {
+			s.gaps = map[int32]int64{}
+		}
+		s.gaps[int32(i-1)] = off - s.end
+	}
+	if i%blockLen == 0 {
+		s.offBase = append(s.offBase, off)
+		s.atBase = append(s.atBase, at)
+	}
+	if n >= lenBig {
+		if s.bigs == nil {
+			s.bigs = map[int32]uint32{}
+		}
+		s.bigs[int32(i)] = n
+		s.lens = append(s.lens, lenBig)
+	} else {
+		s.lens = append(s.lens, uint16(n))
+	}
+	d := (at - s.atBase[i>>blockShift]) / atUnit
+	if d <= atBig || d > math.MaxInt16 {
+		if s.atx == nil {
+			s.atx = map[int32]int64{}
+		}
+		s.atx[int32(i)] = at
+		d = atBig
+	}
+	s.atd = append(s.atd, int16(d))
+	s.st = append(s.st, stPending)
+	s.end = off + int64(n)
+}
+
+// compact drops the spare capacity of the index (after a load).
+func (s *segment) compact() {
+	s.lens = shrink(s.lens)
+	s.offBase = shrink(s.offBase)
+	s.atBase = shrink(s.atBase)
+	s.atd = shrink(s.atd)
+	s.st = shrink(s.st)
+}
+
+func shrink[E any](x []E) []E {
+	if cap(x)-len(x) <= len(x)/16 {
+		return x
+	}
+	return append(make([]E, 0, len(x)), x...)
+}
+
+// advanceLow moves low past the finished records and reports whether a
+// record is left (s.low then indexes the oldest unfinished one).
+func (s *segment) advanceLow() bool {
+	for s.low < len(s.st) && s.st[s.low] == stDone {
+		s.low++
+	}
+	return s.low < len(s.st)
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%s%016x%s", segPrefix, seq, segSuffix) }
@@ -104,10 +224,11 @@ func encodeRecord(dst []byte, id, subj string, at int64, data []byte) []byte {
 
 // decoded is one parsed record.
 type decoded struct {
-	id, subj string
-	at       int64
-	data     []byte
-	n        int // total record length
+	id   string
+	subj []byte
+	at   int64
+	data []byte
+	n    int // total record length
 }
 
 var (
@@ -120,35 +241,47 @@ var (
 // decodeRecord parses the record at the start of b. maxBody bounds the body
 // length.
 func decodeRecord(b []byte, maxBody int) (decoded, error) {
-	if len(b) < recHeaderLen {
-		return decoded{}, errShort
+	n, at, err := checkRecord(b, maxBody)
+	if err != nil {
+		return decoded{}, err
 	}
-	n := int(binary.LittleEndian.Uint32(b))
-	if n < bodyFixedLen || n > maxBody {
-		return decoded{}, errBadLen
-	}
-	if len(b) < recHeaderLen+n {
-		return decoded{}, errShort
-	}
-	body := b[recHeaderLen : recHeaderLen+n]
-	if body[0] != recVersion {
-		return decoded{}, errBadBody
-	}
+	body := b[recHeaderLen:n]
 	idLen, subjLen := int(body[1]), int(binary.LittleEndian.Uint16(body[2:]))
-	if idLen == 0 || subjLen == 0 || bodyFixedLen+idLen+subjLen > n {
-		return decoded{}, errBadBody
-	}
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-		return decoded{}, errChecksum
-	}
 	d := decoded{
-		at:   int64(binary.LittleEndian.Uint64(body[4:])),
+		at:   at,
 		id:   string(body[bodyFixedLen : bodyFixedLen+idLen]),
-		subj: string(body[bodyFixedLen+idLen : bodyFixedLen+idLen+subjLen]),
+		subj: body[bodyFixedLen+idLen : bodyFixedLen+idLen+subjLen],
 		data: body[bodyFixedLen+idLen+subjLen:],
-		n:    recHeaderLen + n,
+		n:    n,
 	}
 	return d, nil
+}
+
+// checkRecord checks the record at the start of b as decodeRecord does and
+// returns its total length and enqueue time, allocating nothing.
+func checkRecord(b []byte, maxBody int) (n int, at int64, err error) {
+	if len(b) < recHeaderLen {
+		return 0, 0, errShort
+	}
+	bn := int(binary.LittleEndian.Uint32(b))
+	if bn < bodyFixedLen || bn > maxBody {
+		return 0, 0, errBadLen
+	}
+	if len(b) < recHeaderLen+bn {
+		return 0, 0, errShort
+	}
+	body := b[recHeaderLen : recHeaderLen+bn]
+	if body[0] != recVersion {
+		return 0, 0, errBadBody
+	}
+	idLen, subjLen := int(body[1]), int(binary.LittleEndian.Uint16(body[2:]))
+	if idLen == 0 || subjLen == 0 || bodyFixedLen+idLen+subjLen > bn {
+		return 0, 0, errBadBody
+	}
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return 0, 0, errChecksum
+	}
+	return recHeaderLen + bn, int64(binary.LittleEndian.Uint64(body[4:])), nil
 }
 
 // resync returns the offset of the next valid record in b at or after
@@ -159,32 +292,30 @@ func resync(b []byte, from, maxBody int) int {
 		if b[off+recHeaderLen] != recVersion {
 			continue
 		}
-		if _, err := decodeRecord(b[off:], maxBody); err == nil {
+		if _, _, err := checkRecord(b[off:], maxBody); err == nil {
 			return off
 		}
 	}
 	return len(b)
 }
 
-func ackEntry(seq uint64, ord uint32) []byte {
+func ackEntry(seq uint64, ord uint32) [ackEntryLen]byte {
 	var b [12]byte
 	binary.LittleEndian.PutUint64(b[:8], seq)
 	binary.LittleEndian.PutUint32(b[8:], ord)
 	var e [ackEntryLen]byte
 	binary.LittleEndian.PutUint32(e[:4], ord)
 	binary.LittleEndian.PutUint32(e[4:], crc32.Checksum(b[:], castagnoli))
-	return e[:]
+	return e
 }
 
-// readAcks returns the valid ordinals in an ack file's content.
-func readAcks(seq uint64, b []byte) []uint32 {
-	var out []uint32
+// forAcks calls fn with each valid ordinal in an ack file's content.
+func forAcks(seq uint64, b []byte, fn func(ord uint32)) {
 	for len(b) >= ackEntryLen {
 		ord := binary.LittleEndian.Uint32(b)
-		if string(ackEntry(seq, ord)) == string(b[:ackEntryLen]) {
-			out = append(out, ord)
+		if e := ackEntry(seq, ord); string(e[:]) == string(b[:ackEntryLen]) {
+			fn(ord)
 		}
 		b = b[ackEntryLen:]
 	}
-	return out
 }
