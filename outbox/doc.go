@@ -8,6 +8,7 @@
 //	go ob.Run(ctx)          // drains; waits for a connection
 //	ob.SetJetStream(js)     // whenever the agent has connected
 //	id, err := ob.Enqueue(ctx, ev)
+//	err = ob.Flush(ctx)     // everything enqueued so far is acknowledged
 //
 // # Promises
 //
@@ -33,6 +34,13 @@
 //
 // Items are published in enqueue order (FIFO) on each pass; a retry after
 // a failure can overtake nothing older but is overtaken by newer items.
+//
+// Flush(ctx) returns nil once every item whose Enqueue returned before the
+// call is finished: acknowledged by JetStream, or moved to stuck/ or
+// corrupt/ (never delivered from here; Stats.Stuck and Stats.Corrupt count
+// them, so a caller that must know compares them before and after). It
+// waits for the drain's notification that items finished, never polls, and
+// ends early with ctx.Err(), or ErrClosed once the outbox is closed.
 //
 // # Failures
 //
@@ -164,8 +172,19 @@
 // it returned. Stats is cheap (counters in memory, no disk access). An idle
 // outbox costs nothing: Run sleeps on channels (Enqueue, acks, connection
 // events) and a timer armed only for the next backoff deadline; there is no
-// polling tick. Memory holds ~40 bytes per pending item plus the payloads
-// in flight (bounded by Window and MaxInflightBytes). OnAck and Prepare run
+// polling tick.
+//
+// Memory: ids, subjects and items stay on disk. The index of pending items
+// is packed per segment, about 5 bytes per item (length, state, enqueue
+// time in milliseconds) and no allocation per item: 1,000,000 pending items
+// hold ~6 MiB of heap once opened. An item that failed, or was put back
+// after a transport failure, also takes a map entry and a retry heap entry
+// (~50 bytes) until it is finished. Add the items in flight (Window and
+// MaxInflightBytes bound them: with the defaults and ~600-byte items, ~9
+// MiB of Go heap including the NATS client's share). New reads one segment
+// at a time into a reused buffer (SegmentBytes, 8 MiB by default) and
+// checksums every record: ~0.15 s for 1,000,000 items (580 MB) in the page
+// cache. BenchmarkOpen measures these. OnAck and Prepare run
 // on the Run goroutine: they must not block for long, since publishing
 // waits for them. One Outbox per directory, in one process.
 package outbox

@@ -70,3 +70,60 @@ func Example() {
 	// acked: boot
 	// pending: 0
 }
+
+// Flush waits until everything enqueued so far is acknowledged (or moved
+// to stuck/): before a shutdown, or to hand results over before reporting
+// done. The wait ends with ctx.
+func ExampleOutbox_Flush() {
+	dir, err := os.MkdirTemp("", "outbox-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Start()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := provision.Ensure(ctx, js); err != nil {
+		log.Fatal(err)
+	}
+
+	ob, err := outbox.New(outbox.Options[wire.ObsEvent]{
+		Dir:       filepath.Join(dir, "obs"),
+		Subject:   func(e wire.ObsEvent) (string, error) { return subject.Obs(e.PcID) },
+		JetStream: js,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ob.Close()
+	go ob.Run(ctx)
+
+	for _, kind := range []string{"logon", "logoff", "shutdown"} {
+		if _, err := ob.Enqueue(ctx, wire.ObsEvent{PcID: "pc1", At: time.Now(), Kind: kind, Source: "agent:example"}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	stuck := ob.Stats().Stuck
+	if err := ob.Flush(ctx); err != nil {
+		log.Fatal(err) // ctx ended (no broker) or the outbox was closed
+	}
+	st := ob.Stats()
+	fmt.Println("pending:", st.Pending, "moved to stuck/:", st.Stuck-stuck)
+	// Output:
+	// pending: 0 moved to stuck/: 0
+}

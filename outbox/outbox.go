@@ -79,7 +79,8 @@ type Stats struct {
 	// PendingBytes is the size of their records on disk, the total that
 	// Options.MaxBytes bounds.
 	PendingBytes int64
-	// OldestAge is the age of the oldest pending item (0 if none).
+	// OldestAge is the age of the oldest pending item (0 if none), to the
+	// millisecond.
 	OldestAge time.Duration
 	// Stuck is the number of items in stuck/.
 	Stuck int
