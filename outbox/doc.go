@@ -174,10 +174,12 @@
 // events) and a timer armed only for the next backoff deadline; there is no
 // polling tick.
 //
-// Memory: ids, subjects and items stay on disk. The index of pending items
-// is packed per segment, about 5 bytes per item (length, state, enqueue
-// time in milliseconds) and no allocation per item: 1,000,000 pending items
-// hold ~6 MiB of heap once opened. An item that failed, or was put back
+// Memory: ids, subjects, enqueue times and items stay on disk. The index
+// of pending items is packed per segment, about 3 bytes per item (length
+// and state; offsets are kept per block of 64) and no allocation per item:
+// 1,000,000 pending items hold ~3.5 MiB of heap once opened. Only the
+// enqueue time of each segment's oldest unfinished item is kept (for
+// Stats.OldestAge), read from the file by the drain when it changes. An item that failed, or was put back
 // after a transport failure, also takes a map entry and a retry heap entry
 // (~50 bytes) until it is finished. Add the items in flight (Window and
 // MaxInflightBytes bound them: with the defaults and ~600-byte items, ~9

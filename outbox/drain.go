@@ -3,6 +3,7 @@ package outbox
 import (
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -700,6 +701,7 @@ func (d *drainer[T]) flushAcks() {
 	d.o.mu.Lock()
 	segs := append([]*segment(nil), d.o.segs...)
 	d.o.mu.Unlock()
+	defer d.refreshLowAt(segs)
 	for _, s := range segs {
 		if len(s.acks) == 0 {
 			continue
@@ -717,6 +719,39 @@ func (d *drainer[T]) flushAcks() {
 			d.o.log.Warn("outbox: ack file", "err", err)
 		}
 		s.acks = s.acks[:0]
+	}
+}
+
+// refreshLowAt reads, for each segment whose oldest unfinished record
+// changed, that record's enqueue time from the file (Stats.OldestAge).
+func (d *drainer[T]) refreshLowAt(segs []*segment) {
+	o := d.o
+	var hdr [recHeaderLen + bodyFixedLen]byte
+	for _, s := range segs {
+		o.mu.Lock()
+		stale := !s.legacy && !s.removed && s.advanceLow() && s.lowAtIdx != s.low
+		low := s.low
+		var off int64
+		if stale {
+			off = s.off(low)
+		}
+		o.mu.Unlock()
+		if !stale {
+			continue
+		}
+		if s.rf == nil {
+			f, err := os.Open(s.path)
+			if err != nil {
+				continue
+			}
+			s.rf = f
+		}
+		if _, err := s.rf.ReadAt(hdr[:], off); err != nil {
+			continue
+		}
+		o.mu.Lock()
+		s.setLowAt(low, int64(binary.LittleEndian.Uint64(hdr[recHeaderLen+4:])))
+		o.mu.Unlock()
 	}
 }
 

@@ -79,8 +79,9 @@ type Stats struct {
 	// PendingBytes is the size of their records on disk, the total that
 	// Options.MaxBytes bounds.
 	PendingBytes int64
-	// OldestAge is the age of the oldest pending item (0 if none), to the
-	// millisecond.
+	// OldestAge is the age of the oldest pending item (0 if none). Right
+	// after items are acknowledged it may, for one drain step, still be the
+	// age of one of them.
 	OldestAge time.Duration
 	// Stuck is the number of items in stuck/.
 	Stuck int
@@ -411,7 +412,8 @@ func (o *Outbox[T]) activeSegment() (*segment, *os.File, error) {
 	if err := fsutil.SyncDir(o.dir); err != nil {
 		return fail(err)
 	}
-	seg = &segment{seq: seq, path: path, size: int64(segHeaderLen), active: true}
+	seg = newSegment(seq, path)
+	seg.size, seg.active = int64(segHeaderLen), true
 	o.mu.Lock()
 	o.segs = append(o.segs, seg)
 	o.active = seg
@@ -440,8 +442,8 @@ func (o *Outbox[T]) Stats() Stats {
 	defer o.mu.Unlock()
 	s := Stats{Name: o.opts.Name, Pending: o.pending, PendingBytes: o.pendB, Stuck: o.stuck, Corrupt: o.corrupt}
 	for _, seg := range o.segs {
-		if seg.advanceLow() {
-			s.OldestAge = o.opts.Now().Sub(time.Unix(0, seg.at(seg.low)))
+		if at, ok := seg.oldestAt(); ok {
+			s.OldestAge = o.opts.Now().Sub(time.Unix(0, at))
 			if s.OldestAge < 0 {
 				s.OldestAge = 0
 			}
@@ -578,7 +580,7 @@ func (o *Outbox[T]) loadSegment(seq uint64, buf []byte) ([]byte, error) {
 		o.moveCorruptFile(path, 0, errBadBody)
 		return buf, nil
 	}
-	seg := &segment{seq: seq, path: path}
+	seg := newSegment(seq, path)
 	maxBody := o.maxBody()
 	off := segHeaderLen
 	for off < len(b) {
@@ -616,6 +618,11 @@ func (o *Outbox[T]) loadSegment(seq uint64, buf []byte) ([]byte, error) {
 		return buf, nil
 	}
 	seg.compact()
+	if seg.advanceLow() { // the records before it were acked: learn its time
+		if _, at, err := checkRecord(b[seg.off(seg.low):], maxBody); err == nil {
+			seg.setLowAt(seg.low, at)
+		}
+	}
 	o.pending += seg.count() - seg.done
 	for i, st := range seg.st {
 		if st != stDone {
@@ -707,7 +714,8 @@ func (o *Outbox[T]) loadLegacy(ents []fs.DirEntry) error {
 		}
 		return files[i].path < files[j].path
 	})
-	seg := &segment{seq: 0, legacy: true}
+	seg := newSegment(0, "")
+	seg.legacy = true
 	for _, f := range files {
 		b, err := os.ReadFile(f.path)
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kanade/kanade-agent/internal/fsutil"
 )
@@ -51,15 +50,16 @@ type fail struct {
 
 // segment is one segment file, or (legacy) the set of legacy item files.
 //
-// Its index of records is packed, about 5 bytes per record and no
-// allocation per record: the length (u16; the rare longer ones in bigs),
-// the state (u8) and the enqueue time (i16 milliseconds from the time of
-// the first record of its block of 64; the rare ones out of that range in
-// atx). A block also keeps the offset and time of its first record; the
-// offset of a record is its block's plus the lengths before it (plus the
-// bytes skipped as corrupt after a record, in gaps). Ids, subjects and
-// items stay on disk; attempts and retry times exist only for the items
-// that failed or were put back (fails).
+// Its index of records is packed, about 3 bytes per record and no
+// allocation per record: the length (u16; the rare longer ones in bigs)
+// and the state (u8). A block of 64 records also keeps the offset of its
+// first one; the offset of a record is its block's plus the lengths before
+// it (plus the bytes skipped as corrupt after a record, in gaps). Ids,
+// subjects, enqueue times and items stay on disk: only the enqueue time of
+// the oldest unfinished record is kept (lowAt, for Stats.OldestAge), set
+// at load and commit and refreshed from the file by the drainer as records
+// finish. Attempts and retry times exist only for the items that failed or
+// were put back (fails).
 type segment struct {
 	seq     uint64
 	path    string
@@ -67,12 +67,13 @@ type segment struct {
 	bigs    map[int32]uint32
 	gaps    map[int32]int64
 	offBase []int64 // offset of record k*blockLen
-	atBase  []int64 // enqueue time of record k*blockLen
-	atd     []int16
-	atx     map[int32]int64
 	st      []uint8
 	end     int64 // end of the last record
 	fails   map[int32]fail
+
+	lowAt    int64   // enqueue time of record lowAtIdx (unix ns)
+	lowAtIdx int     // -1: not known
+	lats     []int64 // legacy: enqueue time (file mtime) per record
 
 	done   int
 	low    int   // records [:low] are all done
@@ -93,9 +94,11 @@ const (
 	blockShift = 6
 	blockLen   = 1 << blockShift
 	lenBig     = math.MaxUint16
-	atBig      = math.MinInt16
-	atUnit     = int64(time.Millisecond)
 )
+
+func newSegment(seq uint64, path string) *segment {
+	return &segment{seq: seq, path: path, lowAtIdx: -1}
+}
 
 // count returns the number of records.
 func (s *segment) count() int { return len(s.st) }
@@ -120,13 +123,29 @@ func (s *segment) off(i int) int64 {
 	return o
 }
 
-// at returns the enqueue time of record i (unix ns, millisecond precision).
-func (s *segment) at(i int) int64 {
-	d := s.atd[i]
-	if d == atBig {
-		return s.atx[int32(i)]
+// oldestAt returns the enqueue time of the oldest unfinished record, if
+// any. It may lag behind by one drain step (the drainer refreshes lowAt
+// right after finishing records): it then returns the time of a record
+// finished just now, slightly older. s.mu must be held.
+func (s *segment) oldestAt() (int64, bool) {
+	if !s.advanceLow() {
+		return 0, false
 	}
-	return s.atBase[i>>blockShift] + int64(d)*atUnit
+	if s.legacy {
+		return s.lats[s.low], true
+	}
+	if s.lowAtIdx < 0 {
+		return 0, false
+	}
+	return s.lowAt, true
+}
+
+// setLowAt records the enqueue time of record i if it is the oldest
+// unfinished one. s.mu must be held.
+func (s *segment) setLowAt(i int, at int64) {
+	if s.advanceLow() && s.low == i {
+		s.lowAt, s.lowAtIdx = at, i
+	}
 }
 
 // add appends a record to the index. Records are added in file order;
@@ -141,7 +160,6 @@ func (s *segment) add(off int64, n uint32, at int64) {
 	}
 	if i%blockLen == 0 {
 		s.offBase = append(s.offBase, off)
-		s.atBase = append(s.atBase, at)
 	}
 	if n >= lenBig {
 		if s.bigs == nil {
@@ -152,25 +170,18 @@ func (s *segment) add(off int64, n uint32, at int64) {
 	} else {
 		s.lens = append(s.lens, uint16(n))
 	}
-	d := (at - s.atBase[i>>blockShift]) / atUnit
-	if d <= atBig || d > math.MaxInt16 {
-		if s.atx == nil {
-			s.atx = map[int32]int64{}
-		}
-		s.atx[int32(i)] = at
-		d = atBig
+	if s.legacy {
+		s.lats = append(s.lats, at)
 	}
-	s.atd = append(s.atd, int16(d))
 	s.st = append(s.st, stPending)
 	s.end = off + int64(n)
+	s.setLowAt(i, at)
 }
 
 // compact drops the spare capacity of the index (after a load).
 func (s *segment) compact() {
 	s.lens = shrink(s.lens)
 	s.offBase = shrink(s.offBase)
-	s.atBase = shrink(s.atBase)
-	s.atd = shrink(s.atd)
 	s.st = shrink(s.st)
 }
 
