@@ -80,6 +80,7 @@ type drainer[T any] struct {
 	stalled     bool
 	acksDirty   bool   // some segment has ack entries to write
 	subj        string // subject of the last item published (shared)
+	batch       []cand // fill's, reused
 
 	resMu sync.Mutex
 	res   []result
@@ -352,7 +353,7 @@ func (d *drainer[T]) fill(now time.Time) {
 	room := func() bool {
 		return count < o.opts.Window && (bytes < o.opts.MaxInflightBytes || count == 0)
 	}
-	var batch []cand
+	batch := d.batch[:0]
 	take := func(s *segment, i int) {
 		s.st[i] = stInflight
 		c := cand{seg: s, idx: i, off: s.off(i), n: s.n(i)}
@@ -396,6 +397,8 @@ func (d *drainer[T]) fill(now time.Time) {
 	}
 	o.mu.Unlock()
 	d.publish(batch)
+	clear(batch)
+	d.batch = batch[:0]
 }
 
 // cursorSeg returns the segment under the cursor (the first one at or after
@@ -725,34 +728,46 @@ func (d *drainer[T]) flushAcks() {
 // refreshLowAt reads, for each segment whose oldest unfinished record
 // changed, that record's enqueue time from the file (Stats.OldestAge).
 func (d *drainer[T]) refreshLowAt(segs []*segment) {
+	type stale struct {
+		s   *segment
+		low int
+		off int64
+		at  int64
+		ok  bool
+	}
+	var list []stale
 	o := d.o
-	var hdr [recHeaderLen + bodyFixedLen]byte
+	o.mu.Lock()
 	for _, s := range segs {
-		o.mu.Lock()
-		stale := !s.legacy && !s.removed && s.advanceLow() && s.lowAtIdx != s.low
-		low := s.low
-		var off int64
-		if stale {
-			off = s.off(low)
+		if !s.legacy && !s.removed && s.advanceLow() && s.lowAtIdx != s.low {
+			list = append(list, stale{s: s, low: s.low, off: s.off(s.low)})
 		}
-		o.mu.Unlock()
-		if !stale {
-			continue
-		}
-		if s.rf == nil {
-			f, err := os.Open(s.path)
+	}
+	o.mu.Unlock()
+	if len(list) == 0 {
+		return
+	}
+	var hdr [recHeaderLen + bodyFixedLen]byte
+	for i := range list {
+		l := &list[i]
+		if l.s.rf == nil {
+			f, err := os.Open(l.s.path)
 			if err != nil {
 				continue
 			}
-			s.rf = f
+			l.s.rf = f
 		}
-		if _, err := s.rf.ReadAt(hdr[:], off); err != nil {
-			continue
+		if _, err := l.s.rf.ReadAt(hdr[:], l.off); err == nil {
+			l.at, l.ok = int64(binary.LittleEndian.Uint64(hdr[recHeaderLen+4:])), true
 		}
-		o.mu.Lock()
-		s.setLowAt(low, int64(binary.LittleEndian.Uint64(hdr[recHeaderLen+4:])))
-		o.mu.Unlock()
 	}
+	o.mu.Lock()
+	for _, l := range list {
+		if l.ok {
+			l.s.setLowAt(l.low, l.at)
+		}
+	}
+	o.mu.Unlock()
 }
 
 // gc deletes finished segments (every item acked, stuck or corrupt, and
