@@ -36,6 +36,12 @@ import (
 // window holds every msg id) is not counted as the outbox's.
 //
 //	go test ./outbox -run '^$' -bench BenchmarkOpen -benchtime 1x
+//
+// On a 2-core VM, pending=1000000, in the same run: the previous index (a
+// 32-byte struct per item) held 35.5 MiB after open, peaked at 81-86 MiB
+// while draining (80-84 MiB already during New) and opened in 0.30-0.41 s;
+// the packed index holds 3.4 MiB, peaks at 25.7 MiB (17-18 MiB during New)
+// and opens in 0.13 s.
 func BenchmarkOpen(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
