@@ -65,9 +65,9 @@ type Node struct {
 	name  string
 	dir   string
 
-	mu          sync.Mutex
-	ns          *server.Server
-	port        int // client port, -1 until first started
+	mu   sync.Mutex
+	ns   *server.Server
+	port int // client port, -1 until first started
 	// clusterPort is the cluster listener's port, -1 until first picked;
 	// atomic, as the links read it while the node starts.
 	clusterPort atomic.Int64
