@@ -1,0 +1,20 @@
+//go:build !windows
+
+package clustertest_test
+
+import (
+	"fmt"
+
+	"github.com/kanade/kanade-agent/wire"
+)
+
+// testShell is the shell of the test commands.
+const testShell = wire.ShellSh
+
+// echoScript prints s and a newline; nl is that newline.
+func echoScript(s string) string { return "echo " + s }
+
+const nl = "\n"
+
+// sleepEchoScript waits about secs seconds, then prints s.
+func sleepEchoScript(secs int, s string) string { return fmt.Sprintf("sleep %d; echo %s", secs, s) }
