@@ -240,8 +240,10 @@ func (o *Options) Validate() error {
 		case o.InboxPrefix != "":
 			return errors.New("agent: Options.InboxPrefix must be empty with Options.Conn (the connection has its own)")
 		}
-	} else if err := validInboxPrefix(o.InboxPrefix); err != nil {
-		return fmt.Errorf("agent: Options.InboxPrefix %q: %w", o.InboxPrefix, err)
+	} else if o.InboxPrefix != "" { // empty: the default
+		if err := validInboxPrefix(o.InboxPrefix); err != nil {
+			return fmt.Errorf("agent: Options.InboxPrefix %q: %w", o.InboxPrefix, err)
+		}
 	}
 	if o.JSDomain != "" {
 		if err := subject.ValidToken("jetstream domain", o.JSDomain); err != nil {
