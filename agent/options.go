@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/inventory"
