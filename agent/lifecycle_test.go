@@ -13,6 +13,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -571,5 +572,76 @@ func TestJSDomain(t *testing.T) {
 	}
 	if m, err := local.NextMsg(500 * time.Millisecond); err == nil {
 		t.Fatalf("request on %s, want none under $JS.API", m.Subject)
+	}
+}
+
+// TestWaitReadyBadTLS: an unreadable CA file fails Run before it connects;
+// WaitReady returns that error.
+func TestWaitReadyBadTLS(t *testing.T) {
+	dir := natstest.TempDir(t)
+	r := launch(t, agent.Options{PcID: "pc-tls", DataDir: dir, Servers: []string{deadURL(t)},
+		Credentials: agent.Credentials{CAFile: filepath.Join(dir, "missing-ca.pem")}})
+	err := readyOrErr(r, 20*time.Second)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "tls ca") {
+		t.Fatalf("WaitReady with a missing CA file: %v, want the tls ca error", err)
+	}
+}
+
+// blackHoles returns the URLs of n local listeners that accept connections
+// and never answer, as a firewalled or hung server: each dial attempt waits
+// for the connect timeout.
+func blackHoles(t *testing.T, n int) []string {
+	t.Helper()
+	var urls []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []net.Conn
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					for _, c := range held {
+						c.Close()
+					}
+					return
+				}
+				held = append(held, c)
+			}
+		}()
+		t.Cleanup(func() { ln.Close(); <-done })
+		urls = append(urls, "nats://"+ln.Addr().String())
+	}
+	return urls
+}
+
+// TestStartupConnectHonoursCtx: the first connection attempt to servers
+// that never answer takes a connect timeout per server; a ctx that ends
+// meanwhile makes Run return at once.
+func TestStartupConnectHonoursCtx(t *testing.T) {
+	var started atomic.Bool
+	r := launch(t, agent.Options{PcID: "pc-hole", DataDir: natstest.TempDir(t), Servers: blackHoles(t, 5),
+		NATSOptions: []nats.Option{nats.Timeout(4 * time.Second), nats.DontRandomize()},
+		ObsSources: []agent.ObsSource{agent.ObsSourceFunc(func(ctx context.Context, _ func(context.Context, wire.ObsEvent) error) error {
+			started.Store(true) // never reached: Run does not get past the dial
+			<-ctx.Done()
+			return nil
+		})},
+	})
+	if err := readyOrErr(r, 500*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady: %v, want context.DeadlineExceeded", err)
+	}
+	if took := stopWithin(t, r, 40*time.Second); took > 5*time.Second {
+		t.Errorf("Run took %v to return after its ctx ended while dialling, want < 5 s", took)
+	}
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	if started.Load() {
+		t.Error("Run went past the dial")
 	}
 }
