@@ -98,6 +98,9 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 			close(w.closed)
 			return
 		}
+		// The agent's own connection logs from its handlers; a caller's
+		// is logged here, once per change.
+		connected := nc.IsConnected()
 		for {
 			var st nats.Status
 			select {
@@ -108,15 +111,17 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 			now := time.Now()
 			switch st {
 			case nats.CONNECTED:
-				if !owned { // the agent's own connection logs from its handlers
+				if !owned && !connected {
 					a.log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
 				}
+				connected = true
 				a.kv.reconnected(now)
 				a.kick()
 			case nats.RECONNECTING, nats.DISCONNECTED:
-				if !owned {
+				if !owned && connected {
 					a.log.Info("nats disconnected")
 				}
+				connected = false
 				a.kv.markGateLive(false, now)
 			case nats.CLOSED:
 				a.kv.markGateLive(false, now)

@@ -94,7 +94,8 @@ type Options struct {
 	// reconnection (nats.MaxReconnects(-1), nats.RetryOnFailedConnect) as
 	// the agent's own connection has; if it is closed while the agent runs,
 	// Run stops and returns an error wrapping nats.ErrConnectionClosed
-	// (nothing is lost: the outboxes and the ledger are on disk).
+	// (nothing is lost: the outboxes and the ledger are on disk), as it
+	// does if its own connection closes (NATSOptions with a reconnect limit).
 	Conn *nats.Conn
 	// InboxPrefix is the prefix of the connection's reply subjects
 	// (nats.CustomInboxPrefix) when the agent dials: the replies to its
