@@ -317,7 +317,7 @@ func TestStopWithoutStreams(t *testing.T) {
 	if err := provision.Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	r2 := launch(t, agent.Options{PcID: "pc-bare", DataDir: dir, Servers: []string{srv.URL()}})
+	launch(t, agent.Options{PcID: "pc-bare", DataDir: dir, Servers: []string{srv.URL()}})
 	st, err := js.Stream(ctx, subject.StreamObs)
 	if err != nil {
 		t.Fatal(err)
@@ -332,12 +332,12 @@ func TestStopWithoutStreams(t *testing.T) {
 		}
 		return nil
 	})
-	_ = r2
 }
 
-// sharedConn is a caller's connection, configured as the agent's own would be.
-func sharedConn(t *testing.T, url string) *nats.Conn {
-	return natstest.Connect(t, url, nats.Name("host-program"))
+// sharedConn is a caller's connection, reconnecting forever, with extra
+// options.
+func sharedConn(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+	return natstest.Connect(t, url, append([]nats.Option{nats.Name("host-program")}, opts...)...)
 }
 
 // TestSharedConn: two agents share one caller-owned connection; both run
@@ -346,7 +346,8 @@ func sharedConn(t *testing.T, url string) *nats.Conn {
 // holds none of their subscriptions.
 func TestSharedConn(t *testing.T) {
 	e := newEnv(t)
-	nc := sharedConn(t, e.srv.URL())
+	var reconnects atomic.Int64
+	nc := sharedConn(t, e.srv.URL(), nats.ReconnectHandler(func(*nats.Conn) { reconnects.Add(1) }))
 	// A first request creates the connection's reply subscription, which
 	// stays: count from there.
 	if _, err := natstest.JetStream(t, nc).AccountInfo(context.Background()); err != nil {
@@ -387,6 +388,9 @@ func TestSharedConn(t *testing.T) {
 	e.publish(pcSubject("pc-sb"), c2)
 	if r := e.waitResult(c2.RequestID, 30*time.Second); r.ExitCode != 0 {
 		t.Fatalf("result %+v", r)
+	}
+	if reconnects.Load() == 0 {
+		t.Error("the caller's reconnect handler was not called: the agent replaced it")
 	}
 	stopWithin(t, b, 30*time.Second)
 	if b.err != nil {
@@ -474,7 +478,7 @@ func TestInboxPrefix(t *testing.T) {
 	if err := e.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	r := e.start("pc-inbox", "", func(o *agent.Options) { o.InboxPrefix = "_INBOX.pc-inbox" })
+	e.start("pc-inbox", "", func(o *agent.Options) { o.InboxPrefix = "_INBOX.pc-inbox" })
 	c := cmd("echo hi")
 	e.publish(pcSubject("pc-inbox"), c)
 	if res := e.waitResult(c.RequestID, 30*time.Second); res.ExitCode != 0 {
@@ -493,7 +497,6 @@ func TestInboxPrefix(t *testing.T) {
 	if seen == 0 {
 		t.Fatal("no JetStream API request of the agent replied to under _INBOX.pc-inbox.")
 	}
-	_ = r
 }
 
 // TestJSDomain: an agent with Options.JSDomain sends its JetStream API
