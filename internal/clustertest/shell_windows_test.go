@@ -18,3 +18,6 @@ const nl = "\r\n"
 func sleepEchoScript(secs int, s string) string {
 	return fmt.Sprintf("ping -n %d 127.0.0.1 >nul & echo %s", secs+1, s)
 }
+
+// bigOutputScript prints over 400,000 bytes (over the 256 KiB inline limit).
+const bigOutputScript = `for /L %i in (1,1,4000) do @echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx`
