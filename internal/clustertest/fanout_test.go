@@ -45,7 +45,7 @@ func TestFanoutExecLeaderCrash(t *testing.T) {
 		}
 		return nil
 	})
-	resultsLeader := c.StreamLeader(subject.StreamResults)
+	resultsLeader := c.WaitStreamLeader(subject.StreamResults, 10*time.Second)
 	crashed := time.Now()
 	c.Crash(leader)
 	t.Logf("crashed %s, the EXEC leader (RESULTS leader: %s)", c.Node(leader).Name(), c.Node(resultsLeader).Name())

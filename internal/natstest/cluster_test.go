@@ -87,4 +87,13 @@ func TestRunCluster(t *testing.T) {
 	if m.Subject != "results.after" {
 		t.Fatalf("message 11 is on %s", m.Subject)
 	}
+
+	// A clean stop hands the leadership over before the node goes.
+	start = time.Now()
+	c.Stop(old)
+	now = c.WaitStreamLeader(subject.StreamResults, 30*time.Second)
+	t.Logf("RESULTS leader %s stopped; %s leads after %v", c.Node(old).Name(), c.Node(now).Name(), time.Since(start).Round(time.Millisecond))
+	if _, err := js.Publish(ctx, "results.after-stop", []byte("x")); err != nil {
+		t.Fatalf("publish after stop: %v", err)
+	}
 }
