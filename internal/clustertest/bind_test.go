@@ -2,8 +2,8 @@ package clustertest_test
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
