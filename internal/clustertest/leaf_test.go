@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,16 +17,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// The sample configurations of docs/examples.
-var (
-	clusterNodeConf = filepath.Join("..", "..", "docs", "examples", "cluster-node.conf")
-	leafOfficeConf  = filepath.Join("..", "..", "docs", "examples", "leaf-office.conf")
-)
-
 // TestSampleConfigs checks that every sample configuration parses and says
 // what docs/cluster.md says it does.
 func TestSampleConfigs(t *testing.T) {
-	hub, err := server.ProcessConfigFile(clusterNodeConf)
+	hub, err := server.ProcessConfigFile(example(t, clusterNodeConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,14 +28,14 @@ func TestSampleConfigs(t *testing.T) {
 		t.Errorf("cluster-node.conf: jetstream %v domain %q cluster %q routes %d leaf port %d",
 			hub.JetStream, hub.JetStreamDomain, hub.Cluster.Name, len(hub.Routes), hub.LeafNode.Port)
 	}
-	leaf, err := server.ProcessConfigFile(leafOfficeConf)
+	leaf, err := server.ProcessConfigFile(example(t, leafOfficeConf))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if leaf.JetStream || len(leaf.LeafNode.Remotes) != 1 || len(leaf.LeafNode.Remotes[0].URLs) != 3 {
 		t.Errorf("leaf-office.conf: jetstream %v remotes %+v", leaf.JetStream, leaf.LeafNode.Remotes)
 	}
-	if _, err := server.ProcessConfigFile(permissionsConf); err != nil {
+	if _, err := server.ProcessConfigFile(example(t, permissionsConf)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -68,7 +61,7 @@ func TestLeafOfficeOwnDomain(t *testing.T) { leafOffice(t, true) }
 
 func leafOffice(t *testing.T, ownDomain bool) {
 	// The hub: cluster-node.conf as a single node (no routes), on free ports.
-	hubOpts, err := server.ProcessConfigFile(clusterNodeConf)
+	hubOpts, err := server.ProcessConfigFile(example(t, clusterNodeConf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +79,7 @@ func leafOffice(t *testing.T, ownDomain bool) {
 	}
 
 	// The office: leaf-office.conf, its remote pointed at the hub.
-	leafOpts, err := server.ProcessConfigFile(leafOfficeConf)
+	leafOpts, err := server.ProcessConfigFile(example(t, leafOfficeConf))
 	if err != nil {
 		t.Fatal(err)
 	}

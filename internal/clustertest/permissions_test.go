@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,8 +27,24 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// permissionsConf is the sample configuration the permission tests load.
-var permissionsConf = filepath.Join("..", "..", "docs", "examples", "permissions.conf")
+// The sample configurations of docs/examples the tests load.
+const (
+	permissionsConf = "permissions.conf"
+	clusterNodeConf = "cluster-node.conf"
+	leafOfficeConf  = "leaf-office.conf"
+)
+
+// example returns the path of docs/examples/name. A test binary run
+// outside the source tree (Windows binaries under Wine) has no such file:
+// then the test is skipped.
+func example(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "docs", "examples", name)
+	if _, err := os.Stat(p); err != nil && natstest.UnderWine() {
+		t.Skipf("%s not found: this test binary runs outside the source tree (%v)", p, err)
+	}
+	return p
+}
 
 // Users of permissions.conf.
 var (
@@ -71,7 +88,7 @@ type permEnv struct {
 
 func newPermEnv(t *testing.T) *permEnv {
 	t.Helper()
-	ns := runConfigServer(t, permissionsConf)
+	ns := runConfigServer(t, example(t, permissionsConf))
 	nc := natstest.Connect(t, ns.ClientURL(), backendUser)
 	js := natstest.JetStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
