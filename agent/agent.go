@@ -29,6 +29,10 @@ import (
 // ErrClosed is returned by Run when the agent already ran; it wraps net.ErrClosed.
 var ErrClosed = fmt.Errorf("agent: already run: %w", net.ErrClosed)
 
+// ErrStoppedBeforeReady is returned by WaitReady when Run returned nil (its
+// ctx ended) before the agent was ready.
+var ErrStoppedBeforeReady = errors.New("agent: stopped before it was ready")
+
 // Agent is a kanade agent: it receives commands over NATS, runs them and
 // reports their results through durable outboxes, publishes heartbeats, host
 // performance and inventory, and follows its configuration live. Create it
@@ -39,6 +43,9 @@ type Agent struct {
 	hostname string
 	stageDir string
 	ready    chan struct{}
+	done     chan struct{} // closed when Run returned (not by a second Run)
+	runErr   error         // Run's error, set before done is closed
+	infraUp  atomic.Bool   // set once the streams and buckets were found
 	started  atomic.Bool
 	opened   atomic.Bool // set once the stores are open (Stats may read them)
 
@@ -105,6 +112,7 @@ func New(opts Options) (*Agent, error) {
 		hostname:   host,
 		stageDir:   filepath.Join(opts.DataDir, "staging"),
 		ready:      make(chan struct{}),
+		done:       make(chan struct{}),
 		kv:         newKVState(),
 		cfg:        *opts.Defaults,
 		cfgChanged: make(chan struct{}, 1),
@@ -127,7 +135,9 @@ func (a *Agent) PcID() string { return a.opts.PcID }
 
 // Ready is closed once the agent has opened its stores, connected to NATS
 // and subscribed to its command subjects: a command published after that is
-// received. Tests and host programs wait on it instead of sleeping.
+// received. Tests and host programs wait on it instead of sleeping. It is
+// never closed if Run fails or stops first: use WaitReady to wait for
+// either.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Config returns the effective configuration now in force.
@@ -183,40 +193,117 @@ func (a *Agent) groupsChanged() {
 
 // Run runs the agent until ctx ends, then stops it: running scripts are
 // killed and their results recorded, the outboxes get a last chance to
-// drain (bounded by Options.ShutdownTimeout) and are closed. Run returns nil
-// after a clean stop, or ErrRestart (after the same clean stop) when a
-// self-update installed a new binary. It starts even when no server is
-// reachable and waits for one forever. Run may be called once.
+// drain (bounded by Options.ShutdownTimeout, and only once the protocol's
+// streams were found) and are closed. Run returns nil after a clean stop,
+// or ErrRestart (after the same clean stop) when a self-update installed a
+// new binary. It starts even when no server is reachable and waits for one
+// forever. Every startup step (opening the stores, dialling, reporting the
+// commands found mid-launch, the startup event) honours ctx: a ctx that
+// ends during startup makes Run return nil promptly, leaving what it did
+// not do yet on disk for the next start. Run may be called once; WaitReady
+// tells its early failure from readiness.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	if !a.started.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	if err := a.open(); err != nil {
+	defer func() {
+		a.runErr = err
+		close(a.done)
+	}()
+	return a.run(ctx)
+}
+
+// WaitReady waits until the agent is ready (as Ready), Run returned first,
+// or ctx ends. It returns nil once the agent is ready (also after Run
+// returned, if it was ready before), Run's error when Run failed before
+// being ready (a data directory locked by another agent, unreadable TLS
+// files, a refused data directory, a closed Options.Conn...),
+// ErrStoppedBeforeReady when Run returned nil before being ready (its ctx
+// ended), or ctx.Err(). It may be called before Run starts, from any
+// number of goroutines.
+func (a *Agent) WaitReady(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-a.ready:
+		return nil
+	case <-a.done:
+		select {
+		case <-a.ready:
+			return nil
+		default:
+		}
+		if a.runErr != nil {
+			return a.runErr
+		}
+		return ErrStoppedBeforeReady
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startupEnded reports whether ctx ended during startup, logging it once.
+func (a *Agent) startupEnded(ctx context.Context, step string) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	a.log.Info("stopped during startup", "step", step)
+	return true
+}
+
+func (a *Agent) run(ctx context.Context) error {
+	if a.startupEnded(ctx, "open") {
+		return nil
+	}
+	if err := a.open(ctx); err != nil {
+		if a.startupEnded(ctx, "open") {
+			return nil
+		}
 		return err
 	}
 	a.opened.Store(true)
 	defer a.closeStores()
 
-	nopts, err := a.natsOptions()
+	nc, owned, err := a.connect(ctx)
 	if err != nil {
+		if a.startupEnded(ctx, "connect") {
+			return nil
+		}
 		return err
 	}
-	a.nc, err = nats.Connect(joinURLs(a.opts.Servers), nopts...)
-	if err != nil {
-		return fmt.Errorf("agent: connect: %w", err)
+	a.nc = nc
+	if owned {
+		defer nc.Close()
 	}
-	defer a.nc.Close()
-	a.js, err = jetstream.New(a.nc)
+	conn := a.watchConn(nc, owned)
+	defer conn.stop()
+	a.js, err = a.newJetStream(nc)
 	if err != nil {
 		return fmt.Errorf("agent: jetstream: %w", err)
 	}
 
 	a.execCtx, a.execCancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	// Until the main loop takes over, a ctx that ends also ends the result
+	// retries of the recovery (a full disk would hold them forever).
+	stopEarly := context.AfterFunc(ctx, func() { a.execCancel(errShutdown) })
+	defer a.execCancel(errShutdown)
 	a.emitStartup(ctx)
+	if a.startupEnded(ctx, "startup event") {
+		return nil
+	}
 	a.recover(ctx)
+	if a.startupEnded(ctx, "recovery") {
+		return nil
+	}
 	a.openUpdater()
 	if a.upd != nil {
 		a.recordUpdateEvents(ctx)
+	}
+	if !stopEarly() || a.startupEnded(ctx, "self-update events") {
+		return nil
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -231,6 +318,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 	defer func() { stopIn(); inDone.Wait() }()
 	if err := a.subscribeCore(); err != nil {
+		a.unsubscribeAll()
 		return err
 	}
 
@@ -256,6 +344,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return nil
 	})
 	g.Go(func() error { a.runTimers(gctx); return nil })
+	g.Go(func() error {
+		select {
+		case <-conn.closed:
+			return fmt.Errorf("connection closed under the agent: %w", nats.ErrConnectionClosed)
+		case <-gctx.Done():
+			return nil
+		}
+	})
 	if a.inv != nil {
 		g.Go(func() error { return ignoreCanceled(a.inv.Run(gctx)) })
 	}
@@ -276,8 +372,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	a.markReady(gctx)
 
-	// A child that fails (none should) stops the agent rather than leave it
-	// half alive; its error is Run's.
+	// A child that fails (the connection watch, when a caller closes its
+	// connection) stops the agent rather than leave it half alive; its
+	// error is Run's.
 	select {
 	case <-runCtx.Done():
 	case <-gctx.Done():
@@ -292,7 +389,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.execWG.Wait()
 	a.unsubscribeAll()
 	// Give the drains a bounded last chance to deliver what the stop produced.
-	a.flush(a.opts.ShutdownTimeout)
+	a.finalFlush(a.opts.ShutdownTimeout)
 	stopDrain()
 	drains.Wait()
 	if restartErr == nil && childErr != nil {
@@ -527,13 +624,15 @@ func (a *Agent) runConsumer(ctx context.Context) {
 	}
 }
 
-// open creates the data directories and opens the ledger and outboxes.
+// open creates the data directories and opens the ledger and outboxes,
+// returning ctx.Err() between steps once ctx ended (what it opened is
+// closed again).
 // The data directory and the staging directory are made private to the
 // agent's account with privdir.Ensure (created so, or an existing one
 // checked and its access reset when wider): one that another account owns
 // or can write is refused with an error wrapping privdir.ErrUnsafe, since
 // scripts run as root or SYSTEM from files staged there.
-func (a *Agent) open() error {
+func (a *Agent) open(ctx context.Context) error {
 	for _, d := range []string{a.opts.DataDir, a.stageDir} {
 		out, err := privdir.Ensure(d)
 		if err != nil {
@@ -547,8 +646,12 @@ func (a *Agent) open() error {
 	if a.ledger, err = openLedgerBox(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if err := a.openOutboxes(); err != nil {
+	if err := ctx.Err(); err != nil {
 		a.ledger.Close()
+		return err
+	}
+	if err := a.openOutboxes(ctx); err != nil {
+		a.closeStores()
 		return err
 	}
 	a.verifier = newVerifier(a.opts, a.log)

@@ -14,15 +14,134 @@ import (
 
 	"github.com/kanade/kanade-agent/provision"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// natsOptions builds the connection options: the agent's name, reconnection
-// forever with jitter, a connection that starts even when no server is
-// reachable, and the configured credentials.
+// connect returns the connection the agent uses and whether the agent owns
+// it (and must close it): Options.Conn as it is, or a new connection
+// dialled with natsOptions. Dialling starts even when no server is
+// reachable (RetryOnFailedConnect), but its first attempt may take a
+// connect timeout per server: connect returns ctx.Err() as soon as ctx
+// ends, and a connection the dial still produces is then closed.
+func (a *Agent) connect(ctx context.Context) (*nats.Conn, bool, error) {
+	if nc := a.opts.Conn; nc != nil {
+		if nc.IsClosed() {
+			return nil, false, fmt.Errorf("agent: Options.Conn: %w", nats.ErrConnectionClosed)
+		}
+		return nc, false, nil
+	}
+	nopts, err := a.natsOptions()
+	if err != nil {
+		return nil, false, err
+	}
+	type dialed struct {
+		nc  *nats.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		nc, err := nats.Connect(joinURLs(a.opts.Servers), nopts...)
+		ch <- dialed{nc, err}
+	}()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			return nil, false, fmt.Errorf("agent: connect: %w", d.err)
+		}
+		return d.nc, true, nil
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.nc != nil {
+				d.nc.Close()
+			}
+		}()
+		return nil, false, ctx.Err()
+	}
+}
+
+// newJetStream returns the JetStream context of nc, in Options.JSDomain
+// when set.
+func (a *Agent) newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	if a.opts.JSDomain != "" {
+		return jetstream.NewWithDomain(nc, a.opts.JSDomain)
+	}
+	return jetstream.New(nc)
+}
+
+// connWatch follows a connection's state for the agent (see watchConn).
+type connWatch struct {
+	closed chan struct{} // closed when the connection was seen closed
+	stop   func()        // stops the watch and waits for it
+}
+
+// watchConn follows nc's state through a nats.Conn.StatusChanged listener,
+// the same way for the agent's own connection and a caller's one (whose
+// handlers the agent must not replace): a disconnect marks the gate state
+// stale; a (re)connect marks it live again if it was ever synced (the KV
+// watchers resume where they were) and wakes markReady; a close (only a
+// caller closes a connection under a running agent) closes w.closed, which
+// stops Run. The listener is registered before watchConn returns, so no
+// change after it is missed; stop removes it.
+func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
+	ch := nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &connWatch{closed: make(chan struct{})}
+	done := make(chan struct{})
+	w.stop = func() {
+		cancel()
+		<-done
+		nc.RemoveStatusListener(ch)
+	}
+	go func() {
+		defer close(done)
+		if nc.IsClosed() {
+			close(w.closed)
+			return
+		}
+		// The agent's own connection logs from its handlers; a caller's
+		// is logged here, once per change.
+		connected := nc.IsConnected()
+		for {
+			var st nats.Status
+			select {
+			case <-ctx.Done():
+				return
+			case st = <-ch:
+			}
+			now := time.Now()
+			switch st {
+			case nats.CONNECTED:
+				if !owned && !connected {
+					a.log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
+				}
+				connected = true
+				a.kv.reconnected(now)
+				a.kick()
+			case nats.RECONNECTING, nats.DISCONNECTED:
+				if !owned && connected {
+					a.log.Info("nats disconnected")
+				}
+				connected = false
+				a.kv.markGateLive(false, now)
+			case nats.CLOSED:
+				a.kv.markGateLive(false, now)
+				close(w.closed)
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// natsOptions builds the connection options: the agent's name and inbox
+// prefix, reconnection forever with jitter, a connection that starts even
+// when no server is reachable, logging handlers (the state the agent keeps
+// about the connection is watchConn's), and the configured credentials.
 func (a *Agent) natsOptions() ([]nats.Option, error) {
 	log := a.log
 	o := []nats.Option{
 		nats.Name("kanade-agent/" + a.opts.PcID),
+		nats.CustomInboxPrefix(a.opts.InboxPrefix),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
@@ -38,7 +157,6 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 		// token may reach the server later (nats.go gives up after two).
 		nats.IgnoreAuthErrorAbort(),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			a.kv.markGateLive(false, time.Now())
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
 			} else {
@@ -47,12 +165,9 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", "url", redactURL(nc.ConnectedUrl()))
-			a.kv.reconnected(time.Now())
-			a.kick()
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
-			a.kick()
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); err != nil {
@@ -189,8 +304,10 @@ func (a *Agent) waitInfra(ctx context.Context) error {
 		err := provision.Check(cctx, a.js)
 		if err != nil {
 			a.replayOnce.Do(func() { close(a.replayUp) })
+			return err
 		}
-		return err
+		a.infraUp.Store(true)
+		return nil
 	})
 }
 

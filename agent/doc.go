@@ -13,10 +13,37 @@
 // directory fails at once), connects (starting even with no server
 // reachable, reconnecting forever), waits with backoff for the protocol's
 // streams and buckets, and runs until ctx ends. Ready is closed once
-// commands are being received. When ctx ends, Run stops accepting
+// commands are being received; it never closes when Run fails first (a
+// locked data directory, unreadable TLS files, a refused data directory),
+// so a host program waits with WaitReady, which returns nil once ready,
+// Run's error, ErrStoppedBeforeReady (Run's ctx ended first) or its own
+// ctx's error. Every startup step before readiness honours ctx (opening
+// the outboxes, dialling, reporting the commands found mid-launch even
+// while the disk is full, the startup event): a ctx that ends during
+// startup makes Run return nil promptly, and what it did not do yet stays
+// on disk for the next start. When ctx ends, Run stops accepting
 // commands, kills running scripts and records their results, gives the
-// outboxes Options.ShutdownTimeout to flush, closes everything and returns.
-// An Agent runs once.
+// outboxes Options.ShutdownTimeout to flush (skipped when the streams
+// were never found: nothing could be delivered), closes everything and
+// returns. An Agent runs once.
+//
+// # Connection
+//
+// By default the agent dials Options.Servers itself, with
+// Options.Credentials, reply subjects under Options.InboxPrefix (default
+// "_INBOX"; "_INBOX.<pc_id>" lets a server limit each PC's replies to its
+// own prefix) and Options.NATSOptions. A host program that already has a
+// connection passes it as Options.Conn instead, and several agents may
+// share one: the agent never closes it nor touches its handlers, follows
+// its state through nats.Conn.StatusChanged (heartbeats only while
+// connected, the gate state marked stale while disconnected and live again
+// on reconnect, the outbox drains resuming), removes its subscriptions,
+// consumers and listeners when Run returns, and stops Run with an error
+// wrapping nats.ErrConnectionClosed if the caller closes it. With Conn,
+// Servers, Credentials, NATSOptions and InboxPrefix must be empty. An
+// agent connected to a leaf node whose JetStream domain is not the one
+// holding the protocol's streams (a branch office) sets Options.JSDomain:
+// its JetStream API requests then go to $JS.<domain>.API.
 //
 // # Commands
 //

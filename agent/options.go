@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/inventory"
@@ -59,6 +60,9 @@ type Credentials struct {
 	TLSConfig *tls.Config
 }
 
+// DefaultInboxPrefix is Options.InboxPrefix's default, nats.go's own.
+const DefaultInboxPrefix = "_INBOX"
+
 // Options configures an Agent. The zero value of every field but DataDir
 // has a documented default.
 type Options struct {
@@ -68,13 +72,46 @@ type Options struct {
 	// DataDir holds the outboxes, the dedup ledger and staged scripts. Required.
 	DataDir string
 	// Servers lists NATS server URLs (a cluster); default nats://127.0.0.1:4222.
+	// Must be empty when Conn is set.
 	Servers []string
-	// Credentials authenticate to NATS.
+	// Credentials authenticate to NATS. Must be zero when Conn is set.
 	Credentials Credentials
 	// NATSOptions are appended after the agent's own nats.Options. For a
 	// server in the same process (package embedded), with no network port:
 	// Servers {embedded.InProcessURL}, NATSOptions srv.ConnectOptions().
+	// Must be empty when Conn is set.
 	NATSOptions []nats.Option
+	// Conn, when set, is an existing connection the agent uses instead of
+	// dialling one: several agents of one process may share it. It stays
+	// the caller's: the agent never closes it, never drains it and never
+	// changes its handlers or options; it follows its state (for the
+	// heartbeats, the outbox drains and the KV resync after a reconnect)
+	// through nats.Conn.StatusChanged listeners, removed when Run returns.
+	// Its subscriptions, consumers and watchers are removed when Run
+	// returns. Set, Servers, Credentials, NATSOptions and InboxPrefix must
+	// be empty (Validate refuses them): how the connection authenticates,
+	// reconnects and names its inboxes is the caller's business. Give it
+	// reconnection (nats.MaxReconnects(-1), nats.RetryOnFailedConnect) as
+	// the agent's own connection has; if it is closed while the agent runs,
+	// Run stops and returns an error wrapping nats.ErrConnectionClosed
+	// (nothing is lost: the outboxes and the ledger are on disk), as it
+	// does if its own connection closes (NATSOptions with a reconnect limit).
+	Conn *nats.Conn
+	// InboxPrefix is the prefix of the connection's reply subjects
+	// (nats.CustomInboxPrefix) when the agent dials: the replies to its
+	// JetStream API requests and KV watches arrive under it. Default
+	// "_INBOX". A server that limits each PC to its own subjects can give
+	// each agent its own, e.g. "_INBOX.<pc_id>", and allow it only that
+	// prefix. It must be a valid subject without wildcards and must be empty
+	// when Conn is set (the caller's connection has its own).
+	InboxPrefix string
+	// JSDomain is the JetStream domain of the server holding the protocol's
+	// streams, buckets and object stores, for an agent connected to a leaf
+	// node whose own JetStream domain differs (a branch office): the
+	// agent's JetStream API requests then go to $JS.<JSDomain>.API
+	// (jetstream.NewWithDomain). Default empty: the JetStream of the
+	// server the agent is connected to ($JS.API). Applies with Conn too.
+	JSDomain string
 	// Logger receives the agent's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// LogFile is the agent log served by logs.fetch.<pc_id>. Default: none
@@ -147,8 +184,13 @@ func (o *Options) setDefaults() {
 		h, _ := os.Hostname()
 		o.PcID = subject.SanitizePcID(h)
 	}
-	if len(o.Servers) == 0 {
-		o.Servers = []string{nats.DefaultURL}
+	if o.Conn == nil {
+		if len(o.Servers) == 0 {
+			o.Servers = []string{nats.DefaultURL}
+		}
+		if o.InboxPrefix == "" {
+			o.InboxPrefix = DefaultInboxPrefix
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -188,6 +230,27 @@ func (o *Options) Validate() error {
 	if err := subject.ValidPcID(o.PcID); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	if o.Conn != nil {
+		switch {
+		case len(o.Servers) > 0:
+			return errors.New("agent: Options.Servers must be empty with Options.Conn")
+		case o.Credentials != (Credentials{}):
+			return errors.New("agent: Options.Credentials must be empty with Options.Conn")
+		case len(o.NATSOptions) > 0:
+			return errors.New("agent: Options.NATSOptions must be empty with Options.Conn")
+		case o.InboxPrefix != "":
+			return errors.New("agent: Options.InboxPrefix must be empty with Options.Conn (the connection has its own)")
+		}
+	} else if o.InboxPrefix != "" { // empty: the default
+		if err := validInboxPrefix(o.InboxPrefix); err != nil {
+			return fmt.Errorf("agent: Options.InboxPrefix %q: %w", o.InboxPrefix, err)
+		}
+	}
+	if o.JSDomain != "" {
+		if err := subject.ValidToken("jetstream domain", o.JSDomain); err != nil {
+			return fmt.Errorf("agent: Options.JSDomain: %w", err)
+		}
+	}
 	c := o.Credentials
 	n := 0
 	for _, set := range []bool{c.Token != "", c.User != "", c.CredsFile != "", c.NKeySeedFile != ""} {
@@ -203,6 +266,17 @@ func (o *Options) Validate() error {
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return errors.New("agent: a client certificate needs both CertFile and KeyFile")
+	}
+	return nil
+}
+
+// validInboxPrefix checks an inbox prefix: dot-separated subject tokens,
+// none empty, without wildcards or white space.
+func validInboxPrefix(p string) error {
+	for _, tok := range strings.Split(p, ".") {
+		if err := subject.ValidToken("inbox prefix token", tok); err != nil {
+			return err
+		}
 	}
 	return nil
 }

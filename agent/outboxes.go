@@ -57,12 +57,17 @@ func openOutbox[T any](a *Agent, o outbox.Options[T]) (*outbox.Outbox[T], error)
 	return ob, nil
 }
 
-// openOutboxes opens the results, events and obs outboxes.
-func (a *Agent) openOutboxes() error {
+// openOutboxes opens the results, events, obs and inventory outboxes,
+// returning ctx.Err() between them once ctx ended (opening one reads its
+// pending items). The caller closes those opened on error.
+func (a *Agent) openOutboxes(ctx context.Context) error {
 	var err error
 	if a.results, err = newOutbox(a, outboxResults, func(r wire.ExecResult) (string, error) {
 		return subject.Result(r.RequestID)
 	}, a.offloadOutput); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if a.events, err = newOutbox(a, outboxEvents, func(e wire.EventStarted) (string, error) {
@@ -70,10 +75,16 @@ func (a *Agent) openOutboxes() error {
 	}, nil); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	pc := a.opts.PcID
 	if a.obs, err = newOutbox(a, outboxObs, func(wire.ObsEvent) (string, error) {
 		return subject.Obs(pc)
 	}, nil); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return a.openInventory()
@@ -177,16 +188,34 @@ func (a *Agent) outboxStats() map[string]wire.OutboxStats {
 	return m
 }
 
-// flush waits up to d for every outbox to be empty, while connected.
-func (a *Agent) flush(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && a.nc.IsConnected() {
+// finalFlush gives the drains up to d to empty every outbox at shutdown,
+// but only if the protocol's streams were ever found: without them nothing
+// can be delivered, and a stop during startup would wait d for nothing.
+func (a *Agent) finalFlush(d time.Duration) {
+	if !a.infraUp.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	a.flushOutboxes(ctx)
+}
+
+// flushOutboxes waits until every outbox is empty, the connection is down,
+// or ctx ends. It is the one place that waits for the outboxes to drain.
+func (a *Agent) flushOutboxes(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for a.nc.IsConnected() {
 		pending := 0
 		a.eachOutbox(func(_ string, o outboxView) { pending += o.Stats().Pending })
 		if pending == 0 {
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 

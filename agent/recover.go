@@ -14,7 +14,9 @@ import (
 // launching and before its result was stored, so whether it ran is unknown.
 // A command whose result is already in the results outbox (the agent
 // stopped between storing the result and recording it finished) is only
-// recorded finished: its real result is on its way.
+// recorded finished: its real result is on its way. Once ctx ends it stops
+// between commands: those not reported yet stay launching in the ledger and
+// are reported at the next start.
 func (a *Agent) recover(ctx context.Context) {
 	recovered := a.ledger.Recovered()
 	if len(recovered) == 0 {
@@ -32,6 +34,10 @@ func (a *Agent) recover(ctx context.Context) {
 	}
 	stored := a.storedResults(want)
 	for i, e := range recovered {
+		if ctx.Err() != nil {
+			a.log.Info("stopped reporting commands found mid-launch; the rest are reported at the next start", "left", len(recovered)-i)
+			return
+		}
 		m := metas[i]
 		if m.ResultID != "" && stored[m.ResultID] {
 			a.log.Info("command found mid-launch after a restart already has its result stored", "request_id", e.RequestID, "result_id", m.ResultID)

@@ -19,6 +19,31 @@
 // waited for) by t.Cleanup. Start after Shutdown reuses the port and the store,
 // so streams and their messages survive, as with a real broker restart.
 //
+// # Clusters
+//
+//	c := natstest.RunCluster(t, 3)          // 3 JetStream nodes, protocol provisioned at R3, meta leader elected
+//	c := natstest.RunClusterWith(t, natstest.ClusterOptions{Nodes: 3, Bare: true}) // nothing provisioned
+//	c.URLs(), c.URL()                      // every node's client URL; URL joins them with commas
+//	c.Node(i).Name(), .URL(), .NATS()      // one node: server_name <cluster>-<i>, client URL, *server.Server
+//	c.StreamLeader("RESULTS")              // index of the node leading a stream, -1 if none
+//	c.WaitStreamLeader("RESULTS", 30*time.Second)
+//	c.WaitStreamCurrent("RESULTS", 30*time.Second) // leader elected, every running replica caught up
+//	c.Stop(i)                              // clean shutdown: the node hands its leaderships over first
+//	c.Crash(i)                             // routes cut at once, then shut down: as a killed process
+//	c.Start(i)                             // again on the same ports and store directory
+//	natstest.ProvisionReplicas(ctx, js, 3) // provision.Ensure's streams, buckets and object stores at R3
+//
+// The nodes listen on loopback (client and cluster ports picked free at
+// the first start and kept), each with its own TempDir store, and route to
+// each other through links the cluster controls: Crash closes them, so
+// the others learn of the loss only from missing raft heartbeats and elect
+// new leaders after their election timeout (4 to 9 s), as after a real
+// crash; Stop lets nats-server step its leaders down first. Route gossip
+// cannot bypass the links (each node advertises an address that refuses
+// connections). A cluster starts and is provisioned in about 2 s. Package
+// provision has no replica setting, so RunCluster provisions with
+// ProvisionReplicas.
+//
 // # Clients
 //
 //	nc := natstest.Connect(t, s.URL())      // fast reconnect (20 ms, forever); closed by t.Cleanup

@@ -1,0 +1,228 @@
+package clustertest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/kanade/kanade-agent/agent"
+	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// running is an agent started by startAgents.
+type running struct {
+	*agent.Agent
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned
+	err    error         // Run's error, once done is closed
+}
+
+// startAgents starts one agent per pc id with opts (PcID and DataDir set
+// per agent) and waits until every one is ready. t.Cleanup stops them.
+func startAgents(t *testing.T, opts agent.Options, pcIDs ...string) []*running {
+	t.Helper()
+	out := make([]*running, len(pcIDs))
+	for i, pc := range pcIDs {
+		o := opts
+		o.PcID, o.DataDir = pc, natstest.TempDir(t)
+		if o.Logger == nil {
+			o.Logger = testLogger(t)
+		}
+		if o.KillGrace == 0 {
+			o.KillGrace = 500 * time.Millisecond
+		}
+		o.DisableInventory = true
+		a, err := agent.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &running{Agent: a, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			r.err = a.Run(ctx)
+			close(r.done)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-r.done:
+				if r.err != nil {
+					t.Errorf("agent %s: Run: %v", pc, r.err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("agent %s did not stop", pc)
+			}
+		})
+		out[i] = r
+	}
+	deadline := time.After(45 * time.Second)
+	for i, r := range out {
+		select {
+		case <-r.Ready():
+		case <-r.done:
+			t.Fatalf("agent %s stopped before ready: %v", pcIDs[i], r.err)
+		case <-deadline:
+			t.Fatalf("agent %s not ready within 45 s", pcIDs[i])
+		}
+	}
+	return out
+}
+
+// pcIDs returns n pc ids, pc-00 ... pc-<n-1>.
+func pcIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("pc-%02d", i)
+	}
+	return out
+}
+
+// command returns an ad hoc command running script with testShell.
+func command(script string) wire.Command {
+	return wire.Command{ID: wire.AdhocID, RequestID: uuid.NewString(), Shell: testShell, Script: script, TimeoutSecs: 60}
+}
+
+// publishCommand stores c in EXEC on subj (and so delivers it live), as a
+// backend does, retrying while the cluster has no EXEC leader.
+func publishCommand(t *testing.T, js jetstream.JetStream, subj string, c wire.Command) {
+	t.Helper()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := js.Publish(ctx, subj, b, jetstream.WithMsgID("cmd-"+c.RequestID))
+		return err
+	})
+}
+
+// stored is one message of RESULTS.
+type stored struct {
+	msgID  string
+	result wire.ExecResult
+}
+
+// resultsFor returns every message stored on results.<requestID>, in
+// stream order, with next-by-subject gets (no consumer is created).
+func resultsFor(js jetstream.JetStream, requestID string) ([]stored, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	subj, err := subject.Result(requestID)
+	if err != nil {
+		return nil, err
+	}
+	st, err := js.Stream(ctx, subject.StreamResults)
+	if err != nil {
+		return nil, err
+	}
+	var out []stored
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := wire.DecodeExecResult(m.Data)
+		if err != nil {
+			return nil, fmt.Errorf("seq %d: %w", m.Sequence, err)
+		}
+		out = append(out, stored{msgID: m.Header.Get(jetstream.MsgIDHeader), result: *r})
+		seq = m.Sequence + 1
+	}
+}
+
+// onePerPC checks that rs holds exactly one result per pc id of pcs, each
+// with a distinct result_id and Nats-Msg-Id, exit 0 and stdout want.
+func onePerPC(rs []stored, pcs []string, want string) error {
+	byPC := map[string]int{}
+	ids, msgIDs := map[string]bool{}, map[string]bool{}
+	for _, s := range rs {
+		r := s.result
+		byPC[r.PcID]++
+		if ids[r.ResultID] {
+			return fmt.Errorf("result_id %s stored twice", r.ResultID)
+		}
+		ids[r.ResultID] = true
+		if msgIDs[s.msgID] {
+			return fmt.Errorf("Nats-Msg-Id %s stored twice", s.msgID)
+		}
+		msgIDs[s.msgID] = true
+		if r.ExitCode != 0 || r.Skipped || r.Stdout != want {
+			return fmt.Errorf("pc %s: exit %d skipped %v stdout %q stderr %q", r.PcID, r.ExitCode, r.Skipped, r.Stdout, r.Stderr)
+		}
+	}
+	for _, pc := range pcs {
+		if byPC[pc] != 1 {
+			return fmt.Errorf("pc %s: %d results stored, want 1 (%d results in all)", pc, byPC[pc], len(rs))
+		}
+	}
+	if len(rs) != len(pcs) {
+		return fmt.Errorf("%d results stored, want %d", len(rs), len(pcs))
+	}
+	return nil
+}
+
+// waitOutboxesEmpty waits until every agent's outboxes are empty.
+func waitOutboxesEmpty(t *testing.T, agents []*running, within time.Duration) {
+	t.Helper()
+	natstest.CheckFor(t, within, 20*time.Millisecond, func() error {
+		for _, a := range agents {
+			for name, s := range a.Stats().Outbox {
+				if s.Pending > 0 {
+					return fmt.Errorf("agent %s: outbox %s holds %d", a.PcID(), name, s.Pending)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// connect connects to the cluster, listing urls in this order (no
+// shuffle), with the test settings of natstest.Connect plus opts.
+func connect(t *testing.T, urls []string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	return natstest.Connect(t, joinURLs(urls), append([]nats.Option{nats.DontRandomize()}, opts...)...)
+}
+
+func joinURLs(urls []string) string {
+	s := ""
+	for i, u := range urls {
+		if i > 0 {
+			s += ","
+		}
+		s += u
+	}
+	return s
+}
+
+// first returns urls with urls[i] moved to the front.
+func first(urls []string, i int) []string {
+	out := []string{urls[i]}
+	for j, u := range urls {
+		if j != i {
+			out = append(out, u)
+		}
+	}
+	return out
+}
