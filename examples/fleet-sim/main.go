@@ -1,0 +1,127 @@
+// Command fleet-sim runs a fleet of kanade agents of this library in one
+// process against one JetStream server (or cluster) and measures what
+// issue #10 asks of a fleet:
+//
+//   - ready: the time from starting N agents (each with its own data dir
+//     under a temporary directory, inventory off) to the last one's Ready;
+//   - agent memory per agent: this process's resident set (VmRSS) and Go
+//     heap in use after a GC, at the end of the window, minus what the
+//     process held before the agents started, divided by N;
+//   - server memory: unless -servers is given the server is this same
+//     binary started as a child process (an embedded server provisioned as
+//     the daemon provisions its own, package embedded), so its resident
+//     set is measured alone, exactly: with no agent connected, then at the
+//     end of the window; the difference divided by N is the server's cost
+//     per agent. The child also reports its JetStream consumers and
+//     subscriptions. Against -servers only the consumer count is read;
+//   - heartbeats received against expected over -window (heartbeat
+//     interval -hb), counted per agent;
+//   - fan-out: the arrival of the results of one command on commands.all,
+//     then of one on commands.group.<g> (every -group-every-th agent is
+//     put in the group through the agent_groups bucket, and the group's
+//     agent_config scope sets a display name, so the simulator knows when
+//     the members applied it), p50/p99/max from the publish.
+//
+// Run it with: go run ./examples/fleet-sim (100 agents, 30 s window), or
+// go run ./examples/fleet-sim -full (2,000 agents, 5 minutes). Memory
+// figures need Linux (/proc); elsewhere they print as 0.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+func main() {
+	if dir := os.Getenv(serveEnv); dir != "" {
+		if err := serveChild(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet-sim server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fleet-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("fleet-sim", flag.ContinueOnError)
+	n := fs.Int("n", 100, "number of agents")
+	servers := fs.String("servers", "", "comma-separated NATS URLs of a provisioned server or cluster (default: start one)")
+	window := fs.Duration("window", 30*time.Second, "heartbeat counting window, from the moment every agent is ready")
+	hb := fs.Duration("hb", 5*time.Second, "heartbeat interval (at least 5s)")
+	every := fs.Int("group-every", 2, "every n-th agent is in the group of the group fan-out")
+	full := fs.Bool("full", false, "the issue's full run: -n 2000 -window 5m (explicit -n and -window win)")
+	_ = fs.Bool("test.run", false, "ignored (lets the server child be a test binary too)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *full {
+		if !set["n"] {
+			*n = 2000
+		}
+		if !set["window"] {
+			*window = 5 * time.Minute
+		}
+	}
+	c := Config{N: *n, Window: *window, Heartbeat: *hb, GroupEvery: *every, Log: out}
+	if *servers != "" {
+		c.Servers = strings.Split(*servers, ",")
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	rep, err := Run(ctx, c)
+	if rep.AgentsReady() {
+		printReport(out, c, rep)
+	}
+	return err
+}
+
+func printReport(w io.Writer, c Config, r Report) {
+	kib := func(b uint64) string { return fmt.Sprintf("%.0f KiB", float64(b)/1024) }
+	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	fmt.Fprintf(w, "\n== fleet-sim: %d agents ==\n", r.N)
+	fmt.Fprintf(w, "ready:            %s (all %d)\n", r.Ready.Round(time.Millisecond), r.N)
+	fmt.Fprintf(w, "agent side:       %s RSS, %s Go heap per agent\n", kib(r.AgentRSS), kib(r.AgentHeap))
+	if r.Server0.RSS > 0 {
+		per := uint64(0)
+		if r.Server1.RSS > r.Server0.RSS {
+			per = (r.Server1.RSS - r.Server0.RSS) / uint64(r.N)
+		}
+		fmt.Fprintf(w, "server:           %s RSS (%s alone), %s per agent; Go heap %s; %d goroutines\n",
+			mib(r.Server1.RSS), mib(r.Server0.RSS), kib(per), mib(r.Server1.HeapInuse), r.Server1.Goroutines)
+		fmt.Fprintf(w, "server objects:   %d consumers (%.2f per agent), %d subscriptions (%.1f per agent), %d clients\n",
+			r.Server1.Consumers, perAgent(r.Server1.Consumers-r.Server0.Consumers, r.N),
+			r.Server1.Subscriptions, perAgent(int(r.Server1.Subscriptions)-int(r.Server0.Subscriptions), r.N), r.Server1.Clients)
+	} else {
+		fmt.Fprintf(w, "server:           external; %d consumers (%.2f per agent)\n",
+			r.Server1.Consumers, perAgent(r.Server1.Consumers-r.Server0.Consumers, r.N))
+	}
+	fmt.Fprintf(w, "heartbeats:       %d received, %d expected (%s window, every %s), %d lost, longest gap %s\n",
+		r.HeartbeatsGot, r.HeartbeatsExpected, c.Window, c.Heartbeat, r.HeartbeatsLost, r.MaxHeartbeatGap.Round(time.Millisecond))
+	for _, f := range []struct {
+		name string
+		l    Latency
+	}{{"commands.all", r.All}, {"commands.group", r.Group}} {
+		fmt.Fprintf(w, "%-17s %d/%d answered; p50 %s, p99 %s, max %s\n", f.name+":", f.l.Answered, f.l.Targets,
+			f.l.P50.Round(time.Millisecond), f.l.P99.Round(time.Millisecond), f.l.Max.Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, "groups applied:   %s after ready\n", r.GroupsApplied.Round(time.Millisecond))
+}
+
+func perAgent(n, agents int) float64 {
+	if agents == 0 {
+		return 0
+	}
+	return float64(n) / float64(agents)
+}

@@ -1,0 +1,477 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/kanade/kanade-agent/agent"
+	"github.com/kanade/kanade-agent/subject"
+	"github.com/kanade/kanade-agent/wire"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config sizes a simulation.
+type Config struct {
+	// N is the number of agents.
+	N int
+	// Servers are the NATS URLs of an external server or cluster,
+	// provisioned already; empty starts a server child (see server.go).
+	Servers []string
+	// Window is how long heartbeats are counted once every agent is ready.
+	Window time.Duration
+	// Heartbeat is the agents' heartbeat interval (at least 5 s).
+	Heartbeat time.Duration
+	// GroupEvery puts every GroupEvery-th agent in group Group (agent_groups).
+	GroupEvery int
+	// Group is the group of the group fan-out.
+	Group string
+	// FanoutTimeout bounds the wait for the results of one fan-out.
+	FanoutTimeout time.Duration
+	// ReadyTimeout bounds the start of the fleet.
+	ReadyTimeout time.Duration
+	// Log receives progress lines; nil for none.
+	Log io.Writer
+}
+
+// Latency is the arrival of a fan-out's results.
+type Latency struct {
+	Targets, Answered int
+	P50, P99, Max     time.Duration
+}
+
+// Report is what a simulation measured.
+type Report struct {
+	N int
+	// Ready is the time from the first agent's start to the last one's Ready.
+	Ready time.Duration
+	// GroupsApplied is the time from Ready until every member of the group
+	// runs the group's config scope (it read agent_groups and agent_config).
+	GroupsApplied time.Duration
+	// AgentRSS and AgentHeap are this process's resident set and Go heap in
+	// use (after a GC) per agent, over what the process held before the
+	// agents started, measured at the end of the window.
+	AgentRSS, AgentHeap uint64
+	// Server is the server child's figures with no agent connected
+	// (Server0) and at the end of the window (Server1); zero values with an
+	// external server (Consumers is still read from the account info).
+	Server0, Server1 ServerStats
+	// HeartbeatsExpected is N × floor(Window / Heartbeat); HeartbeatsGot
+	// counts the heartbeats received in the window; HeartbeatsLost sums,
+	// per agent, the expected heartbeats it did not send;
+	// MaxHeartbeatGap is the longest gap between two heartbeats of one agent.
+	HeartbeatsExpected, HeartbeatsGot, HeartbeatsLost int
+	MaxHeartbeatGap                                   time.Duration
+	// All and Group are the commands.all and commands.group.<g> fan-outs.
+	All, Group Latency
+}
+
+// AgentsReady reports whether every agent started; the other figures are
+// meaningful only then.
+func (r Report) AgentsReady() bool { return r.Ready > 0 }
+
+func (c *Config) setDefaults() {
+	if c.N <= 0 {
+		c.N = 100
+	}
+	if c.Window <= 0 {
+		c.Window = 30 * time.Second
+	}
+	if c.Heartbeat < wire.MinHeartbeatInterval {
+		c.Heartbeat = wire.MinHeartbeatInterval
+	}
+	if c.GroupEvery <= 0 {
+		c.GroupEvery = 2
+	}
+	if c.Group == "" {
+		c.Group = "fleet-sim"
+	}
+	if c.FanoutTimeout <= 0 {
+		c.FanoutTimeout = 2 * time.Minute
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 10 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// pcID names the i-th simulated agent.
+func pcID(i int) string { return fmt.Sprintf("sim-%05d", i) }
+
+// Run runs one simulation: it starts the server (unless c.Servers), N
+// agents, measures, and stops everything.
+func Run(ctx context.Context, c Config) (rep Report, err error) {
+	c.setDefaults()
+	rep.N = c.N
+	logf := func(format string, args ...any) { fmt.Fprintf(c.Log, format+"\n", args...) }
+	dir, err := os.MkdirTemp("", "kanade-fleet-sim-")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(dir)
+
+	urls := c.Servers
+	var srv *child
+	if len(urls) == 0 {
+		if srv, err = startChild(filepath.Join(dir, "server")); err != nil {
+			return rep, err
+		}
+		defer srv.close()
+		urls = []string{srv.url}
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("fleet-sim backend"))
+	if err != nil {
+		return rep, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return rep, err
+	}
+	if srv != nil {
+		if rep.Server0, err = srv.stats(); err != nil {
+			return rep, err
+		}
+	} else if rep.Server0.Consumers, err = consumers(ctx, js); err != nil {
+		return rep, err
+	}
+
+	// Groups: every GroupEvery-th agent is in c.Group, whose config scope
+	// sets a display name the members report once they applied it.
+	display := "fleet-sim group " + c.Group
+	groupKV, err := js.KeyValue(ctx, subject.BucketGroups)
+	if err != nil {
+		return rep, fmt.Errorf("bucket %s: %w", subject.BucketGroups, err)
+	}
+	cfgKV, err := js.KeyValue(ctx, subject.BucketConfig)
+	if err != nil {
+		return rep, fmt.Errorf("bucket %s: %w", subject.BucketConfig, err)
+	}
+	scope, _ := json.Marshal(map[string]string{"client_display_name": display})
+	gkey, _ := subject.ConfigGroupKey(c.Group)
+	if _, err := cfgKV.Put(ctx, gkey, scope); err != nil {
+		return rep, err
+	}
+	members := 0
+	groupDoc, _ := json.Marshal(wire.Groups{Groups: []string{c.Group}})
+	for i := 0; i < c.N; i += c.GroupEvery {
+		if _, err := groupKV.Put(ctx, pcID(i), groupDoc); err != nil {
+			return rep, err
+		}
+		members++
+	}
+
+	// The agents.
+	runtime.GC()
+	rss0, heap0 := procRSS(os.Getpid()), heapInuse()
+	quiet := &countingHandler{max: 20, w: c.Log}
+	logger := slog.New(quiet)
+	defaults := wire.DefaultConfig(1)
+	defaults.HeartbeatInterval = c.Heartbeat
+	agents := make([]*agent.Agent, c.N)
+	for i := range agents {
+		a, err := agent.New(agent.Options{
+			PcID: pcID(i), DataDir: filepath.Join(dir, "agents", pcID(i)), Servers: urls,
+			Logger: logger, DisableInventory: true, Defaults: &defaults, Version: "fleet-sim",
+		})
+		if err != nil {
+			return rep, err
+		}
+		agents[i] = a
+	}
+	actx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var runs sync.WaitGroup
+	var failed atomic.Int64
+	defer func() {
+		stop()
+		runs.Wait()
+	}()
+	start := time.Now()
+	for _, a := range agents {
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			if err := a.Run(actx); err != nil {
+				failed.Add(1)
+				logf("agent %s: %v", a.PcID(), err)
+			}
+		}()
+	}
+	deadline := time.After(c.ReadyTimeout)
+	for i, a := range agents {
+		select {
+		case <-a.Ready():
+		case <-deadline:
+			return rep, fmt.Errorf("%d of %d agents ready after %s", i, c.N, c.ReadyTimeout)
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		}
+	}
+	rep.Ready = time.Since(start)
+	logf("%d agents ready in %s", c.N, rep.Ready.Round(time.Millisecond))
+
+	// Wait until the group's members run its config scope.
+	for i := 0; i < c.N; i += c.GroupEvery {
+		for agents[i].Config().ClientDisplayName != display {
+			if time.Since(start) > c.ReadyTimeout {
+				return rep, fmt.Errorf("agent %s did not apply group %s", pcID(i), c.Group)
+			}
+			select {
+			case <-ctx.Done():
+				return rep, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	rep.GroupsApplied = time.Since(start) - rep.Ready
+	logf("group %s (%d members) applied %s after ready", c.Group, members, rep.GroupsApplied.Round(time.Millisecond))
+
+	// Heartbeats over the window, fan-outs inside it.
+	hb := newHeartbeatCounter()
+	hbSub, err := nc.Subscribe("heartbeat.*", hb.add)
+	if err != nil {
+		return rep, err
+	}
+	_ = hbSub.SetPendingLimits(-1, -1)
+	if err := nc.Flush(); err != nil {
+		return rep, err
+	}
+	windowStart := time.Now()
+	shell, script := "sh", "true"
+	if runtime.GOOS == "windows" {
+		shell, script = "cmd", "rem"
+	}
+	if rep.All, err = fanout(ctx, nc, subject.CommandsAll, c.N, shell, script, c.FanoutTimeout); err != nil {
+		return rep, err
+	}
+	logf("commands.all: %d/%d answered, p50 %s p99 %s max %s", rep.All.Answered, rep.All.Targets,
+		rep.All.P50.Round(time.Millisecond), rep.All.P99.Round(time.Millisecond), rep.All.Max.Round(time.Millisecond))
+	gsubj, _ := subject.CommandsGroup(c.Group)
+	if rep.Group, err = fanout(ctx, nc, gsubj, members, shell, script, c.FanoutTimeout); err != nil {
+		return rep, err
+	}
+	logf("%s: %d/%d answered, p50 %s p99 %s max %s", gsubj, rep.Group.Answered, rep.Group.Targets,
+		rep.Group.P50.Round(time.Millisecond), rep.Group.P99.Round(time.Millisecond), rep.Group.Max.Round(time.Millisecond))
+	if rest := c.Window - time.Since(windowStart); rest > 0 {
+		logf("counting heartbeats for %s more", rest.Round(time.Second))
+		select {
+		case <-time.After(rest):
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		}
+	}
+	_ = hbSub.Unsubscribe()
+	window := time.Since(windowStart)
+	ids := make([]string, c.N)
+	for i := range ids {
+		ids[i] = pcID(i)
+	}
+	rep.HeartbeatsExpected, rep.HeartbeatsGot, rep.HeartbeatsLost, rep.MaxHeartbeatGap = hb.result(ids, windowStart, window, c.Heartbeat)
+
+	runtime.GC()
+	rss1, heap1 := procRSS(os.Getpid()), heapInuse()
+	if rss1 > rss0 {
+		rep.AgentRSS = (rss1 - rss0) / uint64(c.N)
+	}
+	if heap1 > heap0 {
+		rep.AgentHeap = (heap1 - heap0) / uint64(c.N)
+	}
+	if srv != nil {
+		if rep.Server1, err = srv.stats(); err != nil {
+			return rep, err
+		}
+	} else if rep.Server1.Consumers, err = consumers(ctx, js); err != nil {
+		return rep, err
+	}
+	if n := quiet.n.Load(); n > 0 {
+		logf("agents logged %d warnings or errors", n)
+	}
+	stop()
+	runs.Wait()
+	if n := failed.Load(); n > 0 {
+		return rep, fmt.Errorf("%d agents failed", n)
+	}
+	return rep, nil
+}
+
+func heapInuse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func consumers(ctx context.Context, js jetstream.JetStream) (int, error) {
+	ai, err := js.AccountInfo(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return ai.Consumers, nil
+}
+
+// fanout publishes one command on subj and waits for the results of
+// targets agents, measuring each result's arrival from the publish.
+func fanout(ctx context.Context, nc *nats.Conn, subj string, targets int, shell, script string, timeout time.Duration) (Latency, error) {
+	l := Latency{Targets: targets}
+	c := wire.Command{ID: wire.AdhocID, RequestID: uuid.NewString(), Shell: shell, Script: script, TimeoutSecs: 60}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return l, err
+	}
+	rsubj, _ := subject.Result(c.RequestID)
+	got := make(chan string, targets)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var start time.Time
+	lat := make([]time.Duration, 0, targets)
+	sub, err := nc.Subscribe(rsubj, func(m *nats.Msg) {
+		var r wire.ExecResult
+		if json.Unmarshal(m.Data, &r) != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[r.PcID] {
+			return
+		}
+		seen[r.PcID] = true
+		lat = append(lat, time.Since(start))
+		got <- r.PcID
+	})
+	if err != nil {
+		return l, err
+	}
+	defer sub.Unsubscribe()
+	_ = sub.SetPendingLimits(-1, -1)
+	if err := nc.Flush(); err != nil {
+		return l, err
+	}
+	mu.Lock()
+	start = time.Now()
+	mu.Unlock()
+	if err := nc.Publish(subj, body); err != nil {
+		return l, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for l.Answered < targets {
+		select {
+		case <-got:
+			l.Answered++
+		case <-t.C:
+			return summarize(l, lat, &mu), nil
+		case <-ctx.Done():
+			return l, ctx.Err()
+		}
+	}
+	return summarize(l, lat, &mu), nil
+}
+
+func summarize(l Latency, lat []time.Duration, mu *sync.Mutex) Latency {
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) == 0 {
+		return l
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	q := func(p float64) time.Duration { return s[int(p*float64(len(s)-1))] }
+	l.P50, l.P99, l.Max = q(0.50), q(0.99), s[len(s)-1]
+	return l
+}
+
+// heartbeatCounter records when each agent's heartbeats arrive.
+type heartbeatCounter struct {
+	mu sync.Mutex
+	at map[string][]time.Time
+}
+
+func newHeartbeatCounter() *heartbeatCounter {
+	return &heartbeatCounter{at: map[string][]time.Time{}}
+}
+
+func (h *heartbeatCounter) add(m *nats.Msg) {
+	pc := strings.TrimPrefix(m.Subject, "heartbeat.")
+	now := time.Now()
+	h.mu.Lock()
+	h.at[pc] = append(h.at[pc], now)
+	h.mu.Unlock()
+}
+
+// result counts heartbeats of ids over the window: expected is
+// len(ids) × floor(window/every), lost the expected heartbeats an agent
+// did not send, maxGap the longest silence of one agent in the window
+// (from the window's start to its first heartbeat, between two, and from
+// its last to the window's end).
+func (h *heartbeatCounter) result(ids []string, start time.Time, window, every time.Duration) (expected, got, lost int, maxGap time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	per := int(window / every)
+	end := start.Add(window)
+	for _, id := range ids {
+		ts := h.at[id]
+		got += len(ts)
+		expected += per
+		lost += max(0, per-len(ts))
+		prev := start
+		for _, t := range append(ts, end) {
+			maxGap = max(maxGap, t.Sub(prev))
+			prev = t
+		}
+	}
+	return expected, got, lost, maxGap
+}
+
+// countingHandler prints the first max records at Warn or above and
+// counts them all.
+type countingHandler struct {
+	max int64
+	n   atomic.Int64
+	w   io.Writer
+	mu  sync.Mutex
+}
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.n.Add(1) > h.max {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slog.NewTextHandler(h.w, nil).Handle(ctx, r)
+}
+func (h *countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &attrHandler{h: h, attrs: as}
+}
+func (h *countingHandler) WithGroup(string) slog.Handler { return h }
+
+// attrHandler carries the attributes of Logger.With (the pc_id) to the counting handler.
+type attrHandler struct {
+	h     *countingHandler
+	attrs []slog.Attr
+}
+
+func (a *attrHandler) Enabled(ctx context.Context, l slog.Level) bool { return a.h.Enabled(ctx, l) }
+func (a *attrHandler) Handle(ctx context.Context, r slog.Record) error {
+	r = r.Clone()
+	r.AddAttrs(a.attrs...)
+	return a.h.Handle(ctx, r)
+}
+func (a *attrHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &attrHandler{h: a.h, attrs: append(slices.Clone(a.attrs), as...)}
+}
+func (a *attrHandler) WithGroup(string) slog.Handler { return a }
+
