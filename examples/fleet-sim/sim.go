@@ -474,4 +474,3 @@ func (a *attrHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &attrHandler{h: a.h, attrs: append(slices.Clone(a.attrs), as...)}
 }
 func (a *attrHandler) WithGroup(string) slog.Handler { return a }
-
