@@ -4,12 +4,15 @@
 //
 //   - ready: the time from starting N agents (each with its own data dir
 //     under a temporary directory, inventory off) to the last one's Ready;
-//   - agent memory per agent: this process's resident set (VmRSS) and Go
-//     heap in use after a GC, at the end of the window, minus what the
-//     process held before the agents started, divided by N;
+//   - agent memory per agent: the agents run in child processes of at most
+//     -per-process agents each (every agent keeps about twelve files and
+//     sockets open, a process only so many); their resident sets (VmRSS)
+//     and Go heaps in use after a GC, at the end of the window, minus what
+//     they held before their agents started, divided by N;
 //   - server memory: unless -servers is given the server is this same
-//     binary started as a child process (an embedded server provisioned as
-//     the daemon provisions its own, package embedded), so its resident
+//     binary started as a child process (a nats-server provisioned as the
+//     daemon provisions its embedded one, with nats-server's limit of
+//     1,000 consumers per stream lifted: see server.go), so its resident
 //     set is measured alone, exactly: with no agent connected, then at the
 //     end of the window; the difference divided by N is the server's cost
 //     per agent. The child also reports its JetStream consumers and
@@ -39,6 +42,13 @@ import (
 )
 
 func main() {
+	if spec := os.Getenv(hostEnv); spec != "" {
+		if err := runHost(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet-sim host:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if dir := os.Getenv(serveEnv); dir != "" {
 		if err := serveChild(dir); err != nil {
 			fmt.Fprintln(os.Stderr, "fleet-sim server:", err)
@@ -59,6 +69,7 @@ func run(args []string, out io.Writer) error {
 	window := fs.Duration("window", 30*time.Second, "heartbeat counting window, from the moment every agent is ready")
 	hb := fs.Duration("hb", 5*time.Second, "heartbeat interval (at least 5s)")
 	every := fs.Int("group-every", 2, "every n-th agent is in the group of the group fan-out")
+	perProc := fs.Int("per-process", 1000, "most agents run by one agent host process (each agent keeps about 12 files open)")
 	full := fs.Bool("full", false, "the issue's full run: -n 2000 -window 5m (explicit -n and -window win)")
 	_ = fs.Bool("test.run", false, "ignored (lets the server child be a test binary too)")
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +85,7 @@ func run(args []string, out io.Writer) error {
 			*window = 5 * time.Minute
 		}
 	}
-	c := Config{N: *n, Window: *window, Heartbeat: *hb, GroupEvery: *every, Log: out}
+	c := Config{N: *n, Window: *window, Heartbeat: *hb, GroupEvery: *every, PerProcess: *perProc, Log: out}
 	if *servers != "" {
 		c.Servers = strings.Split(*servers, ",")
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,7 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kanade/kanade-agent/embedded"
+	"github.com/kanade/kanade-agent/provision"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,15 +42,32 @@ type ServerStats struct {
 }
 
 // serveChild runs the server child's loop; it returns when stdin closes.
+//
+// The server is a nats-server with JetStream on a free loopback port,
+// provisioned with the protocol's streams, buckets and object stores
+// (provision.Ensure, as the daemon's embedded server), configured as a
+// fleet's server must be: every agent holds a durable consumer on the EXEC
+// stream, and nats-server limits a stream to 1,000 consumers unless told
+// otherwise (jetstream { limits { default_max_consumers: -1 } } in a
+// server config), so the limit is lifted.
 func serveChild(dir string) error {
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv, err := embedded.Start(ctx, embedded.Options{StoreDir: dir, Listen: "127.0.0.1:0", Logger: logger})
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
+		JetStreamLimits: server.JSLimitOpts{DefaultMaxConsumers: -1},
+	})
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	nc, err := srv.Connect()
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		return fmt.Errorf("server not ready")
+	}
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
 	if err != nil {
 		return err
 	}
@@ -58,7 +76,13 @@ func serveChild(dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("URL %s\n", srv.ClientURL())
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = provision.Ensure(pctx, js)
+	cancel()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("URL %s\n", ns.ClientURL())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		if in.Text() != "stats" {
@@ -67,7 +91,6 @@ func serveChild(dir string) error {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		ns := srv.NATSServer()
 		st := ServerStats{RSS: procRSS(os.Getpid()), HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine(),
 			Subscriptions: ns.NumSubscriptions(), Clients: ns.NumClients()}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -81,7 +104,8 @@ func serveChild(dir string) error {
 	return in.Err()
 }
 
-// child is a running server child.
+// child is a running child process of the simulator (a server or an
+// agent host): it answers lines on its stdin with lines on its stdout.
 type child struct {
 	cmd *exec.Cmd
 	in  *os.File
@@ -91,12 +115,27 @@ type child struct {
 
 // startChild starts this binary as a server child storing in dir.
 func startChild(dir string) (*child, error) {
+	c, err := spawn(serveEnv + "=" + dir)
+	if err != nil {
+		return nil, err
+	}
+	line, err := c.line()
+	if u, ok := strings.CutPrefix(line, "URL "); err == nil && ok {
+		c.url = u
+		return c, nil
+	}
+	c.close()
+	return nil, fmt.Errorf("server child: %q, %v", line, err)
+}
+
+// spawn starts this binary with env added to its environment.
+func spawn(env string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-test.run=^$") // the flag is ignored by the program, needed by a test binary
-	cmd.Env = append(os.Environ(), serveEnv+"="+dir)
+	cmd := exec.Command(exe, "-test.run=^$") // ignored by the program, needed by a test binary
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -112,36 +151,48 @@ func startChild(dir string) (*child, error) {
 	}
 	pr.Close()
 	c := &child{cmd: cmd, in: pw, out: bufio.NewScanner(stdout)}
-	c.out.Buffer(make([]byte, 64<<10), 1<<20)
-	for c.out.Scan() {
-		if u, ok := strings.CutPrefix(c.out.Text(), "URL "); ok {
-			c.url = u
-			return c, nil
-		}
-	}
-	c.close()
-	return nil, fmt.Errorf("server child exited before printing its URL")
+	c.out.Buffer(make([]byte, 64<<10), 16<<20)
+	return c, nil
 }
 
-// stats asks the child for its figures.
+// line reads the child's next line.
+func (c *child) line() (string, error) {
+	if !c.out.Scan() {
+		if err := c.out.Err(); err != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("child exited")
+	}
+	return c.out.Text(), nil
+}
+
+// ask sends a request line and decodes the JSON answer line into v.
+func (c *child) ask(req string, v any) error {
+	if _, err := c.in.WriteString(req + "\n"); err != nil {
+		return err
+	}
+	line, err := c.line()
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(line), v)
+}
+
+// stats asks a server child for its figures.
 func (c *child) stats() (ServerStats, error) {
 	var st ServerStats
-	if _, err := c.in.WriteString("stats\n"); err != nil {
-		return st, err
-	}
-	if !c.out.Scan() {
-		return st, fmt.Errorf("server child: no stats: %v", c.out.Err())
-	}
-	return st, json.Unmarshal(c.out.Bytes(), &st)
+	err := c.ask("stats", &st)
+	return st, err
 }
 
+// close closes the child's stdin, which stops it, and waits for it.
 func (c *child) close() {
 	c.in.Close()
 	done := make(chan struct{})
 	go func() { _ = c.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-done
 	}

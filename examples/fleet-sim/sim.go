@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -40,6 +40,9 @@ type Config struct {
 	Group string
 	// FanoutTimeout bounds the wait for the results of one fan-out.
 	FanoutTimeout time.Duration
+	// PerProcess is the most agents run by one agent host process
+	// (host.go); default 1000.
+	PerProcess int
 	// ReadyTimeout bounds the start of the fleet.
 	ReadyTimeout time.Duration
 	// Log receives progress lines; nil for none.
@@ -60,8 +63,8 @@ type Report struct {
 	// GroupsApplied is the time from Ready until every member of the group
 	// runs the group's config scope (it read agent_groups and agent_config).
 	GroupsApplied time.Duration
-	// AgentRSS and AgentHeap are this process's resident set and Go heap in
-	// use (after a GC) per agent, over what the process held before the
+	// AgentRSS and AgentHeap are the agent hosts' resident set and Go heap
+	// in use (after a GC) per agent, over what the hosts held before their
 	// agents started, measured at the end of the window.
 	AgentRSS, AgentHeap uint64
 	// Server is the server child's figures with no agent connected
@@ -100,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FanoutTimeout <= 0 {
 		c.FanoutTimeout = 2 * time.Minute
+	}
+	if c.PerProcess <= 0 {
+		c.PerProcess = 1000
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Minute
@@ -175,67 +181,61 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 		members++
 	}
 
-	// The agents.
-	runtime.GC()
-	rss0, heap0 := procRSS(os.Getpid()), heapInuse()
-	quiet := &countingHandler{max: 20, w: c.Log}
-	logger := slog.New(quiet)
-	defaults := wire.DefaultConfig(1)
-	defaults.HeartbeatInterval = c.Heartbeat
-	agents := make([]*agent.Agent, c.N)
-	for i := range agents {
-		a, err := agent.New(agent.Options{
-			PcID: pcID(i), DataDir: filepath.Join(dir, "agents", pcID(i)), Servers: urls,
-			Logger: logger, DisableInventory: true, Defaults: &defaults, Version: "fleet-sim",
+	// The agents, in hosts of at most PerProcess.
+	var hosts []*child
+	defer func() {
+		var wg sync.WaitGroup
+		for _, h := range hosts {
+			wg.Add(1)
+			go func() { defer wg.Done(); h.close() }()
+		}
+		wg.Wait()
+	}()
+	start := time.Now()
+	for first := 0; first < c.N; first += c.PerProcess {
+		spec, _ := json.Marshal(hostSpec{
+			First: first, Count: min(c.PerProcess, c.N-first), Dir: filepath.Join(dir, "agents"), Servers: urls,
+			Heartbeat: c.Heartbeat, GroupEvery: c.GroupEvery, Display: display,
 		})
+		h, err := spawn(hostEnv + "=" + string(spec))
 		if err != nil {
 			return rep, err
 		}
-		agents[i] = a
+		hosts = append(hosts, h)
 	}
-	actx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var runs sync.WaitGroup
-	var failed atomic.Int64
-	defer func() {
-		stop()
-		runs.Wait()
-	}()
-	start := time.Now()
-	for _, a := range agents {
-		runs.Add(1)
-		go func() {
-			defer runs.Done()
-			if err := a.Run(actx); err != nil {
-				failed.Add(1)
-				logf("agent %s: %v", a.PcID(), err)
-			}
-		}()
-	}
-	deadline := time.After(c.ReadyTimeout)
-	for i, a := range agents {
-		select {
-		case <-a.Ready():
-		case <-deadline:
-			return rep, fmt.Errorf("%d of %d agents ready after %s", i, c.N, c.ReadyTimeout)
-		case <-ctx.Done():
-			return rep, ctx.Err()
+	waitAll := func(what string) error {
+		errs := make(chan error, len(hosts))
+		for _, h := range hosts {
+			go func() {
+				line, err := h.line()
+				if err == nil && line != what {
+					err = fmt.Errorf("agent host said %q, want %s", line, what)
+				}
+				errs <- err
+			}()
 		}
+		timeout := time.After(c.ReadyTimeout)
+		for range hosts {
+			select {
+			case err := <-errs:
+				if err != nil {
+					return err
+				}
+			case <-timeout:
+				return fmt.Errorf("agents not %s after %s", what, c.ReadyTimeout)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	if err := waitAll("READY"); err != nil {
+		return rep, err
 	}
 	rep.Ready = time.Since(start)
-	logf("%d agents ready in %s", c.N, rep.Ready.Round(time.Millisecond))
-
-	// Wait until the group's members run its config scope.
-	for i := 0; i < c.N; i += c.GroupEvery {
-		for agents[i].Config().ClientDisplayName != display {
-			if time.Since(start) > c.ReadyTimeout {
-				return rep, fmt.Errorf("agent %s did not apply group %s", pcID(i), c.Group)
-			}
-			select {
-			case <-ctx.Done():
-				return rep, ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+	logf("%d agents ready in %s (%d processes)", c.N, rep.Ready.Round(time.Millisecond), len(hosts))
+	if err := waitAll("APPLIED"); err != nil {
+		return rep, err
 	}
 	rep.GroupsApplied = time.Since(start) - rep.Ready
 	logf("group %s (%d members) applied %s after ready", c.Group, members, rep.GroupsApplied.Round(time.Millisecond))
@@ -282,8 +282,20 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	rep.HeartbeatsExpected, rep.HeartbeatsGot, rep.HeartbeatsLost, rep.MaxHeartbeatGap = hb.result(ids, windowStart, window, c.Heartbeat)
 
-	runtime.GC()
-	rss1, heap1 := procRSS(os.Getpid()), heapInuse()
+	var rss0, rss1, heap0, heap1 uint64
+	logged := map[string]int{}
+	failed := 0
+	for _, h := range hosts {
+		var st hostStats
+		if err := h.ask("stats", &st); err != nil {
+			return rep, err
+		}
+		rss0, rss1, heap0, heap1 = rss0+st.RSS0, rss1+st.RSS, heap0+st.Heap0, heap1+st.Heap
+		for m, n := range st.Logged {
+			logged[m] += n
+		}
+		failed += st.Failed
+	}
 	if rss1 > rss0 {
 		rep.AgentRSS = (rss1 - rss0) / uint64(c.N)
 	}
@@ -297,17 +309,14 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	} else if rep.Server1.Consumers, err = consumers(ctx, js); err != nil {
 		return rep, err
 	}
-	if n := quiet.n.Load(); n > 0 {
-		logf("agents logged %d warnings or errors", n)
+	for m, n := range logged {
+		logf("agents logged %6d× %s", n, m)
 	}
-	stop()
-	runs.Wait()
-	if n := failed.Load(); n > 0 {
-		return rep, fmt.Errorf("%d agents failed", n)
+	if failed > 0 {
+		return rep, fmt.Errorf("%d agents failed", failed)
 	}
 	return rep, nil
 }
-
 func heapInuse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -436,21 +445,41 @@ func (h *heartbeatCounter) result(ids []string, start time.Time, window, every t
 }
 
 // countingHandler prints the first max records at Warn or above and
-// counts them all.
+// counts them all, by message.
 type countingHandler struct {
-	max int64
-	n   atomic.Int64
-	w   io.Writer
-	mu  sync.Mutex
+	max   int64
+	n     atomic.Int64
+	w     io.Writer
+	mu    sync.Mutex
+	count map[string]int
+}
+
+// counts returns how many records were logged, by level and message.
+func (h *countingHandler) counts() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.count)
 }
 
 func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count == nil {
+		h.count = map[string]int{}
+	}
+	key := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			key += ": " + a.Value.String()
+			return false
+		}
+		return true
+	})
+	h.count[key]++
 	if h.n.Add(1) > h.max {
 		return nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	return slog.NewTextHandler(h.w, nil).Handle(ctx, r)
 }
 func (h *countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
