@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 // binary) an agent host: it runs the agents its JSON hostSpec names, prints
 // "READY" once all are ready and "APPLIED" once the group's members run
 // the group's config scope, answers each "stats" line on stdin with one
-// JSON hostStats line, and stops its agents when stdin closes.
+// JSON hostStats line (and "cpu" with "{}"), and stops its agents when
+// stdin closes.
 //
 // Agents run in hosts of at most Config.PerProcess agents because each
 // keeps about twelve files and sockets open (ledger, four outboxes, the
@@ -41,6 +43,10 @@ type hostSpec struct {
 	// GroupEvery must come to run the config display name Display.
 	GroupEvery int
 	Display    string
+	// Profiles, when set, is a directory where the host writes its heap
+	// and goroutine profiles (host-<First>.heap, .goroutine) at each
+	// stats, and a CPU profile (.cpu) from a "cpu" line to the next stats.
+	Profiles string
 }
 
 // hostStats is an agent host's memory, before its agents started (RSS0,
@@ -108,14 +114,35 @@ func runHost(specJSON string) error {
 		fmt.Println("APPLIED")
 	}()
 	in := bufio.NewScanner(os.Stdin)
+	var cpu *os.File
 	for in.Scan() {
-		if in.Text() != "stats" {
+		switch in.Text() {
+		case "cpu":
+			// The CPU profile runs from here to the next stats.
+			if h.Profiles != "" && cpu == nil {
+				var err error
+				if cpu, err = os.Create(filepath.Join(h.Profiles, fmt.Sprintf("host-%05d.cpu", h.First))); err == nil {
+					_ = pprof.StartCPUProfile(cpu)
+				}
+			}
+			fmt.Println("{}")
 			continue
+		case "stats":
+		default:
+			continue
+		}
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+			cpu = nil
 		}
 		runtime.GC()
 		mu.Lock()
 		st.RSS, st.Heap = procRSS(os.Getpid()), heapInuse()
 		st.Logged = quiet.counts()
+		if h.Profiles != "" {
+			writeProfiles(filepath.Join(h.Profiles, fmt.Sprintf("host-%05d", h.First)))
+		}
 		b, _ := json.Marshal(st)
 		mu.Unlock()
 		fmt.Printf("%s\n", b)
@@ -123,4 +150,18 @@ func runHost(specJSON string) error {
 	stop()
 	runs.Wait()
 	return nil
+}
+
+// writeProfiles writes the heap and goroutine profiles to base.heap and
+// base.goroutine (go tool pprof reads them).
+func writeProfiles(base string) {
+	for _, p := range []string{"heap", "goroutine"} {
+		f, err := os.Create(base + "." + p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleet-sim host:", err)
+			return
+		}
+		_ = pprof.Lookup(p).WriteTo(f, 0)
+		f.Close()
+	}
 }

@@ -18,7 +18,8 @@
 //     per agent. The child also reports its JetStream consumers and
 //     subscriptions. Against -servers only the consumer count is read;
 //   - heartbeats received against expected over -window (heartbeat
-//     interval -hb), counted per agent;
+//     interval -hb), counted per agent once the fan-outs are answered, and
+//     apart while the fan-outs run;
 //   - fan-out: the arrival of the results of one command on commands.all,
 //     then of one on commands.group.<g> (every -group-every-th agent is
 //     put in the group through the agent_groups bucket, and the group's
@@ -70,6 +71,7 @@ func run(args []string, out io.Writer) error {
 	hb := fs.Duration("hb", 5*time.Second, "heartbeat interval (at least 5s)")
 	every := fs.Int("group-every", 2, "every n-th agent is in the group of the group fan-out")
 	perProc := fs.Int("per-process", 1000, "most agents run by one agent host process (each agent keeps about 12 files open)")
+	profiles := fs.String("profiles", "", "directory where each agent host writes heap and goroutine profiles at the end")
 	full := fs.Bool("full", false, "the issue's full run: -n 2000 -window 5m (explicit -n and -window win)")
 	_ = fs.Bool("test.run", false, "ignored (lets the server child be a test binary too)")
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +87,7 @@ func run(args []string, out io.Writer) error {
 			*window = 5 * time.Minute
 		}
 	}
-	c := Config{N: *n, Window: *window, Heartbeat: *hb, GroupEvery: *every, PerProcess: *perProc, Log: out}
+	c := Config{N: *n, Window: *window, Heartbeat: *hb, GroupEvery: *every, PerProcess: *perProc, Profiles: *profiles, Log: out}
 	if *servers != "" {
 		c.Servers = strings.Split(*servers, ",")
 	}
@@ -118,8 +120,13 @@ func printReport(w io.Writer, c Config, r Report) {
 		fmt.Fprintf(w, "server:           external; %d consumers (%.2f per agent)\n",
 			r.Server1.Consumers, perAgent(r.Server1.Consumers-r.Server0.Consumers, r.N))
 	}
-	fmt.Fprintf(w, "heartbeats:       %d received, %d expected (%s window, every %s), %d lost, longest gap %s\n",
-		r.HeartbeatsGot, r.HeartbeatsExpected, c.Window, c.Heartbeat, r.HeartbeatsLost, r.MaxHeartbeatGap.Round(time.Millisecond))
+	for _, h := range []struct {
+		name string
+		h    Heartbeats
+	}{{"heartbeats:", r.Window}, {"  in fan-outs:", r.Fanout}} {
+		fmt.Fprintf(w, "%-17s %d received, %d expected (%s, every %s), %d lost, longest gap %s\n", h.name,
+			h.h.Got, h.h.Expected, h.h.Period.Round(time.Millisecond), c.Heartbeat, h.h.Lost, h.h.MaxGap.Round(time.Millisecond))
+	}
 	for _, f := range []struct {
 		name string
 		l    Latency

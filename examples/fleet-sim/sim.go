@@ -43,10 +43,25 @@ type Config struct {
 	// PerProcess is the most agents run by one agent host process
 	// (host.go); default 1000.
 	PerProcess int
+	// Profiles, when set, is a directory where each agent host writes its
+	// heap and goroutine profiles at the end of the window.
+	Profiles string
 	// ReadyTimeout bounds the start of the fleet.
 	ReadyTimeout time.Duration
 	// Log receives progress lines; nil for none.
 	Log io.Writer
+}
+
+// Heartbeats counts the heartbeats of a period.
+type Heartbeats struct {
+	// Period is how long they were counted.
+	Period time.Duration
+	// Expected is N × floor(Period / heartbeat interval); Got counts the
+	// heartbeats received; Lost sums, per agent, the expected heartbeats
+	// it did not send.
+	Expected, Got, Lost int
+	// MaxGap is the longest silence of one agent in the period.
+	MaxGap time.Duration
 }
 
 // Latency is the arrival of a fan-out's results.
@@ -71,12 +86,9 @@ type Report struct {
 	// (Server0) and at the end of the window (Server1); zero values with an
 	// external server (Consumers is still read from the account info).
 	Server0, Server1 ServerStats
-	// HeartbeatsExpected is N × floor(Window / Heartbeat); HeartbeatsGot
-	// counts the heartbeats received in the window; HeartbeatsLost sums,
-	// per agent, the expected heartbeats it did not send;
-	// MaxHeartbeatGap is the longest gap between two heartbeats of one agent.
-	HeartbeatsExpected, HeartbeatsGot, HeartbeatsLost int
-	MaxHeartbeatGap                                   time.Duration
+	// Window counts the heartbeats over the window, which starts once the
+	// fan-outs are answered; Fanout those sent while the fan-outs ran.
+	Window, Fanout Heartbeats
 	// All and Group are the commands.all and commands.group.<g> fan-outs.
 	All, Group Latency
 }
@@ -195,7 +207,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	for first := 0; first < c.N; first += c.PerProcess {
 		spec, _ := json.Marshal(hostSpec{
 			First: first, Count: min(c.PerProcess, c.N-first), Dir: filepath.Join(dir, "agents"), Servers: urls,
-			Heartbeat: c.Heartbeat, GroupEvery: c.GroupEvery, Display: display,
+			Heartbeat: c.Heartbeat, GroupEvery: c.GroupEvery, Display: display, Profiles: c.Profiles,
 		})
 		h, err := spawn(hostEnv + "=" + string(spec))
 		if err != nil {
@@ -240,7 +252,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	rep.GroupsApplied = time.Since(start) - rep.Ready
 	logf("group %s (%d members) applied %s after ready", c.Group, members, rep.GroupsApplied.Round(time.Millisecond))
 
-	// Heartbeats over the window, fan-outs inside it.
+	// Heartbeats during the fan-outs, then over the window.
 	hb := newHeartbeatCounter()
 	hbSub, err := nc.Subscribe("heartbeat.*", hb.add)
 	if err != nil {
@@ -250,7 +262,15 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	if err := nc.Flush(); err != nil {
 		return rep, err
 	}
-	windowStart := time.Now()
+	if c.Profiles != "" {
+		for _, h := range hosts {
+			var ok struct{}
+			if err := h.ask("cpu", &ok); err != nil {
+				return rep, err
+			}
+		}
+	}
+	fanStart := time.Now()
 	shell, script := "sh", "true"
 	if runtime.GOOS == "windows" {
 		shell, script = "cmd", "rem"
@@ -266,21 +286,20 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	logf("%s: %d/%d answered, p50 %s p99 %s max %s", gsubj, rep.Group.Answered, rep.Group.Targets,
 		rep.Group.P50.Round(time.Millisecond), rep.Group.P99.Round(time.Millisecond), rep.Group.Max.Round(time.Millisecond))
-	if rest := c.Window - time.Since(windowStart); rest > 0 {
-		logf("counting heartbeats for %s more", rest.Round(time.Second))
-		select {
-		case <-time.After(rest):
-		case <-ctx.Done():
-			return rep, ctx.Err()
-		}
-	}
-	_ = hbSub.Unsubscribe()
-	window := time.Since(windowStart)
 	ids := make([]string, c.N)
 	for i := range ids {
 		ids[i] = pcID(i)
 	}
-	rep.HeartbeatsExpected, rep.HeartbeatsGot, rep.HeartbeatsLost, rep.MaxHeartbeatGap = hb.result(ids, windowStart, window, c.Heartbeat)
+	windowStart := time.Now()
+	rep.Fanout = hb.result(ids, fanStart, windowStart.Sub(fanStart), c.Heartbeat)
+	logf("counting heartbeats for %s", c.Window)
+	select {
+	case <-time.After(c.Window):
+	case <-ctx.Done():
+		return rep, ctx.Err()
+	}
+	_ = hbSub.Unsubscribe()
+	rep.Window = hb.result(ids, windowStart, c.Window, c.Heartbeat)
 
 	var rss0, rss1, heap0, heap1 uint64
 	logged := map[string]int{}
@@ -420,28 +439,34 @@ func (h *heartbeatCounter) add(m *nats.Msg) {
 	h.mu.Unlock()
 }
 
-// result counts heartbeats of ids over the window: expected is
+// result counts the heartbeats of ids from start over window: expected is
 // len(ids) × floor(window/every), lost the expected heartbeats an agent
-// did not send, maxGap the longest silence of one agent in the window
-// (from the window's start to its first heartbeat, between two, and from
-// its last to the window's end).
-func (h *heartbeatCounter) result(ids []string, start time.Time, window, every time.Duration) (expected, got, lost int, maxGap time.Duration) {
+// did not send, the longest gap the longest silence of one agent (from
+// the start to its first heartbeat, between two, and from its last to the
+// end).
+func (h *heartbeatCounter) result(ids []string, start time.Time, window, every time.Duration) Heartbeats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	r := Heartbeats{Period: window}
 	per := int(window / every)
 	end := start.Add(window)
 	for _, id := range ids {
-		ts := h.at[id]
-		got += len(ts)
-		expected += per
-		lost += max(0, per-len(ts))
+		n := 0
 		prev := start
-		for _, t := range append(ts, end) {
-			maxGap = max(maxGap, t.Sub(prev))
+		for _, t := range h.at[id] {
+			if t.Before(start) || t.After(end) {
+				continue
+			}
+			n++
+			r.MaxGap = max(r.MaxGap, t.Sub(prev))
 			prev = t
 		}
+		r.MaxGap = max(r.MaxGap, end.Sub(prev))
+		r.Got += n
+		r.Expected += per
+		r.Lost += max(0, per-n)
 	}
-	return expected, got, lost, maxGap
+	return r
 }
 
 // countingHandler prints the first max records at Warn or above and

@@ -93,7 +93,8 @@ func BenchmarkFleet(b *testing.B) {
 				b.ReportMetric(float64(r.Server1.RSS-r.Server0.RSS)/1024/float64(n), "server-KiB/agent")
 			}
 			b.ReportMetric(float64(r.Server1.Consumers-r.Server0.Consumers)/float64(n), "consumers/agent")
-			b.ReportMetric(float64(r.HeartbeatsLost), "heartbeats-lost")
+			b.ReportMetric(float64(r.Window.Lost), "heartbeats-lost")
+			b.ReportMetric(float64(r.Fanout.Lost), "heartbeats-lost-in-fanout")
 			b.ReportMetric(float64(r.All.Answered)/float64(r.All.Targets), "all-answered-ratio")
 			b.ReportMetric(ms(r.All.P50), "all-p50-ms")
 			b.ReportMetric(ms(r.All.P99), "all-p99-ms")
