@@ -57,8 +57,8 @@ type Heartbeats struct {
 	// Period is how long they were counted.
 	Period time.Duration
 	// Expected is N × floor(Period / heartbeat interval); Got counts the
-	// heartbeats received; Lost sums, per agent, the expected heartbeats
-	// it did not send.
+	// heartbeats received; Lost counts the heartbeats missing from an
+	// agent's silences longer than 1.5 intervals (see heartbeatCounter.result).
 	Expected, Got, Lost int
 	// MaxGap is the longest silence of one agent in the period.
 	MaxGap time.Duration
@@ -439,32 +439,45 @@ func (h *heartbeatCounter) add(m *nats.Msg) {
 	h.mu.Unlock()
 }
 
-// result counts the heartbeats of ids from start over window: expected is
-// len(ids) × floor(window/every), lost the expected heartbeats an agent
-// did not send, the longest gap the longest silence of one agent (from
-// the start to its first heartbeat, between two, and from its last to the
-// end).
+// result counts the heartbeats of ids from start over window. Expected is
+// len(ids) × floor(window/every). A heartbeat is lost when an agent stays
+// silent longer than 1.5 intervals: a gap g between two of its heartbeats
+// loses round(g/every) - 1, a silence g from the start to its first
+// heartbeat or from its last to the end loses floor(g/every). (Counting
+// heartbeats against the expected number would call an agent whose timer
+// drifts a few milliseconds per beat "lossy" at the window's edge.)
+// MaxGap is the longest silence of one agent.
 func (h *heartbeatCounter) result(ids []string, start time.Time, window, every time.Duration) Heartbeats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := Heartbeats{Period: window}
 	per := int(window / every)
 	end := start.Add(window)
+	late := every + every/2
 	for _, id := range ids {
-		n := 0
-		prev := start
+		prev, first := start, true
 		for _, t := range h.at[id] {
 			if t.Before(start) || t.After(end) {
 				continue
 			}
-			n++
-			r.MaxGap = max(r.MaxGap, t.Sub(prev))
-			prev = t
+			r.Got++
+			g := t.Sub(prev)
+			r.MaxGap = max(r.MaxGap, g)
+			switch {
+			case g <= late:
+			case first:
+				r.Lost += int(g / every)
+			default:
+				r.Lost += int((g+every/2)/every) - 1
+			}
+			prev, first = t, false
 		}
-		r.MaxGap = max(r.MaxGap, end.Sub(prev))
-		r.Got += n
+		g := end.Sub(prev)
+		r.MaxGap = max(r.MaxGap, g)
+		if g > late {
+			r.Lost += int(g / every)
+		}
 		r.Expected += per
-		r.Lost += max(0, per-n)
 	}
 	return r
 }

@@ -105,3 +105,30 @@ func BenchmarkFleet(b *testing.B) {
 		})
 	}
 }
+
+// TestHeartbeatLoss: drift does not count as loss, silences do.
+func TestHeartbeatLoss(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	h := newHeartbeatCounter()
+	every := 5 * time.Second
+	for i := range 60 { // drifts 10 ms a beat: 59 beats in 300 s
+		h.at["drift"] = append(h.at["drift"], t0.Add(time.Duration(i)*(every+10*time.Millisecond)+time.Second))
+	}
+	for i := range 60 {
+		if i == 10 || i == 11 { // two beats missing: a 15 s silence
+			continue
+		}
+		h.at["gap"] = append(h.at["gap"], t0.Add(time.Duration(i)*every+time.Second))
+	}
+	for i := range 50 { // stops after 246 s: 251 ... 296 missing
+		h.at["stops"] = append(h.at["stops"], t0.Add(time.Duration(i)*every+time.Second))
+	}
+	for _, tc := range []struct {
+		id   string
+		lost int
+	}{{"drift", 0}, {"gap", 2}, {"stops", 10}, {"silent", 60}} {
+		if r := h.result([]string{tc.id}, t0, 300*time.Second, every); r.Lost != tc.lost || r.Expected != 60 {
+			t.Errorf("%s: lost %d of %d expected, want %d", tc.id, r.Lost, r.Expected, tc.lost)
+		}
+	}
+}
