@@ -43,7 +43,9 @@ import (
 // the snapshot or announced after it. A server that drops messages for the
 // agent (a slow consumer) causes a new snapshot.
 
-// kvOpHeader is the header of KV delete and purge markers.
+// kvOpHeader is the header of KV delete and purge markers; a message
+// with jetstream.MarkerReasonHeader (a server's TTL or purge marker) is a
+// deletion too, as nats.go's KV reads it.
 const kvOpHeader = "KV-Operation"
 
 // stateKey names one key of one bucket.
@@ -183,8 +185,8 @@ func (l *stateLoop) announced(m *nats.Msg) {
 		l.overflow()
 		return
 	}
-	op := m.Header.Get(kvOpHeader)
-	l.pending[stateKey{bucket, key}] = &announce{del: op != "", data: m.Data}
+	del := m.Header.Get(kvOpHeader) != "" || m.Header.Get(jetstream.MarkerReasonHeader) != ""
+	l.pending[stateKey{bucket, key}] = &announce{del: del, data: m.Data}
 }
 
 // overflow drops the announcements and asks for a snapshot instead.
@@ -309,7 +311,7 @@ func (l *stateLoop) lastValue(ctx context.Context, bucket, key string) (entry, e
 		if err != nil {
 			return entry{}, fmt.Errorf("agent: KV read %s/%s: headers: %w", bucket, key, err)
 		}
-		if h.Get(kvOpHeader) != "" {
+		if h.Get(kvOpHeader) != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
 			return entry{deleted: true}, nil
 		}
 	}
