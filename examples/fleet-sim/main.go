@@ -29,6 +29,15 @@
 // Run it with: go run ./examples/fleet-sim (100 agents, 30 s window), or
 // go run ./examples/fleet-sim -full (2,000 agents, 5 minutes). Memory
 // figures need Linux (/proc); elsewhere they print as 0.
+//
+// Against a cluster: -servers nats://a:4222,nats://b:4222,nats://c:4222.
+// It must be provisioned already (streams, buckets, object stores), and
+// its EXEC stream must take a consumer per agent: nats-server limits a
+// stream to 1,000 consumers unless the server config says
+// jetstream { limits { default_max_consumers: -1 } } or EXEC was created
+// with a max_consumers of at least the fleet size (-1 on the stream does
+// not lift the server's default). The simulator writes agent_groups keys
+// sim-00000 ... and the agent_config key groups.fleet-sim.
 package main
 
 import (
