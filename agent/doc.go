@@ -119,6 +119,22 @@
 // or has max_local_concurrent 0, is ignored whole: its key keeps its
 // previous value).
 //
+// # Configuration, groups and gate state
+//
+// The KV buckets are followed without a JetStream consumer: the agent's
+// only consumer on the server is its EXEC replay consumer. Core
+// subscriptions on the buckets' subjects announce each change (only
+// agent_config's global, pcs.<pc_id> and groups.* keys, this pc's key in
+// agent_groups and agent_groups_derived, every key of script_current and
+// script_status); the announced key is then read from the stream leader.
+// At start and after every reconnect the state is read again in full (the
+// config and group keys one by one, the gate buckets by a short-lived
+// consumer deleted after the walk); a read that fails part way keeps the
+// previous state, and a key deleted while the agent was away is noticed.
+// The gate state counts as live from that read until the next disconnect.
+// One goroutine applies every change, so the effective groups and config
+// follow the buckets in order.
+//
 // # Self-update
 //
 // With Options.SelfUpdate the agent follows target_version: it installs

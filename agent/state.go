@@ -19,7 +19,8 @@ import (
 // every value is kept until the bucket says it was deleted.
 type kvState struct {
 	mu sync.Mutex
-	// scopes maps an agent_config key to its decoded scope.
+	// scopes maps an agent_config key to its decoded scope: global,
+	// pcs.<pc_id> and groups.<g> of the effective groups only.
 	scopes map[string]*wire.ConfigScope
 	// groups and derived are this pc's lists from agent_groups and agent_groups_derived.
 	groups, derived []string
@@ -27,8 +28,10 @@ type kvState struct {
 	current, status map[string]string
 	// gateSynced is set once both gate buckets were read completely.
 	gateSynced [2]bool
-	// staleSince is when the gate watchers were last known to be live; zero while live.
+	// staleSince is when the gate state was last known to be live; zero while live.
 	staleSince time.Time
+	// resync is signalled on a reconnect: the state is read again in full.
+	resync chan struct{}
 }
 
 func newKVState() *kvState {
@@ -36,6 +39,7 @@ func newKVState() *kvState {
 		scopes:  map[string]*wire.ConfigScope{},
 		current: map[string]string{},
 		status:  map[string]string{},
+		resync:  make(chan struct{}, 1),
 	}
 }
 
@@ -44,7 +48,11 @@ func newKVState() *kvState {
 func (s *kvState) effectiveGroups() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := append(slices.Clone(s.groups), s.derived...)
+	return unionGroups(s.groups, s.derived)
+}
+
+func unionGroups(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
 	sort.Strings(out)
 	return slices.Compact(out)
 }
@@ -86,8 +94,8 @@ func (s *kvState) gate(id string, now time.Time) (current string, hasCurrent boo
 	return current, hasCurrent, status, age, s.gateSynced[0] && s.gateSynced[1]
 }
 
-// markGateLive records whether the gate watchers are live (connected and
-// caught up).
+// markGateLive records whether the gate state is live (connected, and
+// read in full since the last connect).
 func (s *kvState) markGateLive(live bool, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,168 +107,11 @@ func (s *kvState) markGateLive(live bool, now time.Time) {
 	}
 }
 
-// reconnected marks the gate state live again if it was ever synced: the
-// watchers resume where they were.
-func (s *kvState) reconnected(now time.Time) {
-	s.mu.Lock()
-	synced := s.gateSynced[0] && s.gateSynced[1]
-	s.mu.Unlock()
-	if synced {
-		s.markGateLive(true, now)
-	}
-}
-
-// watchKV keeps a watch on bucket (keys, or all keys when keys is empty)
-// running until ctx ends, calling put for each value, del for each delete,
-// and synced once the initial values are delivered. A failing watch is
-// re-created with backoff; state is never reset by a failure.
-func (a *Agent) watchKV(ctx context.Context, bucket string, keys []string,
-	put func(key string, val []byte), del func(key string), synced func()) {
-	var b backoff
-	for ctx.Err() == nil {
-		err := a.watchOnce(ctx, bucket, keys, put, del, synced, &b)
-		if ctx.Err() != nil {
-			return
-		}
-		if isGateBucket(bucket) {
-			a.kv.markGateLive(false, time.Now())
-		}
-		d := b.next()
-		a.log.Warn("kv watch failed; state kept", "bucket", bucket, "err", err, "retry_in", d.Round(time.Millisecond))
-		if !sleepCtx(ctx, d) {
-			return
-		}
-	}
-}
-
-func isGateBucket(b string) bool {
-	return b == subject.BucketScriptCurrent || b == subject.BucketScriptStatus
-}
-
-var errWatchEnded = errors.New("agent: kv watch ended")
-
-func (a *Agent) watchOnce(ctx context.Context, bucket string, keys []string,
-	put func(string, []byte), del func(string), synced func(), b *backoff) error {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	kv, err := a.js.KeyValue(cctx, bucket)
-	cancel()
-	if err != nil {
-		return err
-	}
-	var w jetstream.KeyWatcher
-	if len(keys) == 0 {
-		w, err = kv.WatchAll(ctx)
-	} else {
-		w, err = kv.WatchFiltered(ctx, keys)
-	}
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errWatchEnded
-			}
-			if e == nil {
-				*b = backoff{}
-				if synced != nil {
-					synced()
-				}
-				continue
-			}
-			switch e.Operation() {
-			case jetstream.KeyValuePut:
-				put(e.Key(), e.Value())
-			default:
-				del(e.Key())
-			}
-		}
-	}
-}
-
-// watchState starts the KV watchers. They run until ctx ends.
-func (a *Agent) watchState(ctx context.Context, wg *sync.WaitGroup) {
-	s := a.kv
-	goWatch := func(bucket string, keys []string, put func(string, []byte), del func(string), synced func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.watchKV(ctx, bucket, keys, put, del, synced)
-		}()
-	}
-	// agent_config: every scope. A scope that does not decode, or that
-	// upstream would refuse to decode (max_local_concurrent 0), is logged
-	// and ignored whole, as upstream's config supervisor does: the key
-	// keeps its previous value, so the effective config does not change.
-	goWatch(subject.BucketConfig, nil, func(k string, v []byte) {
-		sc, err := wire.DecodeConfigScope(v)
-		if err != nil {
-			a.log.Warn("ignoring rejected config scope; keeping its previous value", "key", k, "err", err)
-			return
-		}
-		s.mu.Lock()
-		s.scopes[k] = sc
-		s.mu.Unlock()
-		a.configChanged()
-	}, func(k string) {
-		s.mu.Lock()
-		delete(s.scopes, k)
-		s.mu.Unlock()
-		a.configChanged()
-	}, nil)
-
-	groupsWatch := func(bucket string, dst *[]string) {
-		goWatch(bucket, []string{a.opts.PcID}, func(k string, v []byte) {
-			g, err := wire.DecodeGroups(v)
-			if err != nil {
-				a.log.Warn("ignoring malformed groups document; keeping previous groups", "bucket", bucket, "err", err)
-				return
-			}
-			valid := make([]string, 0, len(g.Groups))
-			for _, name := range g.Groups {
-				if err := subject.ValidToken("group", name); err != nil {
-					a.log.Warn("ignoring invalid group name", "bucket", bucket, "err", err)
-					continue
-				}
-				valid = append(valid, name)
-			}
-			s.mu.Lock()
-			*dst = valid
-			s.mu.Unlock()
-			a.groupsChanged()
-		}, func(string) {
-			s.mu.Lock()
-			*dst = nil
-			s.mu.Unlock()
-			a.groupsChanged()
-		}, nil)
-	}
-	groupsWatch(subject.BucketGroups, &s.groups)
-	groupsWatch(subject.BucketGroupsDerived, &s.derived)
-
-	gateWatch := func(i int, bucket string, dst map[string]string) {
-		goWatch(bucket, nil, func(k string, v []byte) {
-			s.mu.Lock()
-			dst[k] = strings.TrimSpace(string(v))
-			s.mu.Unlock()
-		}, func(k string) {
-			s.mu.Lock()
-			delete(dst, k)
-			s.mu.Unlock()
-		}, func() {
-			s.mu.Lock()
-			s.gateSynced[i] = true
-			s.mu.Unlock()
-			a.kv.markGateLive(true, time.Now())
-		})
-	}
-	gateWatch(0, subject.BucketScriptCurrent, s.current)
-	gateWatch(1, subject.BucketScriptStatus, s.status)
-}
+// reconnected asks for the whole state to be read again: what changed
+// while the connection was down, deletions included, is only known then.
+// The gate state stays stale (as the disconnect marked it) until that read
+// completes.
+func (s *kvState) reconnected(time.Time) { signal(s.resync) }
 
 // fetchGate reads the gate state of id straight from the buckets, for the
 // strict staleness mode when the cache is too old.
