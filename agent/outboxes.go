@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/kanade/kanade-agent/outbox"
 	"github.com/kanade/kanade-agent/subject"
@@ -161,6 +164,7 @@ func (a *Agent) eachOutbox(f func(name string, o outboxView)) {
 type outboxView interface {
 	Run(context.Context) error
 	Stats() outbox.Stats
+	Flush(context.Context) error
 	Close() error
 }
 
@@ -200,23 +204,34 @@ func (a *Agent) finalFlush(d time.Duration) {
 	a.flushOutboxes(ctx)
 }
 
-// flushOutboxes waits until every outbox is empty, the connection is down,
-// or ctx ends. It is the one place that waits for the outboxes to drain.
+// flushOutboxes waits until every outbox has finished what it held when
+// called (outbox.Flush: acknowledged, or moved aside as stuck or corrupt),
+// the connection goes down, or ctx ends. It is the one place that waits for
+// the outboxes to drain, and it does not poll.
 func (a *Agent) flushOutboxes(ctx context.Context) {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for a.nc.IsConnected() {
-		pending := 0
-		a.eachOutbox(func(_ string, o outboxView) { pending += o.Stats().Pending })
-		if pending == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	status := a.nc.StatusChanged(nats.DISCONNECTED, nats.CLOSED)
+	defer a.nc.RemoveStatusListener(status)
+	if !a.nc.IsConnected() {
+		return
 	}
+	go func() {
+		select {
+		case <-status:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	a.eachOutbox(func(_ string, o outboxView) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = o.Flush(ctx) // ctx ended or the outbox closed: nothing more to wait for
+		}()
+	})
+	wg.Wait()
 }
 
 // closeStores closes the outboxes and the ledger.

@@ -5,7 +5,7 @@
 //  2. enqueue events (each durable on disk when Enqueue returns);
 //  3. start an embedded JetStream server on that address and provision the
 //     protocol's streams;
-//  4. watch every event arrive, and the outbox empty.
+//  4. wait with Flush until JetStream has acknowledged every event.
 //
 // Run it with: go run ./examples/outbox
 package main
@@ -73,8 +73,16 @@ func main() {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		log.Fatal("server not ready")
 	}
-	for nc.Status() != nats.CONNECTED {
-		time.Sleep(10 * time.Millisecond)
+	if nc.Status() != nats.CONNECTED {
+		up := nc.StatusChanged(nats.CONNECTED)
+		if nc.Status() != nats.CONNECTED {
+			select {
+			case <-up:
+			case <-ctx.Done():
+				check(ctx.Err())
+			}
+		}
+		nc.RemoveStatusListener(up)
 	}
 	check(provision.Ensure(ctx, js))
 	fmt.Println("broker up, streams provisioned")
@@ -82,10 +90,8 @@ func main() {
 	// 4. The outbox drains by itself (it retries the publishes that found
 	// no stream before provisioning, with backoff).
 	start := time.Now()
-	for ob.Stats().Pending > 0 {
-		time.Sleep(20 * time.Millisecond)
-		check(ctx.Err())
-	}
+	// Flush returns once every event enqueued above is acknowledged.
+	check(ob.Flush(ctx))
 	st, err := js.Stream(ctx, subject.StreamObs)
 	check(err)
 	info, err := st.Info(ctx)
