@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/kanade/kanade-agent/inventory"
@@ -272,11 +271,4 @@ func (o *Options) Validate() error {
 
 // validInboxPrefix checks an inbox prefix: dot-separated subject tokens,
 // none empty, without wildcards or white space.
-func validInboxPrefix(p string) error {
-	for _, tok := range strings.Split(p, ".") {
-		if err := subject.ValidToken("inbox prefix token", tok); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func validInboxPrefix(p string) error { return subject.ValidPrefix("inbox prefix", p) }

@@ -68,6 +68,18 @@ func ValidToken(kind, tok string) error {
 	return nil
 }
 
+// ValidPrefix returns nil if p is one or more valid tokens joined by '.'
+// (a subject prefix without wildcards, such as an inbox prefix
+// "_INBOX.pc-1"), or the *TokenError of its first bad token.
+func ValidPrefix(kind, p string) error {
+	for _, tok := range strings.Split(p, ".") {
+		if err := ValidToken(kind+" token", tok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ValidPcID returns nil if id can serve as a pc id: a valid token that is
 // also a KV key (agent_groups holds <pc_id>, agent_config pcs.<pc_id>) and
 // a consumer name (agent-<pc_id>), so only ASCII letters, digits, '-', '_'

@@ -38,6 +38,12 @@ type Config struct {
 	TokenFile string
 	// TLSCA, TLSCert and TLSKey are PEM files for TLS to NATS.
 	TLSCA, TLSCert, TLSKey string
+	// InboxPrefix is the prefix of the agent's reply subjects
+	// (agent.Options.InboxPrefix); empty is nats.go's _INBOX.
+	InboxPrefix string
+	// JSDomain is the JetStream domain holding the protocol's streams
+	// (agent.Options.JSDomain), for agents behind a leaf node.
+	JSDomain string
 	// KeyringFile is the command signing keyring; default, off Windows,
 	// signing.DefaultKeysFile (on Windows the agent reads the registry
 	// value signing.RegistryKeysValue first).
@@ -136,6 +142,10 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.TLSCert }},
 	{flag: "tls-key", env: "KANADE_TLS_KEY", kind: kindPath, usage: "PEM client key (with --tls-cert)",
 		field: func(c *Config) any { return &c.TLSKey }},
+	{flag: "nats-inbox-prefix", env: "KANADE_NATS_INBOX_PREFIX", usage: "prefix of the agent's reply subjects, such as _INBOX.<pc_id> when its NATS user may only subscribe to its own replies (default: _INBOX; see docs/cluster.md)",
+		field: func(c *Config) any { return &c.InboxPrefix }, check: checkInboxPrefix},
+	{flag: "nats-js-domain", env: "KANADE_NATS_JS_DOMAIN", usage: "JetStream domain of the servers holding the protocol's streams, for agents behind a leaf node whose hub has its own domain (default: none)",
+		field: func(c *Config) any { return &c.JSDomain }, check: checkJSDomain},
 	{flag: "keyring", env: "KANADE_KEYRING", kind: kindPath, usage: "JSON command signing keyring (default: " + signing.DefaultKeysFile + " off Windows, read when it exists; on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryKeysValue + " comes first, as upstream); reloaded when a signature names an unknown key",
 		field: func(c *Config) any { return &c.KeyringFile }},
 	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring. Also on, whatever this setting says, when " + signing.DefaultEnforceFile + " (on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryEnforceValue + ") holds 1, true or yes, or exists but cannot be trusted or read, as upstream",
@@ -366,6 +376,20 @@ func checkLogFormat(v string) error {
 		return errors.New("want text or json")
 	}
 	return nil
+}
+
+func checkInboxPrefix(v string) error {
+	if v == "" {
+		return nil
+	}
+	return subject.ValidPrefix("inbox prefix", v)
+}
+
+func checkJSDomain(v string) error {
+	if v == "" {
+		return nil
+	}
+	return subject.ValidToken("jetstream domain", v)
 }
 
 func checkListen(v string) error {

@@ -119,6 +119,10 @@ func TestPrecedence(t *testing.T) {
 		{"max store env unit", layers{env: map[string]string{"KANADE_EMBEDDED_MAX_STORE": "2GiB"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(2 << 30)},
 		{"max store flag unit", layers{args: []string{"--embedded-max-store", "512 mib"}}, func(c *Config) any { return c.EmbeddedMaxStore }, int64(512 << 20)},
 
+		{"inbox prefix default", layers{}, func(c *Config) any { return c.InboxPrefix }, ""},
+		{"inbox prefix flag", layers{args: []string{"--nats-inbox-prefix", "_INBOX.pc-1"}}, func(c *Config) any { return c.InboxPrefix }, "_INBOX.pc-1"},
+		{"js domain file", layers{file: `nats_js_domain = "hub"`}, func(c *Config) any { return c.JSDomain }, "hub"},
+
 		{"listen default: no TCP port", layers{}, func(c *Config) any { return c.EmbeddedListen }, ""},
 		{"listen env", layers{env: map[string]string{"KANADE_EMBEDDED_LISTEN": "127.0.0.1:0"}}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:0"},
 		{"format default", layers{}, func(c *Config) any { return c.LogFormat }, "text"},
@@ -203,6 +207,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad size", []string{"--embedded-max-store", "2GB"}, nil, "", []string{"invalid embedded-max-store", "2GiB"}},
 		{"size overflow", []string{"--embedded-max-store", "9999999999TiB"}, nil, "", []string{"invalid embedded-max-store"}},
 		{"size as bool", nil, nil, `embedded_max_store = true`, []string{"key embedded_max_store", "want a byte count"}},
+		{"inbox prefix wildcard", []string{"--nats-inbox-prefix", "_INBOX.*"}, nil, "", []string{"invalid nats-inbox-prefix", "'*'"}},
+		{"inbox prefix empty token", []string{"--nats-inbox-prefix", "_INBOX..x"}, nil, "", []string{"invalid nats-inbox-prefix", "empty"}},
+		{"js domain with dot", nil, map[string]string{"KANADE_NATS_JS_DOMAIN": "a.b"}, "", []string{"invalid nats-js-domain", "'.'"}},
 		{"bad listen", []string{"--embedded-listen", "localhost"}, nil, "", []string{"invalid embedded-listen", "host:port"}},
 		{"bad listen port", []string{"--embedded-listen", "127.0.0.1:99999"}, nil, "", []string{"invalid embedded-listen", "port"}},
 		{"empty url in list", []string{"--nats-url", "nats://a,,nats://b"}, nil, "", []string{"invalid nats-url", "empty URL"}},

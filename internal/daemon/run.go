@@ -227,6 +227,8 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 			CertFile:     cfg.TLSCert,
 			KeyFile:      cfg.TLSKey,
 		},
+		InboxPrefix:        cfg.InboxPrefix,
+		JSDomain:           cfg.JSDomain,
 		Logger:             log,
 		LogFile:            logPath,
 		Version:            Version(),
