@@ -660,17 +660,6 @@ func (a *Agent) open(ctx context.Context) error {
 	return nil
 }
 
-func joinURLs(urls []string) string {
-	s := ""
-	for i, u := range urls {
-		if i > 0 {
-			s += ","
-		}
-		s += u
-	}
-	return s
-}
-
 // Stats is a snapshot of an agent's counters since it started.
 type Stats struct {
 	// Received counts command messages, live and replayed (duplicates included).

@@ -40,7 +40,7 @@ func (a *Agent) connect(ctx context.Context) (*nats.Conn, bool, error) {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		nc, err := nats.Connect(joinURLs(a.opts.Servers), nopts...)
+		nc, err := nats.Connect(strings.Join(a.opts.Servers, ","), nopts...)
 		ch <- dialed{nc, err}
 	}()
 	select {

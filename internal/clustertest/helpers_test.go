@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,18 +203,7 @@ func waitOutboxesEmpty(t *testing.T, agents []*running, within time.Duration) {
 // shuffle), with the test settings of natstest.Connect plus opts.
 func connect(t *testing.T, urls []string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	return natstest.Connect(t, joinURLs(urls), append([]nats.Option{nats.DontRandomize()}, opts...)...)
-}
-
-func joinURLs(urls []string) string {
-	s := ""
-	for i, u := range urls {
-		if i > 0 {
-			s += ","
-		}
-		s += u
-	}
-	return s
+	return natstest.Connect(t, strings.Join(urls, ","), append([]nats.Option{nats.DontRandomize()}, opts...)...)
 }
 
 // first returns urls with urls[i] moved to the front.
