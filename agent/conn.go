@@ -68,6 +68,15 @@ func (a *Agent) newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 	return jetstream.New(nc)
 }
 
+// jsAPIPrefix is the prefix of the JetStream API subjects the agent uses
+// directly: $JS.API., or $JS.<domain>.API. with Options.JSDomain.
+func (a *Agent) jsAPIPrefix() string {
+	if a.opts.JSDomain != "" {
+		return "$JS." + a.opts.JSDomain + ".API."
+	}
+	return "$JS.API."
+}
+
 // connWatch follows a connection's state for the agent (see watchConn).
 type connWatch struct {
 	closed chan struct{} // closed when the connection was seen closed

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,8 +24,9 @@ import (
 //     and agent_groups_derived, and every key of script_current and
 //     script_status. A core message carries no revision and may overtake
 //     the store, so it only says which key changed: the key is then read
-//     from the stream leader (STREAM.MSG.GET last_by_subj), and read again
-//     a few times when the leader does not have the announced value yet.
+//     by a direct get by subject (DIRECT.GET.KV_<bucket>.<subject>, which
+//     per-agent permissions can restrict to the agent's own keys), and
+//     read again a few times until the announced value is there.
 //   - A snapshot when the state loop starts and after every reconnect:
 //     the config and group keys are read one by one, the gate buckets are
 //     walked by a short-lived consumer that is deleted once the walk is
@@ -272,50 +272,37 @@ type entry struct {
 // errNoStream is returned by lastValue when the bucket does not exist.
 var errNoStream = errors.New("agent: KV bucket not found")
 
-// lastValue reads a key's latest value from the stream leader. Not a
-// direct get, which a lagging replica may answer.
+// lastValue reads a key's latest value with a direct get by subject
+// (<api>.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>, as nats.go's KV Get
+// does): the key is in the request subject, so a per-agent NATS user can be
+// allowed exactly its own keys (docs/examples/permissions.conf), which a
+// STREAM.MSG.GET request, whose subject is in the body, cannot. A replica
+// that lags may answer; an announced value is therefore compared and read
+// again until it arrives (refresh), and a snapshot is a point in time that
+// the next announcement corrects.
 func (l *stateLoop) lastValue(ctx context.Context, bucket, key string) (entry, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
-	m, err := l.a.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	subj := l.a.jsAPIPrefix() + "DIRECT.GET.KV_" + bucket + ".$KV." + bucket + "." + key
+	m, err := l.a.nc.RequestWithContext(ctx, subj, nil)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return entry{}, fmt.Errorf("%w: %s", errNoStream, bucket)
+	}
 	if err != nil {
 		return entry{}, err
 	}
-	var resp struct {
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-		Message *struct {
-			Header []byte `json:"hdrs"`
-			Data   []byte `json:"data"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return entry{}, fmt.Errorf("agent: KV read %s/%s: %w", bucket, key, err)
-	}
-	switch {
-	case resp.Error != nil && resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
-		return entry{deleted: true}, nil
-	case resp.Error != nil && resp.Error.ErrCode == int(jetstream.JSErrCodeStreamNotFound):
-		return entry{}, fmt.Errorf("%w: %s", errNoStream, bucket)
-	case resp.Error != nil:
-		return entry{}, fmt.Errorf("agent: KV read %s/%s: %s (%d)", bucket, key, resp.Error.Description, resp.Error.ErrCode)
-	case resp.Message == nil:
-		return entry{}, fmt.Errorf("agent: KV read %s/%s: empty answer", bucket, key)
-	}
-	if len(resp.Message.Header) > 0 {
-		h, err := nats.DecodeHeadersMsg(resp.Message.Header)
-		if err != nil {
-			return entry{}, fmt.Errorf("agent: KV read %s/%s: headers: %w", bucket, key, err)
-		}
-		if h.Get(kvOpHeader) != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
+	if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+		switch code := m.Header.Get("Status"); code {
+		case "404":
 			return entry{deleted: true}, nil
+		default:
+			return entry{}, fmt.Errorf("agent: KV read %s/%s: %s %s", bucket, key, code, m.Header.Get("Description"))
 		}
 	}
-	return entry{value: resp.Message.Data}, nil
+	if m.Header.Get(kvOpHeader) != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
+		return entry{deleted: true}, nil
+	}
+	return entry{value: m.Data}, nil
 }
 
 // refresh reads an announced key and applies it; found is false while

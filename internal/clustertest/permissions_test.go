@@ -307,7 +307,8 @@ func TestPermissionsIsolation(t *testing.T) {
 	nc, v := connectAs(t, e.ns.ClientURL(), "pc-a")
 
 	// Allowed: no violation.
-	for _, s := range []string{"commands.all", "commands.pc.pc-a", "commands.group.office", "kill.x", "_INBOX.pc-a.x"} {
+	for _, s := range []string{"commands.all", "commands.pc.pc-a", "commands.group.office", "kill.x", "_INBOX.pc-a.x",
+		"$KV.agent_groups.pc-a", "$KV.agent_config.pcs.pc-a", "$KV.agent_config.groups.office"} {
 		if _, err := nc.SubscribeSync(s); err != nil {
 			t.Fatal(err)
 		}
@@ -326,6 +327,8 @@ func TestPermissionsIsolation(t *testing.T) {
 		"agents.pc-b.ping", "logs.fetch.pc-b",
 		"_INBOX.pc-b.>", "_INBOX.>", "_INBOX.*.>",
 		"heartbeat.pc-b", "results.>", "$JS.ACK.EXEC.agent-pc-b.>",
+		// pc-b's groups and config changes.
+		"$KV.agent_groups.pc-b", "$KV.agent_groups_derived.pc-b", "$KV.agent_config.pcs.pc-b", "$KV.agent_config.>",
 	}
 	for _, s := range deniedSubs {
 		if _, err := nc.SubscribeSync(s); err != nil {
@@ -352,8 +355,13 @@ func TestPermissionsIsolation(t *testing.T) {
 		"$JS.API.DIRECT.GET.EXEC",
 		"$JS.API.STREAM.MSG.GET.EXEC",
 		"$JS.ACK.EXEC.agent-pc-b.1.1.1.1.0",
-		// Watching pc-b's groups, reading results.
+		// Watching or reading pc-b's groups and config, reading results.
 		"$JS.API.CONSUMER.CREATE.KV_agent_groups.w.$KV.agent_groups.pc-b",
+		"$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc-b",
+		"$JS.API.DIRECT.GET.KV_agent_groups_derived.$KV.agent_groups_derived.pc-b",
+		"$JS.API.DIRECT.GET.KV_agent_config.$KV.agent_config.pcs.pc-b",
+		"$JS.API.DIRECT.GET.KV_agent_groups",
+		"$JS.API.STREAM.MSG.GET.KV_agent_groups",
 		"$JS.API.CONSUMER.CREATE.RESULTS.r",
 		// Administration.
 		"$JS.API.STREAM.PURGE.RESULTS", "$JS.API.STREAM.DELETE.EXEC", "$JS.API.STREAM.UPDATE.EXEC",
@@ -380,7 +388,8 @@ func TestPermissionsIsolation(t *testing.T) {
 		}
 		return nil
 	})
-	for _, s := range []string{"commands.all", "commands.pc.pc-a", "commands.group.office", "kill.x", "_INBOX.pc-a.x"} {
+	for _, s := range []string{"commands.all", "commands.pc.pc-a", "commands.group.office", "kill.x", "_INBOX.pc-a.x",
+		"$KV.agent_groups.pc-a", "$KV.agent_config.pcs.pc-a", "$KV.agent_config.groups.office"} {
 		if v.has("Subscription", s) {
 			t.Errorf("subscribing its own %s was refused", s)
 		}
