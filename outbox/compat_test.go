@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,11 @@ import (
 	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
+// mainV1 is embedded: under Wine the test binary runs outside the source tree.
+//
+//go:embed testdata/main-v1
+var mainV1 embed.FS
+
 // TestOpensMainFormat opens an outbox written by the previous version of
 // this package (testdata/main-v1: 20 items in three segments, the first 5
 // acknowledged and listed in the ack file, plus a legacy file) and drains
@@ -19,12 +25,12 @@ import (
 // the acknowledged ones are not published again.
 func TestOpensMainFormat(t *testing.T) {
 	dir := natstest.TempDir(t)
-	ents, err := os.ReadDir("testdata/main-v1")
+	ents, err := mainV1.ReadDir("testdata/main-v1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("testdata/main-v1", e.Name()))
+		b, err := mainV1.ReadFile("testdata/main-v1/" + e.Name())
 		if err != nil {
 			t.Fatal(err)
 		}
