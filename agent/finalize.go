@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,6 +104,15 @@ func (a *Agent) runFinalize(ctx context.Context, fr *finalizeRun, fin *wire.Fina
 	if err := runner.Supported(fin.Shell, fin.EffectiveRunAs()); err != nil {
 		r.ExitCode, r.Skipped = wire.ExitUnsupported, true
 		notes = append(notes, "finalize: "+err.Error())
+	} else if cause := context.Cause(ctx); cause != nil {
+		// Stopped before the hook could start: say so, rather than leave it
+		// to be reported as an unknown outcome (121) at the next start.
+		r.ExitCode = wire.ExitKilled
+		if errors.Is(cause, errRemoteKill) {
+			notes = append(notes, "finalize: hook not run: killed by remote signal")
+		} else {
+			notes = append(notes, "finalize: hook not run: agent shutting down")
+		}
 	} else {
 		var env []string
 		if collectJSON != nil {
