@@ -30,7 +30,10 @@ import (
 // already stored, is not stored again. The mark is advanced only after
 // every new event of the run is in the obs outbox, so a crash in between
 // re-emits (at least once) rather than loses; an event that could not be
-// stored leaves the mark where it was. The script sees the mark in
+// stored leaves the mark where it was, and an event stamped more than
+// maxWatermarkSkew ahead of the agent's clock is stored without moving it
+// (so it is stored again by later runs: at least once, never hiding the
+// job's later events). The script sees the mark in
 // KANADE_EMIT_WATERMARK (RFC 3339, UTC), so it can ask its source only for
 // newer events.
 
@@ -41,6 +44,12 @@ const EnvEmitWatermark = "KANADE_EMIT_WATERMARK"
 
 // maxWatermarkKeys bounds the keys kept for the events at the mark.
 const maxWatermarkKeys = 1024
+
+// maxWatermarkSkew is how far ahead of the agent's clock an event's time
+// may be and still move the mark: an event stamped far in the future (a
+// wrong clock, a bad parse) is stored but does not move it, or it would
+// hide every later event of the job.
+const maxWatermarkSkew = 10 * time.Minute
 
 // emitWatermark is a job's emit high-water mark, as stored.
 type emitWatermark struct {
@@ -161,6 +170,7 @@ func (a *Agent) emitEvents(ctx context.Context, cmd *wire.Command, stdout []byte
 		stored[k] = true
 	}
 	good, old, failed := 0, 0, 0
+	horizon := time.Now().Add(maxWatermarkSkew)
 	next := w
 	next.Keys = append([]string(nil), w.Keys...)
 	for _, ev := range events {
@@ -182,6 +192,7 @@ func (a *Agent) emitEvents(ctx context.Context, cmd *wire.Command, stdout []byte
 		good++
 		stored[k] = true
 		switch {
+		case ev.At.After(horizon):
 		case ev.At.After(next.At):
 			next.At, next.Keys = ev.At, []string{k}
 		case ev.At.Equal(next.At):

@@ -37,12 +37,13 @@ func TestEmitWatermark(t *testing.T) {
 		c.ID, c.Emit = "logons", &wire.Emit{Type: wire.EmitEvents}
 		return c
 	}
-	first := emitCmd(obsLine("2026-01-02T03:04:05Z", "1"), obsLine("2026-01-02T03:04:06Z", "2"))
+	// An event stamped far ahead (a wrong clock) must not move the mark.
+	first := emitCmd(obsLine("2026-01-02T03:04:05Z", "1"), obsLine("2099-01-01T00:00:00Z", "future"), obsLine("2026-01-02T03:04:06Z", "2"))
 	e.publish(pcSubject("pc-wm"), first)
 	if r := e.waitResult(first.RequestID, 20*time.Second); r.ExitCode != 0 || r.Stdout != "" {
 		t.Fatalf("first run: %+v", r)
 	}
-	e.waitObs("pc-wm", "test:wm", 2)
+	e.waitObs("pc-wm", "test:wm", 3)
 	if b, _ := os.ReadFile(envFile); len(b) != 0 {
 		t.Fatalf("first run saw watermark %q, want none", b)
 	}
@@ -61,12 +62,12 @@ func TestEmitWatermark(t *testing.T) {
 	}
 	// Every event of the run is in the obs outbox before the result: once
 	// the new ones arrive, nothing else of the run is on its way.
-	evs := e.waitObs("pc-wm", "test:wm", 4)
+	evs := e.waitObs("pc-wm", "test:wm", 5)
 	var recs []string
 	for _, ev := range evs {
 		recs = append(recs, ev.EventRecordID)
 	}
-	if got := strings.Join(recs, ","); got != "1,2,3,4" {
+	if got := strings.Join(recs, ","); got != "1,future,2,3,4" {
 		t.Fatalf("published events %s, want 1,2,3,4 (each once)", got)
 	}
 }
