@@ -308,3 +308,47 @@ func TestCollectRefusesEscapes(t *testing.T) {
 		t.Fatalf("data dir collected: %+v", r)
 	}
 }
+
+// TestFinalizeOnEachBundle: with on_each_bundle the hook runs once per
+// uploaded bundle, each with its own result and that bundle alone in
+// KANADE_COLLECT_RESULT, and not once more after the run.
+func TestFinalizeOnEachBundle(t *testing.T) {
+	e := newEnv(t)
+	e.collectionsBucket()
+	a := e.start("pc-each", "", nil)
+	src := natstest.TempDir(t)
+	d1, d2 := filepath.Join(src, "d1.png"), filepath.Join(src, "d2.png")
+	putFile(t, d1, "one")
+	putFile(t, d2, "two")
+	files, _ := json.Marshal(map[string]any{"bundles": []any{
+		map[string]any{"label": "20260101", "files": []string{d1}},
+		map[string]any{"label": "20260102", "files": []string{d2}},
+	}})
+	c := cmd("echo '" + string(files) + "'")
+	c.ID = "shots"
+	c.Collect = &wire.CollectHint{Name: "screenshots"}
+	c.Finalize = &wire.FinalizeCommand{Shell: wire.ShellSh, Script: `printf '%s' "$KANADE_COLLECT_RESULT"`, TimeoutSecs: 20, OnEachBundle: true}
+	e.publish(pcSubject("pc-each"), c)
+	r := e.waitResult(c.RequestID, 30*time.Second)
+	if !strings.HasPrefix(r.CollectObject, "pc-each/shots/20260101__") {
+		t.Fatalf("collect result: %+v", r)
+	}
+	for i, f := range []string{d1, d2} {
+		fr := e.waitResult(fmt.Sprintf("%s__finalize-%d", c.RequestID, i), 20*time.Second)
+		var got struct {
+			OK      bool `json:"ok"`
+			Bundles []struct {
+				Files []string `json:"files"`
+				Key   string   `json:"key"`
+			} `json:"bundles"`
+		}
+		if err := json.Unmarshal([]byte(fr.Stdout), &got); err != nil || !got.OK || len(got.Bundles) != 1 ||
+			len(got.Bundles[0].Files) != 1 || got.Bundles[0].Files[0] != f || fr.ParentResultID != r.ResultID {
+			t.Fatalf("finalize %d: %+v (%v)", i, fr, err)
+		}
+	}
+	a.stop(t)
+	if rs, _ := e.results(c.RequestID + "__finalize"); len(rs) != 0 {
+		t.Fatalf("aggregate hook ran too: %+v", rs)
+	}
+}
