@@ -645,6 +645,7 @@ func (a *Agent) open(ctx context.Context) error {
 			a.log.Warn("directory access was wider than the agent's account: reset", "dir", d)
 		}
 	}
+	a.sweepJobTemps()
 	var err error
 	if a.ledger, err = openLedgerBox(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
 		return fmt.Errorf("agent: %w", err)

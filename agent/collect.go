@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/fsutil"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,8 +47,26 @@ import (
 // credential or keyring files; with Options.CollectRoots it must be inside
 // one of them, also once resolved, so no symbolic link leads out.
 
-// collectUploadTimeout bounds the upload of one bundle.
-const collectUploadTimeout = 10 * time.Minute
+// collectUploadTimeout bounds the upload of one bundle, and
+// collectBuildTimeout the reading of its files (checked between reads: a
+// read the OS never returns from is not interrupted).
+const (
+	collectUploadTimeout = 10 * time.Minute
+	collectBuildTimeout  = 10 * time.Minute
+)
+
+// ctxReader fails once ctx ends, between reads.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
 
 // maxCollectNotes bounds the skipped-file notes of one run.
 const maxCollectNotes = 20
@@ -214,7 +233,7 @@ func (a *Agent) collect(ctx context.Context, cmd *wire.Command, stdout string, f
 			l := sanitizeLabel(*b.label)
 			label, name = &l, l
 		}
-		zipPath, packed, skipped, err := a.buildZip(b.files, maxBytes)
+		zipPath, packed, skipped, err := a.buildZip(ctx, b.files, maxBytes)
 		for _, s := range skipped {
 			if skippedNotes++; skippedNotes <= maxCollectNotes {
 				note("collect: bundle %s: %s", name, s)
@@ -266,7 +285,9 @@ func (a *Agent) uploadBundle(ctx context.Context, store jetstream.ObjectStore, k
 // buildZip zips files into a new file in the staging dir. It returns the
 // zip's path, the files packed and a note for each file skipped; an error
 // means no zip (over the cap, nothing readable, a write failure).
-func (a *Agent) buildZip(files []string, maxBytes int64) (path string, packed, skipped []string, err error) {
+func (a *Agent) buildZip(ctx context.Context, files []string, maxBytes int64) (path string, packed, skipped []string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, collectBuildTimeout)
+	defer cancel()
 	f, err := os.CreateTemp(a.stageDir, "collect-*.zip")
 	if err != nil {
 		return "", nil, nil, err
@@ -303,7 +324,7 @@ func (a *Agent) buildZip(files []string, maxBytes int64) (path string, packed, s
 			src.Close()
 			return "", nil, skipped, err
 		}
-		n, err := io.Copy(w, io.LimitReader(src, maxBytes-total+1))
+		n, err := io.Copy(w, ctxReader{ctx, io.LimitReader(src, maxBytes-total+1)})
 		src.Close()
 		if err != nil {
 			return "", nil, skipped, fmt.Errorf("reading %q: %v", p, err)
@@ -413,4 +434,15 @@ func within(p, dir string) bool {
 		return false
 	}
 	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// sweepJobTemps removes what a crash may have left of collect bundles
+// being built and of the check cache being written.
+func (a *Agent) sweepJobTemps() {
+	if m, err := filepath.Glob(filepath.Join(a.stageDir, "collect-*.zip")); err == nil {
+		for _, p := range m {
+			os.Remove(p)
+		}
+	}
+	fsutil.SweepTemp(a.checks.path)
 }
