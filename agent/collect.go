@@ -38,7 +38,9 @@ import (
 // still are; nothing is collected from a run that did not exit 0.
 //
 // Ours: files are streamed from disk into a zip in the private staging
-// dir and streamed to the object store, never held in memory;
+// dir and streamed to the object store, never held in memory (reading a
+// bundle's files is bounded to collectBuildTimeout and stops on kill, its
+// upload to collectUploadTimeout);
 // Options.CollectMaxSize (default 1 GiB) caps every bundle whatever
 // max_size says; a file that grows past the cap while read fails its
 // bundle. A listed path must be absolute without ".." elements, must not
