@@ -83,9 +83,11 @@ type Agent struct {
 	idle       chan struct{} // signalled when inflight drops to zero
 
 	acks        ackSet
-	refusals    recentSet  // result_ids of refusals stored lately
-	refusalRate *rateLimit // bounds the refusals stored (signature.go)
-	in          *inbound   // the one ordered queue of command messages
+	emitMu      sync.Mutex  // serializes emit watermark updates (emit.go)
+	checks      *checkCache // latest health-check results (check.go)
+	refusals    recentSet   // result_ids of refusals stored lately
+	refusalRate *rateLimit  // bounds the refusals stored (signature.go)
+	in          *inbound    // the one ordered queue of command messages
 	side        *sideWorker
 	subsMu      sync.Mutex
 	groupSubs   map[string]*nats.Subscription
@@ -111,6 +113,7 @@ func New(opts Options) (*Agent, error) {
 		log:        opts.Logger.With("pc_id", opts.PcID),
 		hostname:   host,
 		stageDir:   filepath.Join(opts.DataDir, "staging"),
+		checks:     newCheckCache(opts.DataDir),
 		ready:      make(chan struct{}),
 		done:       make(chan struct{}),
 		kv:         newKVState(),
@@ -642,6 +645,7 @@ func (a *Agent) open(ctx context.Context) error {
 			a.log.Warn("directory access was wider than the agent's account: reset", "dir", d)
 		}
 	}
+	a.sweepJobTemps()
 	var err error
 	if a.ledger, err = openLedgerBox(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
 		return fmt.Errorf("agent: %w", err)

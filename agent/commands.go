@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -38,6 +37,8 @@ type launchMeta struct {
 	ExecID     string    `json:"exec_id,omitempty"`
 	ResultID   string    `json:"result_id"`
 	StartedAt  time.Time `json:"started_at"`
+	// ParentResultID is set for a finalize hook (finalize.go).
+	ParentResultID string `json:"parent_result_id,omitempty"`
 }
 
 // onCommand is the handler of every command message, live or replayed,
@@ -553,6 +554,7 @@ func (a *Agent) execute(x *execution) {
 	spec := runner.Spec{
 		Shell: cmd.Shell, Script: script, Cwd: cmd.Cwd, Timeout: cmd.EffectiveTimeout(),
 		MaxOutput: a.opts.MaxOutput, StageDir: a.stageDir, KillGrace: a.opts.KillGrace, RunAs: cmd.EffectiveRunAs(),
+		Env: a.emitEnv(cmd),
 	}
 	attempts := 1
 	if cmd.Retry != nil {
@@ -606,16 +608,7 @@ func (a *Agent) execute(x *execution) {
 	if res.StderrTruncated {
 		notes = append(notes, fmt.Sprintf("kanade-agent: stderr truncated: kept %d of %d bytes", len(res.Stderr), res.StderrBytes))
 	}
-	// As upstream: events are forwarded only from a clean run (exit 0); a
-	// failed run keeps its stdout in the result, where the operator sees
-	// what went wrong, and no partial events are stored.
-	if cmd.Emit != nil && r.ExitCode == 0 {
-		a.emitEvents(ctx, res.Stdout, &notes)
-		r.Stdout = ""
-	}
-	r.Stderr = appendNotes(r.Stderr, notes)
-	r.FinishedAt = time.Now()
-	a.finish(ctx, cmd, r)
+	a.completeRun(ctx, cmd, r, res.Stdout, notes)
 }
 
 // gates applies staleness, version pin, revocation and deadline in that
@@ -711,38 +704,6 @@ func (a *Agent) fetchScript(ctx context.Context, cmd *wire.Command) (string, err
 		return "", fmt.Errorf("script_object %s: sha256 %s does not match script_object_sha256 %s", cmd.ScriptObject, got, cmd.ScriptObjectSHA256)
 	}
 	return buf.String(), nil
-}
-
-// emitEvents turns each stdout line into an ObsEvent in the obs outbox. Bad
-// lines are counted and noted. It returns the number of events stored.
-func (a *Agent) emitEvents(ctx context.Context, stdout []byte, notes *[]string) int {
-	sc := bufio.NewScanner(bytes.NewReader(stdout))
-	sc.Buffer(make([]byte, 0, 64<<10), len(stdout)+1)
-	good, bad := 0, 0
-	var firstErr error
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		ev, err := wire.DecodeObsEvent(line)
-		if err == nil {
-			ev.PcID = a.opts.PcID
-			_, err = a.obs.Enqueue(context.WithoutCancel(ctx), *ev)
-		}
-		if err != nil {
-			bad++
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		good++
-	}
-	if bad > 0 {
-		*notes = append(*notes, fmt.Sprintf("kanade-agent: emit: %d of %d lines were not stored as events (first error: %v)", bad, good+bad, firstErr))
-	}
-	return good
 }
 
 // newResult starts an ExecResult for cmd. As upstream, manifest_id is the

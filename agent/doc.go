@@ -67,9 +67,19 @@
 // and revocation; strict max_cache_age is humantime, "0s" meaning the
 // gate state must be live now); jitter; the FIFO limiter
 // (max_local_concurrent, live); the run (internal/runner: timeouts,
-// whole-tree kill, bounded output); retries; emit (only after exit 0);
+// whole-tree kill, bounded output); retries; then the job manifest hints,
+// in upstream's order: check (the derived Check cached by name, in the
+// data dir, served by Agent.Checks), collect (after exit 0: the listed
+// files zipped into the collections object store, collect_object set;
+// Options.CollectRoots and Options.CollectMaxSize bound what is read),
+// emit (after exit 0; a named job's events behind its durable watermark
+// are not stored again, KANADE_EMIT_WATERMARK tells the script the mark);
 // then EventStarted and the ExecResult (manifest_id always set) through
-// durable outboxes. kill.<exec_id> is honoured from acceptance to exit (its
+// durable outboxes; then, after exit 0, the finalize hook, whose own
+// ExecResult (request id <request_id>__finalize, parent_result_id the
+// run's result_id) is tracked in the dedup ledger so a crash reports it
+// with 121 rather than losing it. See emit.go, check.go, collect.go and
+// finalize.go. kill.<exec_id> is honoured from acceptance to exit (its
 // subscription flushed before the command goes on); while enforcing, only
 // a kill signed for its own subject is. A replayed message is acked only
 // once its command is durably launching or finished. Malformed, hostile or

@@ -176,6 +176,15 @@ type Options struct {
 	UpdateRestartWait time.Duration
 	// ShutdownTimeout bounds the final flush of the outboxes at Close. Default 5 s.
 	ShutdownTimeout time.Duration
+	// CollectRoots, when set, are the only directories a collect job may
+	// bundle files from: a listed path must be inside one of them, also
+	// once every symbolic link in it is resolved. Default none: any
+	// absolute path. Either way the agent's data dir, its credentials and
+	// keyring files are never collected (see collect.go).
+	CollectRoots []string
+	// CollectMaxSize caps the input bytes of one collect bundle, whatever
+	// the command's collect.max_size asks. Default 1 GiB.
+	CollectMaxSize int64
 }
 
 func (o *Options) setDefaults() {
@@ -216,6 +225,9 @@ func (o *Options) setDefaults() {
 	if o.UpdateRestartWait == 0 {
 		o.UpdateRestartWait = 15 * time.Minute
 	}
+	if o.CollectMaxSize <= 0 {
+		o.CollectMaxSize = 1 << 30
+	}
 }
 
 // Validate reports the first problem with o after defaults are applied.
@@ -243,6 +255,11 @@ func (o *Options) Validate() error {
 	} else if o.InboxPrefix != "" { // empty: the default
 		if err := validInboxPrefix(o.InboxPrefix); err != nil {
 			return fmt.Errorf("agent: Options.InboxPrefix %q: %w", o.InboxPrefix, err)
+		}
+	}
+	for _, r := range o.CollectRoots {
+		if !filepath.IsAbs(r) {
+			return fmt.Errorf("agent: Options.CollectRoots: %q is not an absolute path", r)
 		}
 	}
 	if o.JSDomain != "" {

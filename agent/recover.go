@@ -55,7 +55,7 @@ func (a *Agent) recover(ctx context.Context) {
 		now := time.Now()
 		cmd := &wire.Command{ID: m.ManifestID, RequestID: e.RequestID, ExecID: m.ExecID}
 		r := a.newResult(cmd, m.ResultID, m.StartedAt)
-		r.ExitCode, r.FinishedAt = wire.ExitRestarted, now
+		r.ExitCode, r.FinishedAt, r.ParentResultID = wire.ExitRestarted, now, m.ParentResultID
 		r.Stderr = "kanade-agent: the agent restarted while this command was launching or running; its outcome is unknown"
 		a.log.Warn("command found mid-launch after a restart", "request_id", e.RequestID, "exec_id", m.ExecID)
 		a.finish(ctx, cmd, r)

@@ -27,6 +27,7 @@ const (
 
 // Object stores.
 const (
+	ObjectCollections  = "collections"    // <pc_id>/<job_id>/[<label>__]<ts>.zip → collect bundle.
 	ObjectReleases     = "agent_releases" // <version> → agent binary.
 	ObjectResultOutput = "result_output"  // <request_id>/stdout|stderr → output over 256 KiB.
 	ObjectScripts      = "scripts"        // <name>/<version> → large script.

@@ -76,14 +76,17 @@ type Command struct {
 	Staleness *Staleness `json:"staleness,omitempty"`
 	// Emit, when set, turns stdout lines into ObsEvents.
 	Emit *Emit `json:"emit,omitempty"`
-	// Check is upstream's health-check hint, carried verbatim and not acted on.
-	Check json.RawMessage `json:"check,omitempty"`
-	// Collect is upstream's file-collection hint, carried verbatim and not acted on.
-	Collect json.RawMessage `json:"collect,omitempty"`
+	// Check, when set, makes the run a health check: the agent caches the
+	// Check it derives from the run (see CheckHint).
+	Check *CheckHint `json:"check,omitempty"`
+	// Collect, when set, makes the run a file collector: after a clean run
+	// the agent zips the files the script lists into the collections
+	// object store (see CollectHint).
+	Collect *CollectHint `json:"collect,omitempty"`
 	// Retry, when set, reruns the script on a non-zero exit or timeout.
 	Retry *Retry `json:"retry,omitempty"`
-	// Finalize is upstream's post-run hook, carried verbatim and not acted on.
-	Finalize json.RawMessage `json:"finalize,omitempty"`
+	// Finalize, when set, is a hook run after a clean run (see FinalizeCommand).
+	Finalize *FinalizeCommand `json:"finalize,omitempty"`
 }
 
 // Staleness is the freshness requirement of a command's gate state.
@@ -98,10 +101,15 @@ type Staleness struct {
 	MaxCacheAge string `json:"max_cache_age,omitempty"`
 }
 
-// Emit selects how a command's stdout is interpreted.
+// Emit selects how a command's stdout is interpreted (upstream's manifest
+// EmitConfig).
 type Emit struct {
 	// Type is "events": each stdout line is an ObsEvent.
 	Type string `json:"type"`
+	// WatermarkPath is upstream's operator hint naming where the script
+	// keeps its own watermark; documentation only, the agent does not read
+	// it (its own watermark is kept in the data dir).
+	WatermarkPath string `json:"watermark_path,omitempty"`
 }
 
 // Retry is a command's retry policy.
@@ -143,26 +151,26 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 // MarshalJSON encodes c as upstream's serde derive does (see Command).
 func (c Command) MarshalJSON() ([]byte, error) {
 	type wireCommand struct {
-		BypassLocalLimit   bool            `json:"bypass_local_limit,omitempty"`
-		ID                 string          `json:"id"`
-		Version            string          `json:"version"`
-		RequestID          string          `json:"request_id"`
-		ExecID             *string         `json:"exec_id"`
-		Shell              string          `json:"shell"`
-		Script             string          `json:"script"`
-		ScriptObject       string          `json:"script_object,omitempty"`
-		ScriptObjectSHA256 string          `json:"script_object_sha256,omitempty"`
-		TimeoutSecs        int64           `json:"timeout_secs"`
-		JitterSecs         *int64          `json:"jitter_secs"`
-		RunAs              string          `json:"run_as"`
-		Cwd                string          `json:"cwd,omitempty"`
-		DeadlineAt         *time.Time      `json:"deadline_at,omitempty"`
-		Staleness          Staleness       `json:"staleness"`
-		Emit               *Emit           `json:"emit,omitempty"`
-		Check              json.RawMessage `json:"check,omitempty"`
-		Collect            json.RawMessage `json:"collect,omitempty"`
-		Retry              *Retry          `json:"retry,omitempty"`
-		Finalize           json.RawMessage `json:"finalize,omitempty"`
+		BypassLocalLimit   bool             `json:"bypass_local_limit,omitempty"`
+		ID                 string           `json:"id"`
+		Version            string           `json:"version"`
+		RequestID          string           `json:"request_id"`
+		ExecID             *string          `json:"exec_id"`
+		Shell              string           `json:"shell"`
+		Script             string           `json:"script"`
+		ScriptObject       string           `json:"script_object,omitempty"`
+		ScriptObjectSHA256 string           `json:"script_object_sha256,omitempty"`
+		TimeoutSecs        int64            `json:"timeout_secs"`
+		JitterSecs         *int64           `json:"jitter_secs"`
+		RunAs              string           `json:"run_as"`
+		Cwd                string           `json:"cwd,omitempty"`
+		DeadlineAt         *time.Time       `json:"deadline_at,omitempty"`
+		Staleness          Staleness        `json:"staleness"`
+		Emit               *Emit            `json:"emit,omitempty"`
+		Check              *CheckHint       `json:"check,omitempty"`
+		Collect            *CollectHint     `json:"collect,omitempty"`
+		Retry              *Retry           `json:"retry,omitempty"`
+		Finalize           *FinalizeCommand `json:"finalize,omitempty"`
 	}
 	w := wireCommand{
 		BypassLocalLimit: c.BypassLocalLimit, ID: c.ID, Version: c.Version, RequestID: c.RequestID,
@@ -296,6 +304,11 @@ func (c *Command) Validate() error {
 	}
 	if c.Emit != nil && c.Emit.Type != EmitEvents {
 		return fmt.Errorf("%w: emit type %q is not %q", ErrInvalid, c.Emit.Type, EmitEvents)
+	}
+	if c.Finalize != nil {
+		if err := c.Finalize.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Retry != nil && (c.Retry.Max < 0 || c.Retry.BackoffSecs < 0) {
 		return fmt.Errorf("%w: retry max and backoff_secs must not be negative", ErrInvalid)

@@ -147,7 +147,7 @@ func TestCommandOmitsEmptyOptionalFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Script, c.ScriptObject, c.ScriptObjectSHA256 = "", "a/b", strings.Repeat("0", 64)
-	c.Check, c.Collect, c.Finalize = json.RawMessage(`{}`), json.RawMessage(`{}`), json.RawMessage(`{}`)
+	c.Check, c.Collect, c.Finalize = &wire.CheckHint{Name: "c"}, &wire.CollectHint{Name: "c"}, &wire.FinalizeCommand{Shell: "sh"}
 	b, err = json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)

@@ -28,4 +28,16 @@
 // fields. Malformed JSON and documents that break the protocol's rules give
 // an error that wraps [ErrInvalid] and says what is wrong. Nothing in this
 // package panics on input from the network.
+//
+// # Job manifest hints
+//
+// A [Command] carries upstream's job-manifest hints typed: [Emit] (with
+// upstream's documentation-only watermark_path), [CheckHint], [CollectHint]
+// and [FinalizeCommand]. They decode with upstream's defaults
+// (status_field "status", detail_field "detail", fleet and health true,
+// files_field "files", run_as "system") and required fields (a hint
+// without its name, a finalize without shell, script or timeout_secs is an
+// error, as serde's), and encode as upstream's serde derive does. A check
+// or collect job's stdout payload is read with [FencedPayload]; a collect
+// max_size with [ParseSize]; the agent's health-check result is a [Check].
 package wire

@@ -123,3 +123,15 @@ func ExampleDecodeCommand_strict() {
 	// echo safe
 	// wire: invalid: command: duplicate field "script"
 }
+
+// FencedPayload picks a hint's JSON out of a job's stdout, as the agent
+// does for check and collect jobs.
+func ExampleFencedPayload() {
+	stdout := "scanning...\n#KANADE-CHECK-BEGIN\n{\"status\":\"warn\",\"detail\":\"C: 91% full\"}\n#KANADE-CHECK-END\ndone\n"
+	fmt.Println(wire.FencedPayload(stdout, wire.CheckBlockBegin, wire.CheckBlockEnd))
+	n, _ := wire.ParseSize("50MB")
+	fmt.Println(n)
+	// Output:
+	// {"status":"warn","detail":"C: 91% full"}
+	// 50000000
+}

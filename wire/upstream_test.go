@@ -71,20 +71,23 @@ func TestUpstreamDocuments(t *testing.T) {
 				RunAs: wire.RunAsSystem, Staleness: &wire.Staleness{Mode: wire.StalenessCached}}, ""},
 		{"command script object, check, collect, finalize carried", `{"id":"collect-diag","version":"2","request_id":"r2","exec_id":"e2",` +
 			`"shell":"pwsh","script":"","script_object":"collect-diag/2","script_object_sha256":"` + sha + `","timeout_secs":600,` +
-			`"jitter_secs":0,"run_as":"user","staleness":{"mode":"unchecked"},"check":{"status_field":"status"},` +
+			`"jitter_secs":0,"run_as":"user","staleness":{"mode":"unchecked"},"emit":{"type":"events","watermark_path":"C:\\wm.txt"},"check":{"name":"disk","status_field":"st"},` +
 			`"collect":{"name":"diag","description":"logs","max_size":"50MB","files_field":"files"},` +
 			`"finalize":{"shell":"powershell","script":"Remove-Item $env:FILE","timeout_secs":30,"run_as":"system","on_each_bundle":false}}`,
 			cmd, wire.Command{ID: "collect-diag", Version: "2", RequestID: "r2", ExecID: "e2", Shell: wire.ShellPwsh,
 				ScriptObject: "collect-diag/2", ScriptObjectSHA256: sha, TimeoutSecs: 600, RunAs: wire.RunAsUser,
 				Staleness: &wire.Staleness{Mode: wire.StalenessUnchecked},
-				Check:     json.RawMessage(`{"status_field":"status"}`),
-				Collect:   json.RawMessage(`{"name":"diag","description":"logs","max_size":"50MB","files_field":"files"}`),
-				Finalize:  json.RawMessage(`{"shell":"powershell","script":"Remove-Item $env:FILE","timeout_secs":30,"run_as":"system","on_each_bundle":false}`),
+				Emit:      &wire.Emit{Type: wire.EmitEvents, WatermarkPath: `C:\wm.txt`},
+				Check:     &wire.CheckHint{Name: "disk", StatusField: "st", DetailField: "detail", Fleet: true, Health: true},
+				Collect:   &wire.CollectHint{Name: "diag", Description: "logs", MaxSize: "50MB", FilesField: "files"},
+				Finalize: &wire.FinalizeCommand{Shell: wire.ShellPowerShell, Script: "Remove-Item $env:FILE", TimeoutSecs: 30,
+					RunAs: wire.RunAsSystem},
 			},
 			// jitter_secs Some(0) and None mean the same (no jitter); Go writes null.
 			`{"id":"collect-diag","version":"2","request_id":"r2","exec_id":"e2",` +
 				`"shell":"pwsh","script":"","script_object":"collect-diag/2","script_object_sha256":"` + sha + `","timeout_secs":600,` +
-				`"jitter_secs":null,"run_as":"user","staleness":{"mode":"unchecked"},"check":{"status_field":"status"},` +
+				`"jitter_secs":null,"run_as":"user","staleness":{"mode":"unchecked"},"emit":{"type":"events","watermark_path":"C:\\wm.txt"},` +
+				`"check":{"name":"disk","status_field":"st","detail_field":"detail","fleet":true,"health":true},` +
 				`"collect":{"name":"diag","description":"logs","max_size":"50MB","files_field":"files"},` +
 				`"finalize":{"shell":"powershell","script":"Remove-Item $env:FILE","timeout_secs":30,"run_as":"system","on_each_bundle":false}}`},
 		{"command pre-v0.29 job_id, pre-v0.21 fields absent", `{"id":"x","version":"1.0.0","request_id":"r","job_id":"legacy-exec-uuid",` +
