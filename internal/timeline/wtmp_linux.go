@@ -1,0 +1,4 @@
+package timeline
+
+// defaultWtmp is Options.Wtmp's default.
+const defaultWtmp = "/var/log/wtmp"

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package timeline
+
+// defaultWtmp is Options.Wtmp's default: none off Linux (the BSDs and
+// macOS use other formats).
+const defaultWtmp = ""
