@@ -48,7 +48,9 @@
 // (USER_PROCESS) and logoff (DEAD_PROCESS ending a login seen before), with
 // source "wtmp" and event_record_id the first 16 hex digits of the SHA-256
 // of the record. Its watermark, <Dir>/wtmp-reader-watermark.json, holds the
-// file's inode, the offset of the next record and the open sessions; a
-// rotated file's rest is read from <file>.1 when it still has the old
-// inode. The systemd journal is not read.
+// file's inode, the offset of the next record, the id of the record before
+// it and the open sessions, and is written as the event log's. A rotated
+// file's rest is read from <file>.1 when it still has the old inode; a
+// file truncated or rewritten in place is read again from its start. The
+// systemd journal is not read.
 package timeline

@@ -123,12 +123,15 @@ type openSession struct {
 	Pid  int32  `json:"pid"`
 }
 
-// wtmpMark is the wtmp watermark: the file (inode) and the offset of the
-// first record not yet handled, and the sessions open at that point (a
-// DEAD_PROCESS record usually has no user: it is taken from the login).
+// wtmpMark is the wtmp watermark: the file (inode), the offset of the
+// first record not yet handled and the id of the record before it (a file
+// truncated and written again since has another there), and the sessions
+// open at that point (a DEAD_PROCESS record usually has no user: it is
+// taken from the login).
 type wtmpMark struct {
 	Ino      uint64                  `json:"ino"`
 	Offset   int64                   `json:"offset"`
+	Last     string                  `json:"last,omitempty"`
 	Sessions map[string]*openSession `json:"sessions"`
 }
 
@@ -180,14 +183,33 @@ func (w *wtmpReader) poll(ctx context.Context, emit Emit) {
 				return // its rest is tried again next poll
 			}
 		}
-		w.wm.Ino, w.wm.Offset = ino, 0
-	} else if fi.Size() < w.wm.Offset {
-		w.wm.Offset = 0 // truncated: read it again from the start
+		w.wm.Ino, w.wm.Offset, w.wm.Last = ino, 0, ""
+	} else if fi.Size() < w.wm.Offset || !w.lastMatches(w.file) {
+		w.wm.Offset, w.wm.Last = 0, "" // truncated or rewritten: read it again from the start
 	}
 	w.wm.Ino = ino
 	if err := w.read(ctx, w.file, since, emit); err != nil {
 		s.log.Warn("timeline: wtmp", "file", w.file, "err", err)
 	}
+}
+
+// lastMatches reports whether the record before the watermark offset in
+// file is the one last handled.
+func (w *wtmpReader) lastMatches(file string) bool {
+	if w.wm.Offset == 0 || w.wm.Last == "" {
+		return true
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return true // read reports it
+	}
+	defer f.Close()
+	b := make([]byte, UtmpRecordSize)
+	if _, err := f.ReadAt(b, w.wm.Offset-UtmpRecordSize); err != nil {
+		return false
+	}
+	r, _ := DecodeUtmp(b)
+	return r.ID == w.wm.Last
 }
 
 // read handles the records of file from the watermark offset on, emitting
@@ -229,14 +251,14 @@ func (w *wtmpReader) read(ctx context.Context, file string, since time.Time, emi
 				return fmt.Errorf("emit record at offset %d (tried again next poll): %w", w.wm.Offset, err)
 			}
 			apply()
-			w.wm.Offset += UtmpRecordSize
+			w.wm.Offset, w.wm.Last = w.wm.Offset+UtmpRecordSize, rec.ID
 			if err := w.s.saveJSON(w.path, &w.wm); err != nil {
 				w.s.log.Error("timeline: wtmp events may be emitted again after a restart", "err", err)
 			}
 			continue
 		}
 		apply()
-		w.wm.Offset += UtmpRecordSize
+		w.wm.Offset, w.wm.Last = w.wm.Offset+UtmpRecordSize, rec.ID
 	}
 }
 
