@@ -34,7 +34,7 @@ const (
 
 	errorNoMoreItems       = syscall.Errno(259)
 	errorInsufficientBuf   = syscall.Errno(122)
-	errorCallNotImplmented = syscall.Errno(120)
+	errorCallNotImplemented = syscall.Errno(120)
 	errorTimeout           = syscall.Errno(1460)
 	errorCancelled         = syscall.Errno(1223)
 )
@@ -47,8 +47,8 @@ func defaultEventLog() EventLog { return LiveEventLog{} }
 // 32 with a 5 s timeout, EvtRender (EvtRenderEventXml), EvtClose. A ctx
 // that ends cancels the query (EvtCancel) and Query returns ctx's error.
 // A wevtapi.dll without these functions, or whose EvtQuery answers
-// ERROR_CALL_NOT_IMPLEMENTED (Wine), gives an error wrapping
-// ErrUnsupported.
+// ERROR_CALL_NOT_IMPLEMENTED or returns no handle without setting an error
+// (Wine 8's stub), gives an error wrapping ErrUnsupported.
 type LiveEventLog struct{}
 
 // Query returns the rendered XML of at most max events of channel that
@@ -72,7 +72,11 @@ func (LiveEventLog) Query(ctx context.Context, channel, query string, max int) (
 	}
 	rs, _, e := procEvtQuery.Call(0, uintptr(unsafe.Pointer(ch)), uintptr(unsafe.Pointer(q)), evtQueryChannelPath|evtQueryForwardDirection)
 	if rs == 0 {
-		if errors.Is(e, errorCallNotImplmented) {
+		if errno, ok := e.(syscall.Errno); ok && errno == 0 {
+			// No handle and no error: a stub (Wine 8's EvtQuery is one).
+			return nil, fmt.Errorf("%w: EvtQuery %s returned no handle and set no error (a stub)", ErrUnsupported, channel)
+		}
+		if errors.Is(e, errorCallNotImplemented) {
 			return nil, fmt.Errorf("%w: EvtQuery %s: %v", ErrUnsupported, channel, e)
 		}
 		return nil, fmt.Errorf("timeline: EvtQuery %s %q: %w", channel, query, e)

@@ -57,7 +57,7 @@ func (f *fakeLog) add(channel, doc string) {
 func recordedLog(t testing.TB) *fakeLog {
 	t.Helper()
 	f := &fakeLog{docs: map[string][]string{}}
-	ents, err := os.ReadDir("testdata")
+	ents, err := fixtures.ReadDir("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,8 @@
 package timeline
 
 import (
+	"embed"
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,9 +51,15 @@ func fakeResolve(sid string) string {
 	return "user-" + sid[strings.LastIndexByte(sid, '-')+1:]
 }
 
+// fixtures is testdata, embedded: under Wine the test binary does not run
+// in the package directory.
+//
+//go:embed testdata/*.xml
+var fixtures embed.FS
+
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := fixtures.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +184,7 @@ func TestRowQuery(t *testing.T) {
 }
 
 func FuzzDecodeEventXML(f *testing.F) {
-	ents, _ := os.ReadDir("testdata")
+	ents, _ := fixtures.ReadDir("testdata")
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), ".xml") {
 			f.Add(readFixture(f, e.Name()))
