@@ -142,6 +142,11 @@ func (s *Source) Run(ctx context.Context, emit Emit) error {
 		<-ctx.Done()
 		return nil
 	}
+	wtmp := ""
+	if wt != nil {
+		wtmp = wt.file
+	}
+	s.log.Info("timeline source running", "event_log", wl != nil, "wtmp", wtmp, "period", s.opts.Period, "look_back", s.opts.LookBack)
 	t := time.NewTicker(s.opts.Period)
 	defer t.Stop()
 	for {
