@@ -51,6 +51,18 @@
 // file's inode, the offset of the next record, the id of the record before
 // it and the open sessions, and is written as the event log's. A rotated
 // file's rest is read from <file>.1 when it still has the old inode; a
-// file truncated or rewritten in place is read again from its start. The
-// systemd journal is not read.
+// file truncated or rewritten in place is read again from its start.
+//
+// Where journalctl is installed, the systemd journal gives what wtmp lacks,
+// sleep and resume: systemd-sleep's entries SD_MESSAGE_SLEEP_START
+// (MessageSleepStart) → sleep and SD_MESSAGE_SLEEP_STOP (MessageSleepStop)
+// → resume, payload {"sleep": the entry's SLEEP field, such as "suspend"
+// or "hibernate"}, source "journal", event_record_id the first 16 hex
+// digits of the SHA-256 of the entry's __CURSOR. Each poll runs
+//
+//	journalctl --output=json --no-pager --quiet --utc --since=@<now-LookBack> [--after-cursor=<cursor>] MESSAGE_ID=<start> MESSAGE_ID=<stop>
+//
+// under the poll's timeout; the watermark <Dir>/journal-reader-watermark.json
+// holds the cursor of the last entry handled ({"cursor": "..."}). A cursor
+// journalctl refuses is dropped and the look-back read again.
 package timeline

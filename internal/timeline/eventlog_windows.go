@@ -32,11 +32,11 @@ const (
 	evtRenderEventXML        = 1
 	evtBatch                 = 32
 
-	errorNoMoreItems       = syscall.Errno(259)
-	errorInsufficientBuf   = syscall.Errno(122)
+	errorNoMoreItems        = syscall.Errno(259)
+	errorInsufficientBuf    = syscall.Errno(122)
 	errorCallNotImplemented = syscall.Errno(120)
-	errorTimeout           = syscall.Errno(1460)
-	errorCancelled         = syscall.Errno(1223)
+	errorTimeout            = syscall.Errno(1460)
+	errorCancelled          = syscall.Errno(1223)
 )
 
 // defaultEventLog is Options.EventLog's default on Windows.

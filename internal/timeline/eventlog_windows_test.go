@@ -33,7 +33,7 @@ func TestLiveEventLog(t *testing.T) {
 			t.Fatalf("under Wine: Query = %d docs, %v; want ErrUnsupported from EvtQuery", len(docs), err)
 		}
 		var buf natstest.Buffer
-		s, err := New(Options{Dir: natstest.TempDir(t), NoWtmp: true, Log: testLog(t, &buf), Period: time.Millisecond})
+		s, err := New(Options{Dir: natstest.TempDir(t), NoWtmp: true, NoJournal: true, Log: testLog(t, &buf), Period: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

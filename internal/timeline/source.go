@@ -69,6 +69,12 @@ type Options struct {
 	Wtmp string
 	// NoWtmp turns the wtmp reader off.
 	NoWtmp bool
+	// Journalctl is the journalctl program that reads sleep and resume
+	// from the systemd journal. Default: journalctl in PATH on Linux, none
+	// elsewhere.
+	Journalctl string
+	// NoJournal turns the journal reader off.
+	NoJournal bool
 }
 
 func (o *Options) setDefaults() {
@@ -92,6 +98,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Wtmp == "" && !o.NoWtmp {
 		o.Wtmp = defaultWtmp
+	}
+	if o.Journalctl == "" && !o.NoJournal {
+		o.Journalctl = defaultJournalctl()
 	}
 }
 
@@ -137,16 +146,24 @@ func (s *Source) Run(ctx context.Context, emit Emit) error {
 		wt = &wtmpReader{s: s, file: s.opts.Wtmp, path: filepath.Join(s.opts.Dir, wtmpWatermarkFile)}
 		wt.load()
 	}
-	if wl == nil && wt == nil {
+	var jr *journalReader
+	if s.opts.Journalctl != "" && !s.opts.NoJournal {
+		jr = &journalReader{s: s, cmd: s.opts.Journalctl, path: filepath.Join(s.opts.Dir, journalWatermarkFile)}
+		jr.load()
+	}
+	if wl == nil && wt == nil && jr == nil {
 		s.log.Info("no timeline reader on this system")
 		<-ctx.Done()
 		return nil
 	}
-	wtmp := ""
+	wtmp, journal := "", ""
 	if wt != nil {
 		wtmp = wt.file
 	}
-	s.log.Info("timeline source running", "event_log", wl != nil, "wtmp", wtmp, "period", s.opts.Period, "look_back", s.opts.LookBack)
+	if jr != nil {
+		journal = jr.cmd
+	}
+	s.log.Info("timeline source running", "event_log", wl != nil, "wtmp", wtmp, "journalctl", journal, "period", s.opts.Period, "look_back", s.opts.LookBack)
 	t := time.NewTicker(s.opts.Period)
 	defer t.Stop()
 	for {
@@ -156,6 +173,9 @@ func (s *Source) Run(ctx context.Context, emit Emit) error {
 		}
 		if wt != nil {
 			wt.poll(pctx, emit)
+		}
+		if jr != nil {
+			jr.poll(pctx, emit)
 		}
 		cancel()
 		if s.afterPoll != nil {

@@ -91,7 +91,7 @@ func testLog(t testing.TB, buf *natstest.Buffer) *slog.Logger {
 // clock fixtureNow; polled receives a value after every poll.
 func newTestSource(t testing.TB, dir string, log EventLog, buf *natstest.Buffer) (*Source, chan struct{}) {
 	t.Helper()
-	s, err := New(Options{Dir: dir, EventLog: log, NoWtmp: true, ResolveSID: fakeResolve, Log: testLog(t, buf), Period: time.Hour})
+	s, err := New(Options{Dir: dir, EventLog: log, NoWtmp: true, NoJournal: true, ResolveSID: fakeResolve, Log: testLog(t, buf), Period: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

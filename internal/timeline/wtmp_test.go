@@ -127,7 +127,7 @@ func decodeAll(t *testing.T, data []byte) []UtmpRecord {
 
 func newWtmpSource(t *testing.T, dir, file string, buf *natstest.Buffer) (*Source, chan struct{}) {
 	t.Helper()
-	s, err := New(Options{Dir: dir, NoEventLog: true, Wtmp: file, Log: testLog(t, buf), Period: time.Hour})
+	s, err := New(Options{Dir: dir, NoEventLog: true, NoJournal: true, Wtmp: file, Log: testLog(t, buf), Period: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
