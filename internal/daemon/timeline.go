@@ -10,9 +10,10 @@ import (
 
 // timelineUsage documents the timeline setting.
 const timelineUsage = "record the PC's timeline (boot, shutdown, sleep, resume, logon, logoff, lock, unlock) as obs events: " +
-	"on Windows from the System and Security event logs, on Linux from /var/log/wtmp, polled every 5 minutes " +
+	"on Windows from the System and Security event logs, on Linux from /var/log/wtmp and, where journalctl is installed, " +
+	"sleep and resume from the systemd journal; polled every 5 minutes " +
 	"and at start, looking back at most 24 hours; the read positions are kept in the data directory " +
-	"(winlog-reader-watermark.json, wtmp-reader-watermark.json). Off elsewhere"
+	"(winlog-reader-watermark.json, wtmp-reader-watermark.json, journal-reader-watermark.json). Off elsewhere"
 
 // timelineSources returns the agent's ObsSources: the timeline source when
 // cfg.Timeline is set and the system is Windows or Linux, else none. A

@@ -249,6 +249,9 @@ func (w *winlogReader) poll(ctx context.Context, emit Emit) {
 			return
 		}
 		if err := w.pollRow(ctx, r, since, emit); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				continue // stopping, or the poll timed out: reported above
+			}
 			if errors.Is(err, ErrUnsupported) {
 				if !w.unsupported {
 					w.unsupported = true
