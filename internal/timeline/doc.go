@@ -47,7 +47,11 @@
 // boot (BOOT_TIME), shutdown (RUN_LVL with user "shutdown"), logon
 // (USER_PROCESS) and logoff (DEAD_PROCESS ending a login seen before), with
 // source "wtmp" and event_record_id the first 16 hex digits of the SHA-256
-// of the record. Its watermark, <Dir>/wtmp-reader-watermark.json, holds the
+// of the record. Payloads: boot {"kernel": ut_host, the kernel release, or
+// null}, shutdown null, logon and logoff {"user", "tty": ut_line, "host":
+// ut_host or null, "pid": ut_pid} (a logoff's user, host and pid are the
+// login's). Only records within LookBack are emitted; older ones still
+// open and close sessions. Its watermark, <Dir>/wtmp-reader-watermark.json, holds the
 // file's inode, the offset of the next record, the id of the record before
 // it and the open sessions, and is written as the event log's. A rotated
 // file's rest is read from <file>.1 when it still has the old inode; a

@@ -28,14 +28,16 @@ const (
 
 // Providers of the mapped Windows events.
 const (
-	ProviderWinlogon           = "Microsoft-Windows-Winlogon"
-	ProviderKernelGeneral      = "Microsoft-Windows-Kernel-General"
-	ProviderKernelPower        = "Microsoft-Windows-Kernel-Power"
-	ProviderKernelBoot         = "Microsoft-Windows-Kernel-Boot"
-	ProviderPowerTroubleshoot  = "Microsoft-Windows-Power-Troubleshooter"
+	ProviderWinlogon          = "Microsoft-Windows-Winlogon"
+	ProviderKernelGeneral     = "Microsoft-Windows-Kernel-General"
+	ProviderKernelPower       = "Microsoft-Windows-Kernel-Power"
+	ProviderKernelBoot        = "Microsoft-Windows-Kernel-Boot"
+	ProviderPowerTroubleshoot = "Microsoft-Windows-Power-Troubleshooter"
+)
+
+const (
 	winlogSourcePrefix         = "winlog:"
 	winlogWatermarkFile        = "winlog-reader-watermark.json"
-	eventNamespace             = "http://schemas.microsoft.com/win/2004/08/events/event"
 	maxEventXML                = 1 << 20 // a rendered event larger than this is refused
 	maxQueryEvents             = 10000   // events read per query and poll at most
 	defaultEvtNextTimeoutMilli = 5000

@@ -17,11 +17,12 @@ import (
 	"github.com/kanade/kanade-agent/wire"
 )
 
-// The utmp record (struct utmp of glibc on Linux amd64 and arm64,
-// little-endian, 384 bytes): the fields this package reads.
-const (
-	UtmpRecordSize = 384
+// UtmpRecordSize is the size of a utmp record: struct utmp of glibc on
+// Linux amd64 and arm64 (little-endian).
+const UtmpRecordSize = 384
 
+// Offsets of the utmp record fields this package reads.
+const (
 	utType    = 0   // int16
 	utPid     = 4   // int32
 	utLine    = 8   // [32]byte
