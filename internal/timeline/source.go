@@ -134,7 +134,7 @@ type Emit = func(context.Context, wire.ObsEvent) error
 // next event is emitted: an event is emitted once across restarts, and an
 // event whose emit failed is tried again at the next poll. A poll that
 // fails (an event log the system cannot read) is logged and the source
-// keeps running.
+// keeps running. Run must not be called again before it returned.
 func (s *Source) Run(ctx context.Context, emit Emit) error {
 	var wl *winlogReader
 	if s.opts.EventLog != nil && !s.opts.NoEventLog {
@@ -234,7 +234,7 @@ type winlogReader struct {
 
 func (w *winlogReader) load() {
 	w.wm = map[string]uint64{}
-	if !w.s.loadJSON(w.path, &w.wm) {
+	if !w.s.loadJSON(w.path, &w.wm) || w.wm == nil { // a file holding null too
 		w.wm = map[string]uint64{}
 	}
 }
@@ -248,19 +248,22 @@ func (w *winlogReader) poll(ctx context.Context, emit Emit) {
 			s.log.Warn("timeline: event log poll cut short", "err", context.Cause(ctx))
 			return
 		}
-		if err := w.pollRow(ctx, r, since, emit); err != nil {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				continue // stopping, or the poll timed out: reported above
-			}
-			if errors.Is(err, ErrUnsupported) {
-				if !w.unsupported {
-					w.unsupported = true
-					s.log.Warn("timeline: cannot read the Windows event log; will retry every poll", "err", err)
-				}
-				return
-			}
-			s.log.Warn("timeline: event log row failed", "row", r.Key(), "err", err)
+		err := w.pollRow(ctx, r, since, emit)
+		if err == nil {
+			w.unsupported = false
+			continue
 		}
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			continue // stopping, or the poll timed out: reported above
+		}
+		if errors.Is(err, ErrUnsupported) {
+			if !w.unsupported {
+				w.unsupported = true
+				s.log.Warn("timeline: cannot read the Windows event log; will retry every poll", "err", err)
+			}
+			return
+		}
+		s.log.Warn("timeline: event log row failed", "row", r.Key(), "err", err)
 	}
 }
 

@@ -342,8 +342,14 @@ func readWatermark(t *testing.T, dir string) map[string]uint64 {
 // the look-back is read again (the old event stays out), and the file is
 // written anew.
 func TestCorruptWatermark(t *testing.T) {
+	for _, content := range []string{`{"System::6005:log_service_started": 1`, `null`, `{"System::6005:log_service_started": -1}`, "\x00\x00"} {
+		t.Run(content, func(t *testing.T) { testCorruptWatermark(t, content) })
+	}
+}
+
+func testCorruptWatermark(t *testing.T, content string) {
 	dir := natstest.TempDir(t)
-	if err := os.WriteFile(filepath.Join(dir, winlogWatermarkFile), []byte(`{"System::6005:log_service_started": 1`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, winlogWatermarkFile), []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var buf natstest.Buffer
@@ -353,7 +359,7 @@ func TestCorruptWatermark(t *testing.T) {
 	if got := c.ids(); !slices.Equal(got, mappedIDs()) {
 		t.Fatalf("emitted\n%v\nwant\n%v", got, mappedIDs())
 	}
-	if !strings.Contains(buf.String(), "timeline watermark unreadable") {
+	if content != "null" && !strings.Contains(buf.String(), "timeline watermark unreadable") {
 		t.Errorf("corrupt watermark not logged:\n%s", buf.String())
 	}
 	if wm := readWatermark(t, dir); wm["System::6006:log_service_stopped"] != 100202 {
