@@ -154,6 +154,11 @@ func (w *wtmpReader) load() {
 	if w.wm.Sessions == nil {
 		w.wm.Sessions = map[string]*openSession{}
 	}
+	for line, o := range w.wm.Sessions {
+		if o == nil || len(w.wm.Sessions) > maxOpen {
+			delete(w.wm.Sessions, line)
+		}
+	}
 }
 
 // poll reads the records appended since the last poll. When the file was

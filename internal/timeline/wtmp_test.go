@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/binary"
 	"encoding/json"
 	"os"
@@ -245,6 +246,19 @@ func TestWtmpSource(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "timeline watermark unreadable") {
 		t.Errorf("not logged:\n%s", buf.String())
+	}
+
+	// A session recorded as null: no crash, the logoff is not one.
+	wm := fmt.Sprintf(`{"ino":0,"offset":%d,"sessions":{"pts/9":null}}`, 12*UtmpRecordSize)
+	if err := os.WriteFile(filepath.Join(dir, wtmpWatermarkFile), []byte(wm), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, file, utmpRec(UtDeadProcess, 9, "pts/9", "ts/9", "", "", h(4, 0)))
+	s, polled = newWtmpSource(t, dir, file, nil)
+	c = &collector{}
+	runPolls(t, s, c.emit, 1, polled)
+	if len(c.evs) != 0 {
+		t.Fatalf("emitted %q", brief(t, c.evs))
 	}
 }
 
