@@ -79,6 +79,8 @@ type Config struct {
 	// EmbeddedMaxStore is the most bytes the embedded JetStream may store;
 	// 0 is the server's default (75 % of the free space).
 	EmbeddedMaxStore int64
+	// Timeline runs the PC timeline source (package timeline) in the agent.
+	Timeline bool
 }
 
 // Embedded reports whether the daemon runs its own NATS server.
@@ -166,6 +168,8 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.EmbeddedListen }, check: checkListen},
 	{flag: "embedded-max-store", env: "KANADE_EMBEDDED_MAX_STORE", kind: kindSize, def: "0", usage: "most disk the embedded JetStream may use, such as 2GiB (0: 75% of the free space); stream limits shrink to fit",
 		field: func(c *Config) any { return &c.EmbeddedMaxStore }},
+	{flag: "timeline", env: "KANADE_TIMELINE", kind: kindBool, def: "true", usage: timelineUsage,
+		field: func(c *Config) any { return &c.Timeline }},
 }
 
 // UsageError is a problem with the command line, environment or config

@@ -239,6 +239,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
 		UpdateRestartWait:  restartWait(cfg.UpdateRestartWait),
 		NATSOptions:        natsOpts,
+		ObsSources:         timelineSources(cfg, log),
 	})
 	if err != nil {
 		log.Error("invalid agent options", "err", err)
