@@ -56,6 +56,7 @@ type Agent struct {
 	cfgMu      sync.Mutex
 	cfg        wire.Config
 	cfgChanged chan struct{} // signalled (non-blocking) when cfg changes
+	ppChanged  chan struct{} // signalled with cfgChanged, for runProcPerf
 	grpChanged chan struct{} // signalled when the effective groups change
 	kickCh     chan struct{} // signalled on (re)connect
 	replayUp   chan struct{} // closed once the EXEC consumer runs, or the first infra check failed
@@ -116,6 +117,7 @@ func New(opts Options) (*Agent, error) {
 		kv:         newKVState(),
 		cfg:        *opts.Defaults,
 		cfgChanged: make(chan struct{}, 1),
+		ppChanged:  make(chan struct{}, 1),
 		grpChanged: make(chan struct{}, 1),
 		kickCh:     make(chan struct{}, 1),
 		idle:       make(chan struct{}, 1),
@@ -174,6 +176,7 @@ func (a *Agent) configChanged() {
 			"inventory_interval", cfg.InventoryInterval, "target_version", cfg.TargetVersion)
 		a.limit.setLimit(cfg.MaxLocalConcurrent)
 		signal(a.cfgChanged)
+		signal(a.ppChanged)
 		if a.inv != nil {
 			a.inv.SetInterval(cfg.InventoryInterval)
 		}
@@ -344,6 +347,7 @@ func (a *Agent) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { a.runTimers(gctx); return nil })
+	g.Go(func() error { a.runProcPerf(gctx); return nil })
 	g.Go(func() error {
 		select {
 		case <-conn.closed:
