@@ -97,6 +97,9 @@ type Agent struct {
 	}
 	// pingLimit and logsLimit bound the ping and logs.fetch requests answered.
 	pingLimit, logsLimit *rateLimit
+	// tails are the live job tails; jobTailLimit bounds the requests answered.
+	tails        tailRegistry
+	jobTailLimit *rateLimit
 }
 
 // New validates opts and returns an Agent that has not started yet. Nothing
@@ -128,6 +131,7 @@ func New(opts Options) (*Agent, error) {
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	a.side = newSideWorker()
 	a.pingLimit, a.logsLimit = newRateLimit(pingBurst, pingEvery), newRateLimit(logsBurst, logsEvery)
+	a.jobTailLimit = newRateLimit(jobTailBurst, jobTailEvery)
 	a.refusalRate = newRateLimit(refusalBurst, refusalEvery)
 	return a, nil
 }
@@ -490,6 +494,7 @@ func (a *Agent) subscribeCore() error {
 	pc, _ := subject.CommandsPC(a.opts.PcID)
 	ping, _ := subject.Ping(a.opts.PcID)
 	logs, _ := subject.LogsFetch(a.opts.PcID)
+	tail, _ := subject.JobTail(a.opts.PcID)
 	subs := []struct {
 		subj string
 		h    nats.MsgHandler // nil: a command subject, into the ordered queue
@@ -498,6 +503,7 @@ func (a *Agent) subscribeCore() error {
 		{pc, nil},
 		{ping, a.onPing},
 		{logs, a.onLogsFetch},
+		{tail, a.onJobTail},
 	}
 	for _, s := range subs {
 		var sub *nats.Subscription
@@ -713,10 +719,11 @@ type Stats struct {
 func (a *Agent) requestSubsDropped() int64 {
 	ping, _ := subject.Ping(a.opts.PcID)
 	logs, _ := subject.LogsFetch(a.opts.PcID)
+	tail, _ := subject.JobTail(a.opts.PcID)
 	var n int64
 	a.subsMu.Lock()
 	defer a.subsMu.Unlock()
-	for _, subj := range []string{ping, logs} {
+	for _, subj := range []string{ping, logs, tail} {
 		if sub := a.groupSubs["\x00"+subj]; sub != nil {
 			if d, err := sub.Dropped(); err == nil {
 				n += int64(d)

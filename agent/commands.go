@@ -554,6 +554,8 @@ func (a *Agent) execute(x *execution) {
 		Shell: cmd.Shell, Script: script, Cwd: cmd.Cwd, Timeout: cmd.EffectiveTimeout(),
 		MaxOutput: a.opts.MaxOutput, StageDir: a.stageDir, KillGrace: a.opts.KillGrace, RunAs: cmd.EffectiveRunAs(),
 	}
+	tail := a.tails.start(resultID) // job.tail.<pc_id> (jobtail.go)
+	spec.Tap = tail.tap
 	attempts := 1
 	if cmd.Retry != nil {
 		attempts += min(cmd.Retry.Max, maxRetries)
@@ -574,6 +576,7 @@ func (a *Agent) execute(x *execution) {
 		}
 	}
 
+	a.tails.finish(tail)
 	if held { // the slot bounds running scripts, not the storing of results
 		a.limit.release()
 		held = false
