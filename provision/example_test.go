@@ -44,5 +44,5 @@ func ExampleEnsure() {
 	// Output:
 	// before: true
 	// after: <nil>
-	// again: 0 created, 13 existing, [] <nil>
+	// again: 0 created, 17 existing, [] <nil>
 }
