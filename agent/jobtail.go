@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +75,7 @@ type liveTail struct {
 	out, err tailRing
 	running  bool
 	finished time.Time
+	order    uint64 // finishing order, for dropping the oldest (clocks may tie)
 }
 
 // tap is a runner.Spec.Tap.
@@ -97,8 +100,9 @@ func (t *liveTail) reply() wire.JobTailReply {
 
 // tailRegistry holds the live tails by result_id.
 type tailRegistry struct {
-	mu sync.Mutex
-	m  map[string]*liveTail
+	mu       sync.Mutex
+	m        map[string]*liveTail
+	finished uint64 // runs finished so far
 }
 
 // start registers a live tail for resultID, replacing any earlier one.
@@ -116,11 +120,12 @@ func (r *tailRegistry) start(resultID string) *liveTail {
 
 // finish marks t's run finished; its tail stays answerable jobTailGrace.
 func (r *tailRegistry) finish(t *liveTail) {
-	t.mu.Lock()
-	t.running, t.finished = false, time.Now()
-	t.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.finished++
+	t.mu.Lock()
+	t.running, t.finished, t.order = false, time.Now(), r.finished
+	t.mu.Unlock()
 	r.sweep(time.Now())
 }
 
@@ -148,22 +153,18 @@ func (r *tailRegistry) sweep(now time.Time) {
 			done = append(done, id)
 		}
 	}
-	for len(done) > jobTailMaxFinished {
-		oldest := 0
-		for i, id := range done {
-			if r.m[id].finishedAt().Before(r.m[done[oldest]].finishedAt()) {
-				oldest = i
-			}
+	if len(done) > jobTailMaxFinished {
+		slices.SortFunc(done, func(a, b string) int { return cmp.Compare(r.m[a].finishOrder(), r.m[b].finishOrder()) })
+		for _, id := range done[:len(done)-jobTailMaxFinished] {
+			delete(r.m, id)
 		}
-		delete(r.m, done[oldest])
-		done = append(done[:oldest], done[oldest+1:]...)
 	}
 }
 
-func (t *liveTail) finishedAt() time.Time {
+func (t *liveTail) finishOrder() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.finished
+	return t.order
 }
 
 // onJobTail answers job.tail.<pc_id> with the live output of the run the
