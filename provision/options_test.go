@@ -106,6 +106,35 @@ func TestExecConsumerLimit(t *testing.T) {
 			t.Fatalf("%d of %d consumers refused", refused, fleet)
 		}
 	})
+	// An EXEC created without the limit (by an upstream backend, or an
+	// older provision) is raised in place by a stream update (as
+	// nats stream edit EXEC --max-consumers 1000000 does), consumers kept.
+	t.Run("raised by an update", func(t *testing.T) {
+		srv := natstest.RunBareServer(t)
+		js := natstest.JetStream(t, natstest.Connect(t, srv.URL()))
+		ctx := context.Background()
+		if err := provision.EnsureWith(ctx, js, provision.Options{ExecMaxConsumers: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if refused := addConsumers(t, js, 0, 1000); refused != 0 {
+			t.Fatalf("%d refused under the default limit", refused)
+		}
+		st, err := js.Stream(ctx, "EXEC")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		cfg.MaxConsumers = provision.DefaultExecMaxConsumers
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatalf("raising EXEC max_consumers: %v", err)
+		}
+		if refused := addConsumers(t, js, 1000, fleet-1000); refused != 0 {
+			t.Fatalf("%d of %d consumers refused after the update", refused, fleet-1000)
+		}
+		if info, err := st.Info(ctx); err != nil || info.State.Consumers != fleet {
+			t.Fatalf("EXEC holds %v consumers (%v), want %d", info.State.Consumers, err, fleet)
+		}
+	})
 }
 
 // TestOptionsValidate: out-of-range options are refused before anything

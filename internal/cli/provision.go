@@ -9,6 +9,7 @@ import (
 
 	"github.com/kanade/kanade-agent/internal/bytesize"
 	"github.com/kanade/kanade-agent/provision"
+	"github.com/kanade/kanade-agent/subject"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -81,6 +82,9 @@ func runProvision(ctx context.Context, inv *invocation, args []string) error {
 	}
 	for _, d := range rep.Differences {
 		fmt.Fprintf(w, "differs: %s; left unchanged\n", d)
+		if d.Field == "max_consumers" && d.Name == subject.StreamExec {
+			fmt.Fprintf(w, "hint: each agent holds a consumer on EXEC, and nats-server allows 1,000 per stream unless max_consumers is set: for a larger fleet run 'nats stream edit EXEC --max-consumers %s' (the update keeps the stream's consumers)\n", d.Want)
+		}
 	}
 	if err != nil {
 		return jsError("provision", err)

@@ -139,3 +139,21 @@ func TestProvisionReplicas(t *testing.T) {
 	mentions(t, "stderr", o.stderr, "--replicas 9")
 	k("provision", "--replicas", "1").want(t, 0)
 }
+
+// TestProvisionExecConsumersHint: an EXEC stream created without
+// max_consumers (upstream's bootstrap) is reported with the command that
+// raises it.
+func TestProvisionExecConsumersHint(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunBareServer(t)
+	js := natstest.JetStream(t, natstest.Connect(t, srv.URL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EXEC", Subjects: []string{"commands.>"}, MaxMsgsPerSubject: 1,
+		MaxAge: 7 * 24 * time.Hour, MaxBytes: 64 << 20, Discard: jetstream.DiscardOld}); err != nil {
+		t.Fatal(err)
+	}
+	o := kanade(srv.URL())("provision").want(t, 0)
+	mentions(t, "stdout", o.stdout, "differs: stream EXEC: max_consumers is none (provision creates 1000000)",
+		"nats stream edit EXEC --max-consumers 1000000")
+}
