@@ -56,6 +56,7 @@ type Agent struct {
 	cfgMu      sync.Mutex
 	cfg        wire.Config
 	cfgChanged chan struct{} // signalled (non-blocking) when cfg changes
+	ppChanged  chan struct{} // signalled with cfgChanged, for runProcPerf
 	grpChanged chan struct{} // signalled when the effective groups change
 	kickCh     chan struct{} // signalled on (re)connect
 	replayUp   chan struct{} // closed once the EXEC consumer runs, or the first infra check failed
@@ -98,6 +99,9 @@ type Agent struct {
 	}
 	// pingLimit and logsLimit bound the ping and logs.fetch requests answered.
 	pingLimit, logsLimit *rateLimit
+	// tails are the live job tails; jobTailLimit bounds the requests answered.
+	tails        tailRegistry
+	jobTailLimit *rateLimit
 }
 
 // New validates opts and returns an Agent that has not started yet. Nothing
@@ -119,6 +123,7 @@ func New(opts Options) (*Agent, error) {
 		kv:         newKVState(),
 		cfg:        *opts.Defaults,
 		cfgChanged: make(chan struct{}, 1),
+		ppChanged:  make(chan struct{}, 1),
 		grpChanged: make(chan struct{}, 1),
 		kickCh:     make(chan struct{}, 1),
 		idle:       make(chan struct{}, 1),
@@ -129,6 +134,7 @@ func New(opts Options) (*Agent, error) {
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	a.side = newSideWorker()
 	a.pingLimit, a.logsLimit = newRateLimit(pingBurst, pingEvery), newRateLimit(logsBurst, logsEvery)
+	a.jobTailLimit = newRateLimit(jobTailBurst, jobTailEvery)
 	a.refusalRate = newRateLimit(refusalBurst, refusalEvery)
 	return a, nil
 }
@@ -177,6 +183,7 @@ func (a *Agent) configChanged() {
 			"inventory_interval", cfg.InventoryInterval, "target_version", cfg.TargetVersion)
 		a.limit.setLimit(cfg.MaxLocalConcurrent)
 		signal(a.cfgChanged)
+		signal(a.ppChanged)
 		if a.inv != nil {
 			a.inv.SetInterval(cfg.InventoryInterval)
 		}
@@ -347,6 +354,7 @@ func (a *Agent) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { a.runTimers(gctx); return nil })
+	g.Go(func() error { a.runProcPerf(gctx); return nil })
 	g.Go(func() error {
 		select {
 		case <-conn.closed:
@@ -489,6 +497,7 @@ func (a *Agent) subscribeCore() error {
 	pc, _ := subject.CommandsPC(a.opts.PcID)
 	ping, _ := subject.Ping(a.opts.PcID)
 	logs, _ := subject.LogsFetch(a.opts.PcID)
+	tail, _ := subject.JobTail(a.opts.PcID)
 	subs := []struct {
 		subj string
 		h    nats.MsgHandler // nil: a command subject, into the ordered queue
@@ -497,6 +506,7 @@ func (a *Agent) subscribeCore() error {
 		{pc, nil},
 		{ping, a.onPing},
 		{logs, a.onLogsFetch},
+		{tail, a.onJobTail},
 	}
 	for _, s := range subs {
 		var sub *nats.Subscription
@@ -702,10 +712,11 @@ type Stats struct {
 func (a *Agent) requestSubsDropped() int64 {
 	ping, _ := subject.Ping(a.opts.PcID)
 	logs, _ := subject.LogsFetch(a.opts.PcID)
+	tail, _ := subject.JobTail(a.opts.PcID)
 	var n int64
 	a.subsMu.Lock()
 	defer a.subsMu.Unlock()
-	for _, subj := range []string{ping, logs} {
+	for _, subj := range []string{ping, logs, tail} {
 		if sub := a.groupSubs["\x00"+subj]; sub != nil {
 			if d, err := sub.Dropped(); err == nil {
 				n += int64(d)

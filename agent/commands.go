@@ -556,6 +556,8 @@ func (a *Agent) execute(x *execution) {
 		MaxOutput: a.opts.MaxOutput, StageDir: a.stageDir, KillGrace: a.opts.KillGrace, RunAs: cmd.EffectiveRunAs(),
 		Env: a.emitEnv(cmd),
 	}
+	tail := a.tails.start(resultID) // job.tail.<pc_id> (jobtail.go)
+	spec.Tap = tail.tap
 	attempts := 1
 	if cmd.Retry != nil {
 		attempts += min(cmd.Retry.Max, maxRetries)
@@ -576,6 +578,7 @@ func (a *Agent) execute(x *execution) {
 		}
 	}
 
+	a.tails.finish(tail)
 	if held { // the slot bounds running scripts, not the storing of results
 		a.limit.release()
 		held = false

@@ -123,7 +123,16 @@
 // (Options.LogFile). While the agent enforces signatures it answers
 // logs.fetch only to a request signed by a keyring key at most five
 // minutes ago; anything else gets the one-line reply
-// "kanade-agent: logs.fetch refused: <reason>". Stats gives a host program
+// "kanade-agent: logs.fetch refused: <reason>". While process_perf_enabled
+// is set and process_perf_expires_at has not passed, the top
+// process_perf_top_n processes by CPU go out on process_perf.<pc_id> every
+// host_perf_interval (internal/procperf; the first a second after it turns
+// on, measured from a baseline), and the loop stops at the expiry by
+// itself. job.tail.<pc_id> answers with the live output of a run by
+// result_id: the last 128 KiB of its stdout and stderr, kept while it runs
+// and for a minute after (at most 32 finished runs); it is signed and
+// rate-limited like logs.fetch, a refusal answered found false with the
+// reason in "error". Stats gives a host program
 // the counters; Config the effective configuration, merged live from the
 // agent_config bucket over Options.Defaults (a scope that does not decode,
 // or has max_local_concurrent 0, is ignored whole: its key keeps its

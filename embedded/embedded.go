@@ -59,7 +59,8 @@ type Options struct {
 	SkipProvision bool
 	// MaxStore is the most bytes JetStream may store on disk. Default: the
 	// server's default, 75 % of the free space under StoreDir. Stream limits
-	// are reserved against it, so provisioning needs about 3.9 GiB of it.
+	// (and object store limits) are reserved against it, so provisioning
+	// without scaling needs about 9.9 GiB of it (provision.LimitBytes).
 	MaxStore int64
 	// ReadyTimeout bounds the wait for the server to accept connections,
 	// within ctx. Default DefaultReadyTimeout.
@@ -233,9 +234,10 @@ func clientURL(ns *server.Server, host string) string {
 }
 
 // provision creates the protocol's streams, buckets and object stores. On a
-// small disk, where JetStream's store limit (by default 75 % of the free
-// space) cannot hold the streams' limits (about 3.9 GiB), the stream limits
-// are scaled down to half the store limit instead of failing.
+// small disk, where half of JetStream's store limit (by default 75 % of the
+// free space) cannot hold the streams' and object stores' byte limits
+// (provision.LimitBytes, about 9.9 GiB), those limits are scaled down to
+// half the store limit instead of failing.
 func (s *Server) provision(ctx context.Context, log *slog.Logger) error {
 	nc, err := s.Connect(nats.Name("kanade-embedded-provision"))
 	if err != nil {
@@ -247,14 +249,14 @@ func (s *Server) provision(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("embedded: provision: %w", err)
 	}
 	var budget int64
-	if jsc := s.ns.JetStreamConfig(); jsc != nil && jsc.MaxStore > 0 && jsc.MaxStore/2 < provision.StreamBytes() {
+	if jsc := s.ns.JetStreamConfig(); jsc != nil && jsc.MaxStore > 0 && jsc.MaxStore/2 < provision.LimitBytes() {
 		budget = jsc.MaxStore / 2
 		log.Warn("small disk: the embedded server's stream limits are scaled down to fit its store",
 			"store_limit_bytes", jsc.MaxStore, "stream_limits_bytes", budget)
 	}
 	if err := provision.EnsureWithin(ctx, js, budget); err != nil {
 		if isStorageExceeded(err) {
-			return fmt.Errorf("embedded: provision: %w (the stream limits need about 3.9 GiB of JetStream storage: free disk space or set Options.MaxStore)", err)
+			return fmt.Errorf("embedded: provision: %w (the stream and object store limits need about 9.9 GiB of JetStream storage: free disk space or set Options.MaxStore)", err)
 		}
 		return fmt.Errorf("embedded: provision: %w", err)
 	}

@@ -44,5 +44,27 @@ func ExampleEnsure() {
 	// Output:
 	// before: true
 	// after: <nil>
-	// again: 0 created, 13 existing, [] <nil>
+	// again: 0 created, 17 existing, [] <nil>
+}
+
+// On a three-node JetStream cluster, create what is missing with three
+// replicas; EXEC takes one consumer per agent (DefaultExecMaxConsumers).
+func ExampleProvisionWith() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect("nats://a:4222,nats://b:4222,nats://c:4222")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	rep, err := provision.ProvisionWith(ctx, js, provision.Options{Replicas: 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, d := range rep.Differences {
+		fmt.Println(d)
+	}
 }

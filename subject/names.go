@@ -16,7 +16,14 @@ const (
 	BucketGroupsDerived = "agent_groups_derived" // <pc_id> → Groups, unioned with BucketGroups.
 	BucketScriptCurrent = "script_current"       // <command id> → version.
 	BucketScriptStatus  = "script_status"        // <command id> → ACTIVE or REVOKED.
+	BucketSchedules     = "schedules"            // <schedule id> → Schedule (runs_on: agent ones run locally).
+	BucketJobs          = "jobs"                 // <job id> → Job (manifest).
+	BucketFleetConfig   = "fleet_config"         // FreezeKey → Freeze.
 )
+
+// FreezeKey is the key of the fleet-wide change freeze in BucketFleetConfig.
+// Absent means not frozen; a value that does not decode counts as frozen.
+const FreezeKey = "freeze"
 
 // Keys of the agent_config bucket.
 const (

@@ -129,16 +129,8 @@ func runLogs(ctx context.Context, inv *invocation, args []string) error {
 		return err
 	}
 	msg := &nats.Msg{Subject: subj, Data: body}
-	if *keyFile != "" {
-		kid, priv, err := LoadKey(*keyFile)
-		if err != nil {
-			return err
-		}
-		// Bound to this subject and body: an enforcing agent accepts no
-		// other form for logs.fetch.
-		if msg.Header, err = signing.Sign(priv, kid, subj, time.Now(), body); err != nil {
-			return fmt.Errorf("sign logs request: %w", err)
-		}
+	if err := signWith(*keyFile, msg, "logs request"); err != nil {
+		return err
 	}
 	reply, err := inv.requestMsg(ctx, msg, pc)
 	if err != nil {
@@ -198,16 +190,8 @@ func runKill(ctx context.Context, inv *invocation, args []string) error {
 		return usageErr(err)
 	}
 	msg := &nats.Msg{Subject: subj}
-	if *keyFile != "" {
-		kid, priv, err := LoadKey(*keyFile)
-		if err != nil {
-			return err
-		}
-		// Bound to this subject (the body is empty): an enforcing agent
-		// accepts no other form for a kill.
-		if msg.Header, err = signing.Sign(priv, kid, subj, time.Now(), nil); err != nil {
-			return fmt.Errorf("sign kill: %w", err)
-		}
+	if err := signWith(*keyFile, msg, "kill"); err != nil {
+		return err
 	}
 	nc, err := inv.connect(ctx)
 	if err != nil {
@@ -254,6 +238,16 @@ func publishProbe(ctx context.Context, nc *nats.Conn, msg *nats.Msg, timeout tim
 	// means no status came, so someone listens.
 	_, err = sub.NextMsg(100 * time.Millisecond)
 	return !errors.Is(err, nats.ErrNoResponders), nil
+}
+
+// signWith signs msg with the key in keyFile (a --key flag) for its
+// subject; "" leaves it unsigned.
+func signWith(keyFile string, msg *nats.Msg, what string) error {
+	s, err := loadSigner(keyFile)
+	if err != nil {
+		return err
+	}
+	return s.sign(msg, what)
 }
 
 // shortBytes returns at most the first 80 bytes of b, for messages.

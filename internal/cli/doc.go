@@ -8,9 +8,13 @@
 //	kanade exec (--pc ID | --group G | --all) [--shell sh|cmd|powershell|pwsh]
 //	            [--timeout-secs N] [--exec-id ID] [--key FILE] [--wait D] [--json] SCRIPT... | -
 //	kanade ping PC
-//	kanade logs PC [--tail N]
-//	kanade kill EXEC_ID
-//	kanade provision [--check] [--max-bytes SIZE]
+//	kanade logs PC [--tail N] [--key FILE]
+//	kanade kill EXEC_ID [--key FILE]
+//	kanade tail PC RESULT_ID [--follow] [--every D] [--key FILE]
+//	kanade schedule put FILE | ls [--json] | rm ID
+//	kanade job put FILE | ls [--json] | rm ID
+//	kanade obs tail [--pc PC] [--since D] [--count N] [--json]
+//	kanade provision [--check] [--max-bytes SIZE] [--replicas N]
 //	kanade keygen --kid KID --out FILE [--force] [--label TEXT] [--max-age-secs N]
 //	kanade release put --version V --file BINARY [--key FILE] [--force]
 //	kanade release ls [--keyring FILE]
@@ -26,8 +30,16 @@
 // to the result_output object store is fetched from there.
 //
 // ping and logs are requests on agents.<pc>.ping and logs.fetch.<pc>
-// ({"tail_lines":N}); kill publishes on kill.<exec_id>. provision runs
-// provision.Ensure and lists what exists. keygen writes an ed25519 private
+// ({"tail_lines":N}); kill publishes on kill.<exec_id>. tail is a request
+// on job.tail.<pc> (wire.JobTailRequest, reply wire.JobTailReply): the live
+// output of one run; --key signs logs, kill and tail requests in the
+// subject-bound form, as an enforcing agent requires. schedule and job put
+// a JSON document validated with wire.Schedule / wire.Job Validate into KV
+// schedules / jobs under its id (job inlines execute.script_file), list and
+// delete them (job rm refuses a job a schedule uses and writes REVOKED into
+// script_status, as upstream). obs tail follows stream OBS_EVENTS with an
+// ordered consumer. provision runs provision.ProvisionWith and lists what
+// exists. keygen writes an ed25519 private
 // key file ({"kid","private_key"}, read back by [LoadKey]) and prints the
 // public wire.KeyringEntry for the agents' keyring. release put publishes a
 // binary to the agent_releases object store with update.PutRelease.

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -85,8 +83,7 @@ type execRun struct {
 	group   string // --group, or ""
 	wait    time.Duration
 	json    bool
-	priv    ed25519.PrivateKey
-	kid     string
+	key     *signer // --key, or nil
 	js      jetstream.JetStream
 	results string // results.<request_id>
 }
@@ -155,10 +152,8 @@ func runExec(ctx context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *keyFile != "" {
-		if x.kid, x.priv, err = LoadKey(*keyFile); err != nil {
-			return err
-		}
+	if x.key, err = loadSigner(*keyFile); err != nil {
+		return err
 	}
 	x.cmd = wire.Command{
 		ID: wire.AdhocID, Version: AdhocVersion, RequestID: uuid.NewString(), ExecID: *execID,
@@ -251,11 +246,8 @@ func (x *execRun) run(ctx context.Context) error {
 		return err
 	}
 	msg := &nats.Msg{Subject: x.target, Data: body}
-	if x.priv != nil {
-		msg.Header = nats.Header{}
-		if err := signing.SignHeader(msg.Header, x.priv, x.kid, x.target, time.Now(), body); err != nil {
-			return err
-		}
+	if err := x.key.sign(msg, "command"); err != nil {
+		return err
 	}
 	if err := nc.PublishMsg(msg); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {
@@ -266,12 +258,8 @@ func (x *execRun) run(ctx context.Context) error {
 	if err := nc.FlushWithContext(cctx); err != nil {
 		return fmt.Errorf("publish to %s: %w", x.target, err)
 	}
-	signed := ""
-	if x.priv != nil {
-		signed = ", signed as " + x.kid
-	}
 	fmt.Fprintf(inv.env.Stderr, "kanade exec: sent to %s (request_id %s, exec_id %s%s); waiting up to %v\n",
-		x.target, x.cmd.RequestID, x.cmd.ExecID, signed, x.wait)
+		x.target, x.cmd.RequestID, x.cmd.ExecID, x.key.signedAs(), x.wait)
 
 	return x.collect(ctx, results, started)
 }

@@ -9,27 +9,34 @@ import (
 
 	"github.com/kanade/kanade-agent/internal/bytesize"
 	"github.com/kanade/kanade-agent/provision"
+	"github.com/kanade/kanade-agent/subject"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 var provisionCmd = &command{
 	name:    "provision",
-	args:    "[--check] [--max-bytes SIZE]",
+	args:    "[--check] [--max-bytes SIZE] [--replicas N]",
 	summary: "create the protocol's missing streams, KV buckets and object stores",
 	long: `Creates what is missing, with the settings of upstream kanade's bootstrap
 (provision.Provision): streams EXEC, RESULTS, EVENTS, OBS_EVENTS, INVENTORY;
 buckets agent_config, agent_groups, agent_groups_derived, script_current,
-script_status; object stores agent_releases, result_output, scripts. What
-exists is never changed, even when its settings differ from those (a
-server set up by a kanade backend keeps its own): each difference is
-printed as a "differs:" line. Running it again changes nothing. Then it
-lists what exists, with message counts and sizes.
+script_status, schedules, jobs, fleet_config; object stores agent_releases,
+result_output, scripts, collections. EXEC is created with max_consumers
+1000000 (one consumer per agent; nats-server allows 1,000 per stream
+otherwise). What exists is never changed, even when its settings differ
+from those (a server set up by a kanade backend keeps its own): each
+difference is printed as a "differs:" line. Running it again changes
+nothing. Then it lists what exists, with message counts and sizes.
 
 With --max-bytes the byte limits of what is created (streams about
-3.9 GiB in all, result_output 1 GiB) are scaled down in proportion so the
-streams fit SIZE (such as 1GiB): for a server whose
-JetStream store is smaller, such as an agent's embedded server started
-with --embedded-max-store (give half of that, as the agent does).
+3.9 GiB in all, result_output 1 GiB, collections 5 GiB) are scaled down in
+proportion so that they fit SIZE (such as 1GiB) together: for a server
+whose JetStream store is smaller, such as an agent's embedded server
+started with --embedded-max-store (give half of that, as the agent does).
+
+With --replicas N (default 1) what is created has N replicas: 3 on a
+JetStream cluster. What exists keeps its count; a different one is printed
+as a "differs:" line.
 
 With --check it changes nothing, prints the differences, lists what exists
 and exits 1 when something is missing. Differences alone do not fail.`,
@@ -40,6 +47,7 @@ func runProvision(ctx context.Context, inv *invocation, args []string) error {
 	fs := inv.flags()
 	check := fs.Bool("check", false, "only list what exists; exit 1 when something is missing")
 	maxBytes := fs.String("max-bytes", "", "scale the streams' byte limits to fit `SIZE` in all, such as 1GiB (default: the protocol's limits)")
+	replicas := fs.Int("replicas", 0, "create with `N` replicas: 1 on a single server (default), 3 on a cluster")
 	if err := inv.parse(fs, args); err != nil {
 		return err
 	}
@@ -53,23 +61,30 @@ func runProvision(ctx context.Context, inv *invocation, args []string) error {
 	if len(fs.Args()) > 0 {
 		return usageErrorf("provision takes no arguments, got %q", fs.Args())
 	}
+	opts := provision.Options{Budget: budget, Replicas: *replicas}
+	if err := opts.Validate(); err != nil || *replicas < 0 {
+		return usageErrorf("--replicas %d: want 1 to 5", *replicas)
+	}
 	// Creating the object stores and buckets takes a few round trips each.
 	js, pctx, done, err := inv.session(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	do := provision.Provision
+	do := provision.ProvisionWith
 	if *check {
-		do = provision.Inspect
+		do = provision.InspectWith
 	}
-	rep, err := do(pctx, js, budget)
+	rep, err := do(pctx, js, opts)
 	w := inv.env.Stdout
 	for _, c := range rep.Created {
 		fmt.Fprintf(w, "created: %s\n", c)
 	}
 	for _, d := range rep.Differences {
 		fmt.Fprintf(w, "differs: %s; left unchanged\n", d)
+		if d.Field == "max_consumers" && d.Name == subject.StreamExec {
+			fmt.Fprintf(w, "hint: each agent holds a consumer on EXEC, and nats-server allows 1,000 per stream unless max_consumers is set: for a larger fleet run 'nats stream edit EXEC --max-consumers %s' (the update keeps the stream's consumers)\n", d.Want)
+		}
 	}
 	if err != nil {
 		return jsError("provision", err)

@@ -87,8 +87,15 @@ func TestProvisionMaxBytes(t *testing.T) {
 		}
 		total += st.CachedInfo().Config.MaxBytes
 	}
+	for _, cfg := range provision.ObjectStores() {
+		st, err := js.Stream(ctx, "OBJ_"+cfg.Bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += max(st.CachedInfo().Config.MaxBytes, 0)
+	}
 	if total > 256<<20 || total < 200<<20 {
-		t.Fatalf("streams' MaxBytes sum to %d, want just under 256 MiB", total)
+		t.Fatalf("streams' and object stores' MaxBytes sum to %d, want just under 256 MiB", total)
 	}
 }
 
@@ -118,4 +125,35 @@ func TestProvisionReportsDifferences(t *testing.T) {
 	}
 	o = k("provision", "--check").want(t, 0)
 	mentions(t, "--check stdout", o.stdout, line)
+}
+
+// TestProvisionReplicas: --replicas reaches the server (a single server
+// refuses three replicas), and an out-of-range count is a usage error.
+func TestProvisionReplicas(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunBareServer(t)
+	k := kanade(srv.URL())
+	o := k("provision", "--replicas", "3").want(t, 1)
+	mentions(t, "stderr", o.stderr, "stream EXEC", "replicas")
+	o = k("provision", "--replicas", "9").want(t, 2)
+	mentions(t, "stderr", o.stderr, "--replicas 9")
+	k("provision", "--replicas", "1").want(t, 0)
+}
+
+// TestProvisionExecConsumersHint: an EXEC stream created without
+// max_consumers (upstream's bootstrap) is reported with the command that
+// raises it.
+func TestProvisionExecConsumersHint(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunBareServer(t)
+	js := natstest.JetStream(t, natstest.Connect(t, srv.URL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EXEC", Subjects: []string{"commands.>"}, MaxMsgsPerSubject: 1,
+		MaxAge: 7 * 24 * time.Hour, MaxBytes: 64 << 20, Discard: jetstream.DiscardOld}); err != nil {
+		t.Fatal(err)
+	}
+	o := kanade(srv.URL())("provision").want(t, 0)
+	mentions(t, "stdout", o.stdout, "differs: stream EXEC: max_consumers is none (provision creates 1000000)",
+		"nats stream edit EXEC --max-consumers 1000000")
 }

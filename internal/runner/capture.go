@@ -16,10 +16,15 @@ type capture struct {
 	max   int
 	buf   []byte
 	total int64
+	// tap, when set, sees every chunk read, before the cap applies.
+	tap func(p []byte)
 }
 
 // add keeps what fits of p and counts all of it.
 func (c *capture) add(p []byte) {
+	if c.tap != nil {
+		c.tap(p)
+	}
 	c.total += int64(len(p))
 	room := c.max - len(c.buf)
 	if room <= 0 {

@@ -69,6 +69,14 @@ type Spec struct {
 	// has no polite stop for a process tree: the Job Object is terminated at
 	// once and KillGrace is not used.
 	KillGrace time.Duration
+	// Tap, when set, is called with every chunk read from the script's
+	// standard output (stderr false) or standard error (stderr true) as it
+	// arrives, whether or not MaxOutput keeps it; the agent's live job tail
+	// reads output through it. It is called from the goroutine that reads
+	// that stream, so stdout and stderr calls may run at once. It must not
+	// block (the script would stall on a full pipe) and must not keep p
+	// after it returns.
+	Tap func(stderr bool, p []byte)
 	// RunAs is wire.RunAsSystem (or empty: the agent's own account),
 	// wire.RunAsUser or wire.RunAsSystemGUI. The last two exist on Windows
 	// only.
@@ -264,6 +272,10 @@ func Run(ctx context.Context, s Spec) (r Result) {
 
 	outC := &capture{max: s.MaxOutput}
 	errC := &capture{max: s.MaxOutput}
+	if tap := s.Tap; tap != nil {
+		outC.tap = func(p []byte) { tap(false, p) }
+		errC.tap = func(p []byte) { tap(true, p) }
+	}
 	outDone := make(chan struct{})
 	errDone := make(chan struct{})
 	go func() { defer close(outDone); outC.drain(outR) }()

@@ -1,0 +1,325 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Job is a job manifest, a document of KV bucket jobs keyed by its ID
+// (upstream's manifest::Manifest): the script-intrinsic half of a run (what
+// and how), while a [Schedule] says when and on whom.
+//
+// The fields the agent executes are typed; the hints only the backend or a
+// later stage reads (inventory, check, collect, aggregate, client, origin,
+// feed, tier) are carried verbatim. Decoding follows serde: unknown fields
+// are ignored (upstream #492), id, version, execute and execute.timeout are
+// required, execute.shell and execute.run_as must be known values.
+// [Job.MarshalJSON] writes upstream's field order, with description,
+// inventory, emit and check written as null when unset, as serde does.
+type Job struct {
+	// ID is the job id, also its KV key and the [Command.ID] of its runs.
+	ID string `json:"id"`
+	// Version is the job version, the [Command.Version] of its runs.
+	Version string `json:"version"`
+	// Description is free text.
+	Description string `json:"description,omitempty"`
+	// Execute says what to run.
+	Execute JobExecute `json:"execute"`
+	// RequireApproval is a backend flag.
+	RequireApproval bool `json:"require_approval"`
+	// Inventory is the backend's inventory hint, carried verbatim.
+	Inventory json.RawMessage `json:"inventory,omitempty"`
+	// Emit, when set, makes stdout NDJSON ObsEvents.
+	Emit *JobEmit `json:"emit,omitempty"`
+	// Check is the health-check hint, forwarded onto [Command.Check].
+	Check json.RawMessage `json:"check,omitempty"`
+	// Collect is the file-collection hint, forwarded onto [Command.Collect].
+	Collect json.RawMessage `json:"collect,omitempty"`
+	// Aggregate is a backend read spec, carried verbatim.
+	Aggregate json.RawMessage `json:"aggregate,omitempty"`
+	// Staleness is the staleness policy forwarded onto [Command.Staleness];
+	// nil means cached.
+	Staleness *Staleness `json:"staleness,omitempty"`
+	// Client is the Client App hint, carried verbatim.
+	Client json.RawMessage `json:"client,omitempty"`
+	// Tags are free-form operator labels.
+	Tags []string `json:"tags,omitempty"`
+	// Origin is upstream's GitOps provenance, carried verbatim.
+	Origin json.RawMessage `json:"origin,omitempty"`
+	// Finalize is the post-step hook, lowered onto [Command.Finalize].
+	Finalize *JobFinalize `json:"finalize,omitempty"`
+	// Feed is a controller-tier hint, carried verbatim.
+	Feed json.RawMessage `json:"feed,omitempty"`
+	// Tier is the execution tier, carried verbatim.
+	Tier json.RawMessage `json:"tier,omitempty"`
+}
+
+// JobExecute is a job's execute block. Exactly one script source is set
+// upstream at write time; an agent uses Script when non-empty, else
+// ScriptObject.
+type JobExecute struct {
+	// Shell is powershell or cmd upstream; this agent also accepts pwsh and sh (ours).
+	Shell string `json:"shell"`
+	// Script is the inline body; empty counts as unset.
+	Script string `json:"script,omitempty"`
+	// ScriptFile is resolved by the CLI and never reaches agents.
+	ScriptFile string `json:"script_file,omitempty"`
+	// ScriptObject is "<name>/<version>" in object store scripts.
+	ScriptObject string `json:"script_object,omitempty"`
+	// Timeout is a humantime duration ("30s", "10m"); unparseable means 60s.
+	Timeout string `json:"timeout"`
+	// RunAs is system (default), user or system_gui.
+	RunAs string `json:"run_as"`
+	// Cwd is the working directory.
+	Cwd string `json:"cwd,omitempty"`
+}
+
+// JobEmit is a job's emit block.
+type JobEmit struct {
+	// Type is "events".
+	Type string `json:"type"`
+	// WatermarkPath documents where the script keeps its state; not read by the agent.
+	WatermarkPath string `json:"watermark_path,omitempty"`
+}
+
+// JobFinalize is a job's finalize hook (upstream's FinalizeSpec).
+type JobFinalize struct {
+	// Shell is the hook's shell.
+	Shell string `json:"shell"`
+	// Script is the inline body.
+	Script string `json:"script"`
+	// Timeout is humantime, default "60s".
+	Timeout string `json:"timeout"`
+	// RunAs is system (default), user or system_gui.
+	RunAs string `json:"run_as"`
+	// Cwd is the working directory.
+	Cwd string `json:"cwd,omitempty"`
+	// OnEachBundle runs the hook once per uploaded collect bundle.
+	OnEachBundle bool `json:"on_each_bundle,omitempty"`
+}
+
+// DefaultJobTimeout is the run timeout of a job whose execute.timeout does
+// not parse (as upstream's local scheduler).
+const DefaultJobTimeout = 60 * time.Second
+
+// jobAlias has Job's fields without its methods.
+type jobAlias Job
+
+// UnmarshalJSON decodes a Job with upstream's defaults and required fields.
+func (j *Job) UnmarshalJSON(b []byte) error {
+	aux := struct {
+		jobAlias
+		ID      *string `json:"id"`
+		Version *string `json:"version"`
+		Execute *struct {
+			JobExecute
+			Timeout *string `json:"timeout"`
+			Shell   *string `json:"shell"`
+		} `json:"execute"`
+	}{}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			te.Field = strings.TrimPrefix(strings.ReplaceAll(te.Field, "JobExecute.", ""), "jobAlias.")
+		}
+		return err
+	}
+	switch {
+	case aux.ID == nil:
+		return fmt.Errorf("%w: job: missing field \"id\"", ErrInvalid)
+	case aux.Version == nil:
+		return fmt.Errorf("%w: job: missing field \"version\"", ErrInvalid)
+	case aux.Execute == nil:
+		return fmt.Errorf("%w: job: missing field \"execute\"", ErrInvalid)
+	case aux.Execute.Shell == nil:
+		return fmt.Errorf("%w: job: execute: missing field \"shell\"", ErrInvalid)
+	case aux.Execute.Timeout == nil:
+		return fmt.Errorf("%w: job: execute: missing field \"timeout\"", ErrInvalid)
+	}
+	*j = Job(aux.jobAlias)
+	j.ID, j.Version = *aux.ID, *aux.Version
+	j.Execute = aux.Execute.JobExecute
+	j.Execute.Shell, j.Execute.Timeout = *aux.Execute.Shell, *aux.Execute.Timeout
+	if err := checkShellRunAs(j.Execute.Shell, &j.Execute.RunAs, "job execute"); err != nil {
+		return err
+	}
+	if f := j.Finalize; f != nil {
+		if f.Timeout == "" {
+			f.Timeout = "60s"
+		}
+		if err := checkShellRunAs(f.Shell, &f.RunAs, "job finalize"); err != nil {
+			return err
+		}
+	}
+	if j.Emit != nil && j.Emit.Type != EmitEvents {
+		return fmt.Errorf("%w: job: emit type %q is not %q", ErrInvalid, j.Emit.Type, EmitEvents)
+	}
+	return nil
+}
+
+func checkShellRunAs(shell string, runAs *string, what string) error {
+	switch shell {
+	case ShellPowerShell, ShellPwsh, ShellCmd, ShellSh:
+	default:
+		return fmt.Errorf("%w: %s: shell %q is not powershell, pwsh, cmd or sh", ErrInvalid, what, shell)
+	}
+	if *runAs == "" {
+		*runAs = RunAsSystem
+	}
+	switch *runAs {
+	case RunAsSystem, RunAsUser, RunAsSystemGUI:
+	default:
+		return fmt.Errorf("%w: %s: run_as %q is not system, user or system_gui", ErrInvalid, what, *runAs)
+	}
+	return nil
+}
+
+// MarshalJSON writes upstream's field order and null/omission choices.
+func (j Job) MarshalJSON() ([]byte, error) {
+	null := json.RawMessage("null")
+	orNull := func(r json.RawMessage) json.RawMessage {
+		if len(r) == 0 {
+			return null
+		}
+		return r
+	}
+	var desc *string
+	if j.Description != "" {
+		desc = &j.Description
+	}
+	st := Staleness{Mode: StalenessCached}
+	if j.Staleness != nil {
+		st = *j.Staleness
+	}
+	ex := j.Execute
+	if ex.RunAs == "" {
+		ex.RunAs = RunAsSystem
+	}
+	var fin *JobFinalize
+	if j.Finalize != nil {
+		f := *j.Finalize
+		if f.RunAs == "" {
+			f.RunAs = RunAsSystem
+		}
+		if f.Timeout == "" {
+			f.Timeout = "60s"
+		}
+		fin = &f
+	}
+	return marshal(struct {
+		ID              string          `json:"id"`
+		Version         string          `json:"version"`
+		Description     *string         `json:"description"`
+		Execute         JobExecute      `json:"execute"`
+		RequireApproval bool            `json:"require_approval"`
+		Inventory       json.RawMessage `json:"inventory"`
+		Emit            *JobEmit        `json:"emit"`
+		Check           json.RawMessage `json:"check"`
+		Collect         json.RawMessage `json:"collect,omitempty"`
+		Aggregate       json.RawMessage `json:"aggregate,omitempty"`
+		Staleness       Staleness       `json:"staleness"`
+		Client          json.RawMessage `json:"client,omitempty"`
+		Tags            []string        `json:"tags,omitempty"`
+		Origin          json.RawMessage `json:"origin,omitempty"`
+		Finalize        *JobFinalize    `json:"finalize,omitempty"`
+		Feed            json.RawMessage `json:"feed,omitempty"`
+		Tier            json.RawMessage `json:"tier,omitempty"`
+	}{
+		j.ID, j.Version, desc, ex, j.RequireApproval, orNull(j.Inventory), j.Emit, orNull(j.Check),
+		j.Collect, j.Aggregate, st, j.Client, j.Tags, j.Origin, fin, j.Feed, j.Tier,
+	})
+}
+
+// DecodeJob decodes a jobs document as an agent reads it: serde-strict
+// (exact keys, no duplicate fields), unknown fields ignored.
+func DecodeJob(b []byte) (*Job, error) {
+	var j Job
+	if err := decode(b, &j, "job"); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Validate applies upstream's create-time checks that concern the agent
+// (Manifest::validate): exactly one script source, a parseable timeout,
+// emit not combined with inventory/check/collect/feed, a finalize with a
+// non-empty script, a parseable timeout and not cmd.
+func (j *Job) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: job %q: %s", ErrInvalid, j.ID, fmt.Sprintf(format, a...))
+	}
+	if j.ID == "" {
+		return bad("id is empty")
+	}
+	n := 0
+	for _, set := range []bool{j.Execute.Script != "", j.Execute.ScriptFile != "", j.Execute.ScriptObject != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return bad("execute: exactly one of script, script_file, script_object must be set")
+	}
+	if _, err := ParseDuration(j.Execute.Timeout); err != nil {
+		return bad("execute.timeout: %v", err)
+	}
+	if j.Emit != nil && (len(j.Inventory) > 0 || len(j.Check) > 0 || len(j.Collect) > 0 || len(j.Feed) > 0 && string(j.Feed) != "[]") {
+		return bad("emit: is incompatible with inventory: / check: / collect: / feed:")
+	}
+	if f := j.Finalize; f != nil {
+		if strings.TrimSpace(f.Script) == "" {
+			return bad("finalize.script must not be empty")
+		}
+		if _, err := ParseDuration(f.Timeout); err != nil {
+			return bad("finalize.timeout: %v", err)
+		}
+		if f.Shell == ShellCmd {
+			return bad("finalize.shell: cmd is not supported for finalize hooks")
+		}
+	}
+	for _, t := range j.Tags {
+		if strings.TrimSpace(t) == "" {
+			return bad("tags must not contain empty entries")
+		}
+	}
+	return nil
+}
+
+// TimeoutSecs is the run timeout in whole seconds: execute.timeout parsed
+// as humantime, 60 when it does not parse (as upstream's local scheduler).
+func (j *Job) TimeoutSecs() int64 {
+	d, err := ParseDuration(j.Execute.Timeout)
+	if err != nil {
+		return int64(DefaultJobTimeout / time.Second)
+	}
+	return int64(d / time.Second)
+}
+
+// LoweredFinalize is the finalize hook in its command form (upstream's
+// FinalizeCommand: shell, script, timeout_secs (60 when the timeout does
+// not parse, at least 1), run_as, cwd, on_each_bundle), or nil.
+func (j *Job) LoweredFinalize() (json.RawMessage, error) {
+	f := j.Finalize
+	if f == nil {
+		return nil, nil
+	}
+	secs := int64(60)
+	if d, err := ParseDuration(f.Timeout); err == nil {
+		secs = max(int64(d/time.Second), 1)
+	}
+	runAs := f.RunAs
+	if runAs == "" {
+		runAs = RunAsSystem
+	}
+	return marshal(struct {
+		Shell        string `json:"shell"`
+		Script       string `json:"script"`
+		TimeoutSecs  int64  `json:"timeout_secs"`
+		RunAs        string `json:"run_as"`
+		Cwd          string `json:"cwd,omitempty"`
+		OnEachBundle bool   `json:"on_each_bundle"`
+	}{f.Shell, f.Script, secs, runAs, f.Cwd, f.OnEachBundle})
+}
