@@ -52,18 +52,13 @@ const DuplicateWindow = time.Hour
 // of up to a million agents. It fits upstream's i32 field.
 const DefaultExecMaxConsumers = 1_000_000
 
-// objectCollections is the object store of collect bundles
-// (<pc_id>/<job_id>/<ts>.zip), upstream's OBJECT_COLLECTIONS.
-// TODO(lead): subject.ObjectCollections once branch jobfeat is merged.
-const objectCollections = "collections"
-
 // optional names what provisioning creates but Check does not require: the
 // agent-side scheduler's buckets and the collect bundles' store, which a
 // server bootstrapped by an older upstream backend may lack; the agent
 // starts without them.
 var optional = map[string]bool{
 	subject.BucketSchedules: true, subject.BucketJobs: true, subject.BucketFleetConfig: true,
-	objectCollections: true,
+	subject.ObjectCollections: true,
 }
 
 // Options say how what is missing is created. The zero value creates
@@ -158,7 +153,7 @@ func ObjectStores() []jetstream.ObjectStoreConfig {
 		{Bucket: subject.ObjectReleases, Storage: jetstream.FileStorage},
 		{Bucket: subject.ObjectResultOutput, Storage: jetstream.FileStorage, TTL: 30 * day, MaxBytes: 1 * gib},
 		{Bucket: subject.ObjectScripts, Storage: jetstream.FileStorage},
-		{Bucket: objectCollections, Storage: jetstream.FileStorage, TTL: 30 * day, MaxBytes: 5 * gib},
+		{Bucket: subject.ObjectCollections, Storage: jetstream.FileStorage, TTL: 30 * day, MaxBytes: 5 * gib},
 	}
 }
 

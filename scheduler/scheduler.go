@@ -794,7 +794,17 @@ func BuildCommand(sc *wire.Schedule, je JobEntry) (*wire.Command, error) {
 	cmd := &wire.Command{
 		ID: j.ID, Version: j.Version, RequestID: uuid.NewString(), ExecID: uuid.NewString(),
 		Shell: j.Execute.Shell, TimeoutSecs: j.TimeoutSecs(), RunAs: j.Execute.RunAs, Cwd: j.Execute.Cwd,
-		Staleness: j.Staleness, Check: j.Check, Collect: j.Collect,
+		Staleness: j.Staleness,
+	}
+	if len(j.Check) > 0 && string(j.Check) != "null" {
+		if err := json.Unmarshal(j.Check, &cmd.Check); err != nil {
+			return nil, fmt.Errorf("%w: check: %v", ErrJob, err)
+		}
+	}
+	if len(j.Collect) > 0 && string(j.Collect) != "null" {
+		if err := json.Unmarshal(j.Collect, &cmd.Collect); err != nil {
+			return nil, fmt.Errorf("%w: collect: %v", ErrJob, err)
+		}
 	}
 	switch {
 	case j.Execute.Script != "":
@@ -812,7 +822,7 @@ func BuildCommand(sc *wire.Schedule, je JobEntry) (*wire.Command, error) {
 		}
 	}
 	if j.Emit != nil {
-		cmd.Emit = &wire.Emit{Type: j.Emit.Type}
+		cmd.Emit = &wire.Emit{Type: j.Emit.Type, WatermarkPath: j.Emit.WatermarkPath}
 	}
 	if f := sc.OnFailure; f != nil && f.Retry != nil {
 		if d, err := wire.ParseDuration(f.Retry.Backoff); err == nil {

@@ -562,8 +562,8 @@ func TestBuildCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ScriptObject != "j/2" || c.ScriptObjectSHA256 != sha || c.TimeoutSecs != 60 || c.JitterSecs != 30 || c.RunAs != "user" ||
-		c.Cwd != `C:\x` || c.Emit == nil || c.Staleness.Mode != "unchecked" || string(c.Check) != `{"name":"c"}` ||
-		c.Retry == nil || c.Retry.Max != 2 || c.Retry.BackoffSecs != 60 || len(c.Finalize) == 0 {
+		c.Cwd != `C:\x` || c.Emit == nil || c.Staleness.Mode != "unchecked" || c.Check == nil || c.Check.Name != "c" ||
+		c.Retry == nil || c.Retry.Max != 2 || c.Retry.BackoffSecs != 60 || c.Finalize == nil || c.Finalize.Script != "x" {
 		t.Errorf("%+v", c)
 	}
 	if got := claimTTL(c); got != 30*time.Second+60*time.Second+60*time.Second+2*(60*time.Second+60*time.Second) {

@@ -301,7 +301,7 @@ func (j *Job) TimeoutSecs() int64 {
 // LoweredFinalize is the finalize hook in its command form (upstream's
 // FinalizeCommand: shell, script, timeout_secs (60 when the timeout does
 // not parse, at least 1), run_as, cwd, on_each_bundle), or nil.
-func (j *Job) LoweredFinalize() (json.RawMessage, error) {
+func (j *Job) LoweredFinalize() (*FinalizeCommand, error) {
 	f := j.Finalize
 	if f == nil {
 		return nil, nil
@@ -314,12 +314,6 @@ func (j *Job) LoweredFinalize() (json.RawMessage, error) {
 	if runAs == "" {
 		runAs = RunAsSystem
 	}
-	return marshal(struct {
-		Shell        string `json:"shell"`
-		Script       string `json:"script"`
-		TimeoutSecs  int64  `json:"timeout_secs"`
-		RunAs        string `json:"run_as"`
-		Cwd          string `json:"cwd,omitempty"`
-		OnEachBundle bool   `json:"on_each_bundle"`
-	}{f.Shell, f.Script, secs, runAs, f.Cwd, f.OnEachBundle})
+	return &FinalizeCommand{Shell: f.Shell, Script: f.Script, TimeoutSecs: secs, RunAs: runAs,
+		Cwd: f.Cwd, OnEachBundle: f.OnEachBundle}, nil
 }

@@ -324,7 +324,7 @@ func TestPermissionsIsolation(t *testing.T) {
 
 	deniedSubs := []string{
 		"commands.pc.pc-b", "commands.pc.*", "commands.>", ">",
-		"agents.pc-b.ping", "logs.fetch.pc-b",
+		"agents.pc-b.ping", "logs.fetch.pc-b", "job.tail.pc-b",
 		"_INBOX.pc-b.>", "_INBOX.>", "_INBOX.*.>",
 		"heartbeat.pc-b", "results.>", "$JS.ACK.EXEC.agent-pc-b.>",
 		// pc-b's groups and config changes.
@@ -337,7 +337,7 @@ func TestPermissionsIsolation(t *testing.T) {
 	}
 	deniedPubs := []string{
 		// Speaking for pc-b.
-		"heartbeat.pc-b", "host_perf.pc-b", "obs.pc-b", "events.started.e1.pc-b", "inventory.pc-b.software",
+		"heartbeat.pc-b", "host_perf.pc-b", "process_perf.pc-b", "obs.pc-b", "events.started.e1.pc-b", "inventory.pc-b.software",
 		// Commanding or killing anyone.
 		"commands.pc.pc-b", "commands.all", "commands.group.office", "kill.e1",
 		// Changing its own groups or config.

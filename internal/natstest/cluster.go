@@ -437,8 +437,7 @@ func Streams() []string {
 
 // Provision creates every stream, bucket and object store of the protocol
 // that is missing, with the settings of package provision and the given
-// number of replicas (package provision has no replica setting: it
-// creates R1), retrying until within has passed while the cluster is still
+// number of replicas, retrying until within has passed while the cluster is still
 // placing peers. It fails the test on error.
 func (c *Cluster) Provision(replicas int, within time.Duration) {
 	c.t.Helper()
@@ -459,37 +458,11 @@ func (c *Cluster) Provision(replicas int, within time.Duration) {
 }
 
 // ProvisionReplicas creates every stream, bucket and object store of the
-// protocol that is missing, as provision.Ensure does, but with Replicas set
-// to replicas. It changes nothing that exists. It returns the first error.
+// protocol that is missing with the given number of replicas
+// (provision.ProvisionWith). It changes nothing that exists.
 func ProvisionReplicas(ctx context.Context, js jetstream.JetStream, replicas int) error {
-	for _, cfg := range provision.Streams() {
-		cfg.Replicas = replicas
-		if _, err := js.Stream(ctx, cfg.Name); err == nil {
-			continue
-		}
-		if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("stream %s: %w", cfg.Name, err)
-		}
-	}
-	for _, cfg := range provision.Buckets() {
-		cfg.Replicas = replicas
-		if _, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
-			continue
-		}
-		if _, err := js.CreateKeyValue(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
-			return fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-		}
-	}
-	for _, cfg := range provision.ObjectStores() {
-		cfg.Replicas = replicas
-		if _, err := js.ObjectStore(ctx, cfg.Bucket); err == nil {
-			continue
-		}
-		if _, err := js.CreateObjectStore(ctx, cfg); err != nil {
-			return fmt.Errorf("object store %s: %w", cfg.Bucket, err)
-		}
-	}
-	return nil
+	_, err := provision.ProvisionWith(ctx, js, provision.Options{Replicas: replicas})
+	return err
 }
 
 // link is a TCP forwarder carrying routes from one node to another. Down,

@@ -31,7 +31,7 @@
 //	c.Stop(i)                              // clean shutdown: the node hands its leaderships over first
 //	c.Crash(i)                             // routes cut at once, then shut down: as a killed process
 //	c.Start(i)                             // again on the same ports and store directory
-//	natstest.ProvisionReplicas(ctx, js, 3) // provision.Ensure's streams, buckets and object stores at R3
+//	natstest.ProvisionReplicas(ctx, js, 3) // provision.ProvisionWith(..., Options{Replicas: 3})
 //
 // The nodes listen on loopback (client and cluster ports picked free at
 // the first start and kept), each with its own TempDir store, and route to
@@ -40,9 +40,7 @@
 // new leaders after their election timeout (4 to 9 s), as after a real
 // crash; Stop lets nats-server step its leaders down first. Route gossip
 // cannot bypass the links (each node advertises an address that refuses
-// connections). A cluster starts and is provisioned in about 2 s. Package
-// provision has no replica setting, so RunCluster provisions with
-// ProvisionReplicas.
+// connections). A cluster starts and is provisioned in about 2 s.
 //
 // # Clients
 //
