@@ -19,6 +19,7 @@ import (
 	"github.com/kanade/kanade-agent/internal/privdir"
 	"github.com/kanade/kanade-agent/internal/update"
 	"github.com/kanade/kanade-agent/outbox"
+	"github.com/kanade/kanade-agent/scheduler"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -96,6 +97,9 @@ type Agent struct {
 	}
 	// pingLimit and logsLimit bound the ping and logs.fetch requests answered.
 	pingLimit, logsLimit *rateLimit
+
+	// sched is the local scheduler; nil with Options.DisableScheduler (schedule.go).
+	sched atomic.Pointer[scheduler.Scheduler]
 }
 
 // New validates opts and returns an Agent that has not started yet. Nothing
@@ -335,6 +339,9 @@ func (a *Agent) run(ctx context.Context) error {
 		}()
 	}
 	var watchers sync.WaitGroup
+	if run := a.startScheduler(); run != nil {
+		g.Go(func() error { return run(gctx) })
+	}
 	g.Go(func() error {
 		if err := a.waitInfra(gctx); err != nil {
 			return nil
