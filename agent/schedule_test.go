@@ -169,7 +169,7 @@ func TestScheduleFiresWhileBrokerDown(t *testing.T) {
 	r := e.start("pc-offline", "", fastPoll)
 	waitCatalog(t, r.dir, "offline-sched", hex.EncodeToString(sum[:]))
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		_, err := os.Stat(filepath.Join(r.dir, "scripts", hex.EncodeToString(sum[:])))
+		_, err := os.Stat(filepath.Join(r.dir, "script_cache", hex.EncodeToString(sum[:])))
 		return err
 	})
 	if time.Now().After(from) {
@@ -332,5 +332,68 @@ func TestScheduleInFlightClaim(t *testing.T) {
 	rs := e.waitResultsFor("slow", 2, 30*time.Second)
 	if len(rs) != 2 || rs[1].StartedAt.Before(rs[0].FinishedAt) {
 		t.Fatalf("runs overlapped or ran thrice: %+v", rs)
+	}
+}
+
+// A scheduled run skips the version pin (script_current), as upstream's
+// local scheduler builds its command from the job it has; a revoked job is
+// still refused.
+func TestScheduleSkipsVersionPin(t *testing.T) {
+	e := newEnv(t)
+	e.schedBuckets()
+	e.kvPut(subject.BucketScriptCurrent, "pinned", "9.9.9")
+	e.putJob("pinned", noopScript)
+	e.putSchedule("pinned", "pinned", `{"on":["logon"]}`, "")
+	e.kvPut(subject.BucketScriptStatus, "revoked", wire.ScriptRevoked)
+	e.putJob("revoked", noopScript)
+	e.putSchedule("revoked", "revoked", `{"on":["logon"]}`, "")
+	r := e.start("pc-pin", "", nil)
+	waitCatalog(t, r.dir, `"pinned"`, `"revoked"`)
+	r.Trigger(wire.TriggerLogon)
+	if rs := e.waitResultsFor("pinned", 1, 20*time.Second); rs[0].ExitCode != 0 || rs[0].Skipped {
+		t.Fatalf("pinned job: %+v", rs[0])
+	}
+	if rs := e.waitResultsFor("revoked", 1, 20*time.Second); rs[0].ExitCode != wire.ExitRevoked {
+		t.Fatalf("revoked job: %+v", rs[0])
+	}
+}
+
+// Script objects are cached by SHA-256: a cached one runs without the
+// store; a cache file whose content does not match its name is not run.
+func TestScriptCache(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	store, err := e.js.ObjectStore(ctx, subject.ObjectScripts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "echo cached-body"
+	sum := sha256.Sum256([]byte(body))
+	sha := hex.EncodeToString(sum[:])
+	if _, err := store.PutString(ctx, "cached/1", body); err != nil {
+		t.Fatal(err)
+	}
+	r := e.start("pc-cache", "", nil)
+	run := func() wire.ExecResult {
+		c := cmd("")
+		c.Script, c.ScriptObject, c.ScriptObjectSHA256 = "", "cached/1", sha
+		e.publish(pcSubject("pc-cache"), c)
+		return e.waitResult(c.RequestID, 20*time.Second)
+	}
+	if res := run(); res.ExitCode != 0 || !strings.Contains(res.Stdout, "cached-body") {
+		t.Fatalf("first run: %+v", res)
+	}
+	if err := store.Delete(ctx, "cached/1"); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(); res.ExitCode != 0 || !strings.Contains(res.Stdout, "cached-body") {
+		t.Fatalf("cached run without the object: %+v", res)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "script_cache", sha), []byte("echo tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(); res.ExitCode != wire.ExitKilled || strings.Contains(res.Stdout, "tampered") {
+		t.Fatalf("tampered cache file ran: %+v", res)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/kanade/kanade-agent/subject"
 )
 
-// Script objects are cached in <DataDir>/scripts/<sha256>, the file named
+// Script objects are cached in <DataDir>/script_cache/<sha256>, the file named
 // by the lower-case hex SHA-256 of its content (upstream's script_cache), so
 // a command naming a script_object already fetched once needs no object
 // store read: a scheduled run works with the broker down. Every read
@@ -24,7 +24,7 @@ import (
 // removed and fetched again.
 
 // scriptCacheDir is the cache directory.
-func (a *Agent) scriptCacheDir() string { return filepath.Join(a.opts.DataDir, "scripts") }
+func (a *Agent) scriptCacheDir() string { return filepath.Join(a.opts.DataDir, "script_cache") }
 
 // cachedScript returns the cached script with this SHA-256, if any.
 func (a *Agent) cachedScript(sha string) (string, bool) {
