@@ -84,15 +84,15 @@ func TestScheduleDecodeErrors(t *testing.T) {
 		return `{"id":"x","when":` + when + `,"job_id":"y","target":{"all":true}}`
 	}
 	for _, doc := range []string{
-		base(`{"per_pc":"onec"}`),                // typo'd once: serde rejects
-		base(`{"per_pc":{"evry":"6h"}}`),         // every missing
-		base(`{"per_galaxy":"once"}`),            // unknown variant
-		base(`{"cron":"0 0 9 * * mon-fri"}`),     // retired raw cron
-		base(`{"on":["shutdown"]}`),              // unknown trigger
-		base(`{"per_pc":"once","on":["logon"]}`), // two variants
-		base(`"per_pc"`),                         // not an object
+		base(`{"per_pc":"onec"}`),                                            // typo'd once: serde rejects
+		base(`{"per_pc":{"evry":"6h"}}`),                                     // every missing
+		base(`{"per_galaxy":"once"}`),                                        // unknown variant
+		base(`{"cron":"0 0 9 * * mon-fri"}`),                                 // retired raw cron
+		base(`{"on":["shutdown"]}`),                                          // unknown trigger
+		base(`{"per_pc":"once","on":["logon"]}`),                             // two variants
+		base(`"per_pc"`),                                                     // not an object
 		`{"id":"x","cron":"* * * * * *","job_id":"y","target":{"all":true}}`, // pre-#418 shape: missing when
-		`{"id":"x","when":{"per_pc":"once"}}`,                                 // missing job_id
+		`{"id":"x","when":{"per_pc":"once"}}`,                                // missing job_id
 		`{"id":"x","when":{"per_pc":"once"},"job_id":"y","tz":"jst"}`,
 		`{"id":"x","when":{"per_pc":"once"},"job_id":"y","runs_on":"cloud"}`,
 		`{"id":"x","id":"z","when":{"per_pc":"once"},"job_id":"y"}`, // duplicate field
@@ -155,9 +155,15 @@ func TestScheduleValidate(t *testing.T) {
 		"dated at with days": func(s *wire.Schedule) {
 			s.When = wire.When{Calendar: &wire.CalendarSpec{At: "2026-06-10 09:00", Days: []string{"mon"}}}
 		},
-		"bad day":      func(s *wire.Schedule) { s.When = wire.When{Calendar: &wire.CalendarSpec{At: "09:00", Days: []string{"funday"}}} },
-		"bad nth":      func(s *wire.Schedule) { s.When = wire.When{Calendar: &wire.CalendarSpec{At: "09:00", Days: []string{"tue#6"}}} },
-		"bare L":       func(s *wire.Schedule) { s.When = wire.When{Calendar: &wire.CalendarSpec{At: "09:00", Days: []string{"L"}}} },
+		"bad day": func(s *wire.Schedule) {
+			s.When = wire.When{Calendar: &wire.CalendarSpec{At: "09:00", Days: []string{"funday"}}}
+		},
+		"bad nth": func(s *wire.Schedule) {
+			s.When = wire.When{Calendar: &wire.CalendarSpec{At: "09:00", Days: []string{"tue#6"}}}
+		},
+		"bare L": func(s *wire.Schedule) {
+			s.When = wire.When{Calendar: &wire.CalendarSpec{At: "09:00", Days: []string{"L"}}}
+		},
 		"bad jitter":   func(s *wire.Schedule) { s.Jitter = "5x" },
 		"bad deadline": func(s *wire.Schedule) { s.StartingDeadline = "soon" },
 		"inverted":     func(s *wire.Schedule) { s.Active = &wire.Active{From: "2026-08-01", Until: "2026-07-01"} },
@@ -168,8 +174,12 @@ func TestScheduleValidate(t *testing.T) {
 			s.RunsOn = wire.RunsOnBackend
 			s.Constraints = &wire.Constraints{Require: &wire.Require{ACPower: true}}
 		},
-		"retry backoff": func(s *wire.Schedule) { s.OnFailure = &wire.OnFailure{Retry: &wire.ScheduleRetry{Max: 3, Backoff: "500ms"}} },
-		"retry max":     func(s *wire.Schedule) { s.OnFailure = &wire.OnFailure{Retry: &wire.ScheduleRetry{Max: 11, Backoff: "1m"}} },
+		"retry backoff": func(s *wire.Schedule) {
+			s.OnFailure = &wire.OnFailure{Retry: &wire.ScheduleRetry{Max: 3, Backoff: "500ms"}}
+		},
+		"retry max": func(s *wire.Schedule) {
+			s.OnFailure = &wire.OnFailure{Retry: &wire.ScheduleRetry{Max: 11, Backoff: "1m"}}
+		},
 	} {
 		if err := mk(mut).Validate(); !errors.Is(err, wire.ErrInvalid) {
 			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
