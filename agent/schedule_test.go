@@ -397,3 +397,46 @@ func TestScriptCache(t *testing.T) {
 		t.Fatalf("tampered cache file ran: %+v", res)
 	}
 }
+
+// After a restart without a broker, the schedules and jobs kept on disk
+// fire; the result is delivered once the broker is reachable.
+func TestScheduleFiresAfterRestartWithoutBroker(t *testing.T) {
+	e := newEnv(t)
+	e.schedBuckets()
+	e.putJob("cold", "echo cold-start")
+	from := time.Now().Add(4 * time.Second).UTC()
+	e.putSchedule("cold", "cold", `{"per_pc":"once"}`, fmt.Sprintf(`,"active":{"from":%q}`, from.Format(time.RFC3339Nano)))
+	dir := natstest.TempDir(t)
+	r := e.start("pc-cold", dir, fastPoll)
+	waitCatalog(t, dir, `"cold"`, "cold-start")
+	r.stop(t)
+	e.srv.Shutdown()
+
+	a, err := agent.New(agent.Options{PcID: "pc-cold", DataDir: dir, Servers: []string{e.srv.URL()},
+		Logger: testLogger(t), DisableInventory: true, SchedulePollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("agent did not stop")
+		}
+	})
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if n := a.Stats().Outbox["results"].Pending; n == 0 {
+			return errors.New("no result pending yet")
+		}
+		return nil
+	})
+	e.srv.Start()
+	rs := e.waitResultsFor("cold", 1, 30*time.Second)
+	if rs[0].ExitCode != 0 || !strings.Contains(rs[0].Stdout, "cold-start") || rs[0].StartedAt.Before(from) {
+		t.Fatalf("result %+v", rs[0])
+	}
+}
