@@ -19,6 +19,7 @@ import (
 	"github.com/kanade/kanade-agent/internal/privdir"
 	"github.com/kanade/kanade-agent/internal/update"
 	"github.com/kanade/kanade-agent/outbox"
+	"github.com/kanade/kanade-agent/scheduler"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
 	"github.com/nats-io/nats.go"
@@ -102,6 +103,9 @@ type Agent struct {
 	// tails are the live job tails; jobTailLimit bounds the requests answered.
 	tails        tailRegistry
 	jobTailLimit *rateLimit
+
+	// sched is the local scheduler; nil with Options.DisableScheduler (schedule.go).
+	sched atomic.Pointer[scheduler.Scheduler]
 }
 
 // New validates opts and returns an Agent that has not started yet. Nothing
@@ -345,6 +349,9 @@ func (a *Agent) run(ctx context.Context) error {
 		}()
 	}
 	var watchers sync.WaitGroup
+	if run := a.startScheduler(); run != nil {
+		g.Go(func() error { return run(gctx) })
+	}
 	g.Go(func() error {
 		if err := a.waitInfra(gctx); err != nil {
 			return nil

@@ -218,6 +218,7 @@ func (a *Agent) refuseUnclaimed(cmd *wire.Command, why, note string) {
 	r := a.newResult(cmd, refusalID(cmd.RequestID, a.opts.PcID, why), now)
 	r.ExitCode, r.Skipped, r.FinishedAt, r.Stderr = wire.ExitKilled, true, now, note
 	a.store(r)
+	a.scheduleDone(cmd.RequestID, r.ExitCode)
 }
 
 // store enqueues a refusal: a result that is not tied to a ledger entry,
@@ -652,7 +653,8 @@ func (a *Agent) gates(ctx context.Context, cmd *wire.Command, now time.Time) (in
 		}
 	}
 	if named {
-		if hasCurrent && current != cmd.Version {
+		// A local scheduler's fire skips the version pin (schedule.go).
+		if hasCurrent && current != cmd.Version && !a.scheduled(cmd.RequestID) {
 			return wire.ExitVersionPin, fmt.Sprintf("kanade-agent: skipped: version pin: script_current[%s] is %q, command has %q", cmd.ID, current, cmd.Version)
 		}
 		if status == wire.ScriptRevoked {
@@ -680,17 +682,27 @@ func strictMaxAge(s *wire.Staleness) time.Duration {
 	return d
 }
 
-// fetchScript downloads a script_object and checks its SHA-256.
+// fetchScript returns a script_object's text: from the script cache when
+// it holds the command's SHA-256 (no object store read, so it works with
+// the broker down), else downloaded, checked against the SHA-256 and cached.
 func (a *Agent) fetchScript(ctx context.Context, cmd *wire.Command) (string, error) {
+	if s, ok := a.cachedScript(cmd.ScriptObjectSHA256); ok {
+		return s, nil
+	}
+	return a.downloadScript(ctx, cmd.ScriptObject, cmd.ScriptObjectSHA256)
+}
+
+// downloadScript downloads a script_object, checks its SHA-256 and caches it.
+func (a *Agent) downloadScript(ctx context.Context, name, sha string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	store, err := a.js.ObjectStore(ctx, subject.ObjectScripts)
 	if err != nil {
-		return "", fmt.Errorf("script_object %s: %w", cmd.ScriptObject, err)
+		return "", fmt.Errorf("script_object %s: %w", name, err)
 	}
-	obj, err := store.Get(ctx, cmd.ScriptObject)
+	obj, err := store.Get(ctx, name)
 	if err != nil {
-		return "", fmt.Errorf("script_object %s: %w", cmd.ScriptObject, err)
+		return "", fmt.Errorf("script_object %s: %w", name, err)
 	}
 	defer obj.Close()
 	var buf bytes.Buffer
@@ -698,14 +710,15 @@ func (a *Agent) fetchScript(ctx context.Context, cmd *wire.Command) (string, err
 	const maxScript = 64 << 20
 	n, err := buf.ReadFrom(ioLimit(obj, maxScript+1, h))
 	if err != nil {
-		return "", fmt.Errorf("script_object %s: %w", cmd.ScriptObject, err)
+		return "", fmt.Errorf("script_object %s: %w", name, err)
 	}
 	if n > maxScript {
-		return "", fmt.Errorf("script_object %s is over %d bytes", cmd.ScriptObject, maxScript)
+		return "", fmt.Errorf("script_object %s is over %d bytes", name, maxScript)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != cmd.ScriptObjectSHA256 {
-		return "", fmt.Errorf("script_object %s: sha256 %s does not match script_object_sha256 %s", cmd.ScriptObject, got, cmd.ScriptObjectSHA256)
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		return "", fmt.Errorf("script_object %s: %w: sha256 %s does not match script_object_sha256 %s", name, errScriptMismatch, got, sha)
 	}
+	a.cacheScript(sha, buf.Bytes())
 	return buf.String(), nil
 }
 
@@ -736,6 +749,7 @@ func (a *Agent) finish(ctx context.Context, cmd *wire.Command, r wire.ExecResult
 		if stopping || !sleepCtx(a.execCtx, min(b.next(), 30*time.Second)) {
 			// A command that never launched may run again from the replay.
 			a.ledger.Release(cmd.RequestID)
+			a.scheduleDone(cmd.RequestID, wire.ExitKilled)
 			return
 		}
 	}
@@ -747,6 +761,7 @@ func (a *Agent) finish(ctx context.Context, cmd *wire.Command, r wire.ExecResult
 		a.log.Error("cannot mark command finished", "request_id", cmd.RequestID, "err", err)
 	}
 	a.acks.fire(cmd.RequestID)
+	a.scheduleDone(cmd.RequestID, r.ExitCode)
 	a.log.Info("command finished", "request_id", r.RequestID, "exec_id", r.ExecID, "exit_code", r.ExitCode,
 		"skipped", r.Skipped, "duration", r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
 }

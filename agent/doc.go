@@ -154,6 +154,21 @@
 // One goroutine applies every change, so the effective groups and config
 // follow the buckets in order.
 //
+// # Local scheduler
+//
+// Unless Options.DisableScheduler, the agent runs its own `runs_on: agent`
+// schedules (package scheduler): it follows KV buckets schedules, jobs and
+// fleet_config (key freeze) as it follows the others (core subscriptions,
+// full re-read after every reconnect, a partial read keeps the previous
+// state), keeps them in <DataDir>/scheduler so they fire while the broker
+// is down and after a restart without one, and runs each fire's command
+// (new request_id and exec_id) through the pipeline above with the
+// version pin skipped; its result goes to the results outbox like any
+// other. Script objects are cached by SHA-256 in <DataDir>/script_cache (every
+// command benefits: a cached object is not fetched again). The agent fires
+// the startup trigger when Run starts (once per OS boot); the host program
+// signals logon, lock, unlock and network_change with Agent.Trigger.
+//
 // # Self-update
 //
 // With Options.SelfUpdate the agent follows target_version: it installs

@@ -185,6 +185,18 @@ type Options struct {
 	// CollectMaxSize caps the input bytes of one collect bundle, whatever
 	// the command's collect.max_size asks. Default 1 GiB.
 	CollectMaxSize int64
+	// DisableScheduler turns the local scheduler off: `runs_on: agent`
+	// schedules (KV schedules, jobs, fleet_config) are then neither
+	// followed nor fired. On by default (package scheduler).
+	DisableScheduler bool
+	// SchedulePollInterval is how often per_pc schedules are polled.
+	// Default scheduler.DefaultPollInterval (every minute, as upstream).
+	SchedulePollInterval time.Duration
+	// Idle, when set, tells the scheduler how long the console has had no
+	// user input (known false when that cannot be told), for
+	// constraints.require.idle. Default: nil, so an idle requirement is
+	// never met.
+	Idle func() (idle time.Duration, known bool)
 }
 
 func (o *Options) setDefaults() {

@@ -49,6 +49,10 @@ func TestScriptObject(t *testing.T) {
 	missing := good
 	missing.RequestID = "missing-" + good.RequestID
 	missing.ScriptObject = "nope/1"
+	// Another digest: the script cache (keyed by SHA-256, as upstream's)
+	// would answer for the known one without reading the store.
+	other := sha256.Sum256([]byte("not cached"))
+	missing.ScriptObjectSHA256 = hex.EncodeToString(other[:])
 	e.publish(pcSubject("pc-o"), missing)
 	if r := e.waitResult(missing.RequestID, 20*time.Second); r.ExitCode != wire.ExitKilled || !strings.Contains(r.Stderr, "nope/1") {
 		t.Fatalf("missing object: %+v", r)

@@ -71,8 +71,9 @@ type stateLoop struct {
 	pending map[stateKey]*announce
 	// kv caches the bucket handles of the walks.
 	kv map[string]jetstream.KeyValue
-	// needConfig and needGates ask for a snapshot of that part.
-	needConfig, needGates bool
+	// needConfig, needGates and needSched ask for a snapshot of that part
+	// (needSched: the local scheduler's buckets, schedule.go).
+	needConfig, needGates, needSched bool
 	// groups are the effective groups last applied.
 	groups  []string
 	fails   backoff
@@ -92,7 +93,7 @@ var announceRetries = []time.Duration{20 * time.Millisecond, 100 * time.Millisec
 // watchState starts the state loop. It runs until ctx ends.
 func (a *Agent) watchState(ctx context.Context, wg *sync.WaitGroup) {
 	l := &stateLoop{a: a, msgs: make(chan *nats.Msg, 256), pending: map[stateKey]*announce{},
-		kv: map[string]jetstream.KeyValue{}, needConfig: true, needGates: true}
+		kv: map[string]jetstream.KeyValue{}, needConfig: true, needGates: true, needSched: !a.opts.DisableScheduler}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -103,7 +104,7 @@ func (a *Agent) watchState(ctx context.Context, wg *sync.WaitGroup) {
 // stateSubjects are the core subjects the loop subscribes to.
 func (a *Agent) stateSubjects() []string {
 	kv := func(bucket, key string) string { return "$KV." + bucket + "." + key }
-	return []string{
+	return append([]string{
 		kv(subject.BucketConfig, subject.ConfigGlobalKey),
 		kv(subject.BucketConfig, subject.ConfigPCsPrefix+a.opts.PcID),
 		kv(subject.BucketConfig, subject.ConfigGroupsPrefix+"*"),
@@ -111,7 +112,7 @@ func (a *Agent) stateSubjects() []string {
 		kv(subject.BucketGroupsDerived, a.opts.PcID),
 		kv(subject.BucketScriptCurrent, ">"),
 		kv(subject.BucketScriptStatus, ">"),
-	}
+	}, a.schedSubjects()...)
 }
 
 func (l *stateLoop) run(ctx context.Context) {
@@ -138,7 +139,7 @@ func (l *stateLoop) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		l.step(ctx)
 		wait := time.Hour
-		if l.needConfig || l.needGates {
+		if l.needConfig || l.needGates || l.needSched {
 			wait = time.Until(l.nextTry)
 		}
 		for _, p := range l.pending {
@@ -164,7 +165,7 @@ func (l *stateLoop) run(ctx context.Context) {
 				}
 			}
 		case <-a.kv.resync:
-			l.needConfig, l.needGates = true, true
+			l.needConfig, l.needGates, l.needSched = true, true, !a.opts.DisableScheduler
 			l.fails, l.nextTry = backoff{}, time.Time{}
 		case <-timer.C:
 		}
@@ -192,7 +193,7 @@ func (l *stateLoop) announced(m *nats.Msg) {
 // overflow drops the announcements and asks for a snapshot instead.
 func (l *stateLoop) overflow() {
 	clear(l.pending)
-	l.needConfig, l.needGates = true, true
+	l.needConfig, l.needGates, l.needSched = true, true, !l.a.opts.DisableScheduler
 }
 
 // step takes the snapshots asked for and reads the announced keys due.
@@ -203,7 +204,7 @@ func (l *stateLoop) step(ctx context.Context) {
 		a.log.Warn("KV announcements were dropped by a slow subscription; reading the buckets again")
 		l.overflow()
 	}
-	if (l.needConfig || l.needGates) && !time.Now().Before(l.nextTry) {
+	if (l.needConfig || l.needGates || l.needSched) && !time.Now().Before(l.nextTry) {
 		err := l.snapshot(ctx)
 		if err == nil {
 			l.fails = backoff{}
@@ -241,7 +242,9 @@ func (l *stateLoop) step(ctx context.Context) {
 }
 
 func (l *stateLoop) needPart(bucket string) {
-	if isGateBucket(bucket) {
+	if isSchedBucket(bucket) {
+		l.needSched = true
+	} else if isGateBucket(bucket) {
 		l.needGates = true
 	} else {
 		l.needConfig = true
@@ -338,6 +341,8 @@ func (l *stateLoop) refresh(ctx context.Context, k stateKey, p *announce) (found
 		if err := l.groupsUpdated(ctx); err != nil {
 			return found, err
 		}
+	case subject.BucketSchedules, subject.BucketJobs, subject.BucketFleetConfig:
+		l.refreshSched(ctx, k, e)
 	case subject.BucketScriptCurrent, subject.BucketScriptStatus:
 		dst := s.current
 		if k.bucket == subject.BucketScriptStatus {
@@ -476,6 +481,13 @@ func (l *stateLoop) snapshot(ctx context.Context) error {
 			errs = append(errs, err)
 		} else {
 			l.needGates = false
+		}
+	}
+	if l.needSched {
+		if err := l.snapshotSched(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			l.needSched = false
 		}
 	}
 	return errors.Join(errs...)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/natstest"
 	"github.com/kanade/kanade-agent/wire"
 )
 
@@ -101,7 +102,7 @@ func (h *harness) at(t time.Time) {
 }
 
 func TestPerPcOnceAndEvery(t *testing.T) {
-	h := newHarness(t, t.TempDir(), t0, nil)
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
 	h.SetJob("j", mustJob(t, testJob), "")
 	h.SetSchedule("once", mustSchedule(t, `{"id":"once","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
 	h.at(t0.Add(time.Minute)) // a poll boundary
@@ -151,7 +152,7 @@ func TestPerPcOnceAndEvery(t *testing.T) {
 }
 
 func TestInFlightClaim(t *testing.T) {
-	h := newHarness(t, t.TempDir(), t0, nil)
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
 	h.SetJob("j", mustJob(t, testJob), "")
 	h.SetSchedule("s", mustSchedule(t, `{"id":"s","when":{"calendar":{"at":"09:05"}},"job_id":"j","target":{"all":true},"runs_on":"agent","tz":"utc"}`))
 	sc := mustSchedule(t, `{"id":"s","when":{"calendar":{"at":"09:05"}},"job_id":"j","target":{"all":true},"runs_on":"agent","tz":"utc"}`)
@@ -188,7 +189,7 @@ func TestInFlightClaim(t *testing.T) {
 }
 
 func TestCalendarFires(t *testing.T) {
-	h := newHarness(t, t.TempDir(), t0, nil)
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
 	h.SetJob("j", mustJob(t, testJob), "")
 	h.SetSchedule("cal", mustSchedule(t, `{"id":"cal","when":{"calendar":{"at":"09:05","days":["mon-fri"]}},"job_id":"j","target":{"all":true},"runs_on":"agent","tz":"utc"}`))
 	if got := h.nextWake(t0); !got.Equal(t0.Add(maxWait)) { // the fire is 4.5 min away
@@ -349,7 +350,7 @@ func TestWindowSkipDatesActiveFreeze(t *testing.T) {
 }
 
 func TestFreezeStopsFires(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	h := newHarness(t, dir, t0, nil)
 	h.SetJob("j", mustJob(t, testJob), "")
 	sc := mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent"}`)
@@ -382,7 +383,7 @@ func TestRequire(t *testing.T) {
 	var ac, acKnown, net, netKnown, idleKnown, cpuKnown bool
 	var idle time.Duration
 	var cpu float64
-	h := newHarness(t, t.TempDir(), t0, func(o *Options) {
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
 		o.ACPower = func() (bool, bool) { return ac, acKnown }
 		o.NetworkUp = func() (bool, bool) { return net, netKnown }
 		o.Idle = func() (time.Duration, bool) { return idle, idleKnown }
@@ -421,14 +422,14 @@ func TestRequire(t *testing.T) {
 		t.Error("garbage idle blocked")
 	}
 	// No Idle hook: an idle requirement is never met.
-	h2 := newHarness(t, t.TempDir(), t0, nil)
+	h2 := newHarness(t, natstest.TempDir(t), t0, nil)
 	if h2.RequireMet(&wire.Require{Idle: "1s"}) {
 		t.Error("idle met without a hook")
 	}
 }
 
 func TestStartupOncePerBoot(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	boot := t0.Add(-5 * time.Minute)
 	mk := func(bootAt time.Time, now time.Time) *harness {
 		return newHarness(t, dir, now, func(o *Options) {
@@ -483,7 +484,7 @@ func TestStartupOncePerBoot(t *testing.T) {
 }
 
 func TestEventTriggersAndDebounce(t *testing.T) {
-	h := newHarness(t, t.TempDir(), t0, func(o *Options) { o.NetworkDebounce = 8 * time.Second })
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) { o.NetworkDebounce = 8 * time.Second })
 	h.SetJob("j", mustJob(t, testJob), "")
 	h.SetSchedule("sess", mustSchedule(t, `{"id":"sess","when":{"on":["logon","unlock"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
 	h.SetSchedule("net", mustSchedule(t, `{"id":"net","when":{"on":["network_change"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
@@ -514,7 +515,7 @@ func TestEventTriggersAndDebounce(t *testing.T) {
 }
 
 func TestPersistedCatalogAndCompletions(t *testing.T) {
-	dir := t.TempDir()
+	dir := natstest.TempDir(t)
 	h := newHarness(t, dir, t0, nil)
 	h.ReplaceJobs(map[string]JobEntry{"j": {Job: mustJob(t, testJob)},
 		"obj": {Job: mustJob(t, `{"id":"obj","version":"1","execute":{"shell":"sh","script_object":"obj/1","timeout":"5s"}}`), ScriptSHA256: "ab"}})
