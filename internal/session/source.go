@@ -1,0 +1,200 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kanade/kanade-agent/wire"
+)
+
+// Change is a session change notified by the service manager (on Windows,
+// SERVICE_CONTROL_SESSIONCHANGE).
+type Change struct {
+	// Kind is KindLogon, KindLogoff, KindLock, KindUnlock, or "" for
+	// another change (a console connect or disconnect, say) that only makes
+	// the supervisor look at the console session again.
+	Kind string
+	// Session is the id of the session that changed.
+	Session uint32
+	// At is when it was notified; zero is when Notify is called.
+	At time.Time
+}
+
+// changeQueue is how many notified changes wait for the Source's
+// goroutine; more are dropped (and logged).
+const changeQueue = 32
+
+// Source is an agent.ObsSource of the user's presence: it keeps the idle
+// helper running (in the console session when the agent is a Windows
+// service), turns its readings into active/idle ObsEvents and relays
+// session changes. Create it with New.
+type Source struct {
+	o       Options
+	changes chan Change
+
+	badLines atomic.Uint64
+	starts   atomic.Uint64
+	dropped  atomic.Uint64
+}
+
+// Stats are counters of a Source.
+type Stats struct {
+	// BadLines counts helper output lines that were not {"idle_ms":N|null}
+	// or longer than MaxLine; each is skipped.
+	BadLines uint64
+	// HelperStarts counts helper processes started.
+	HelperStarts uint64
+	// DroppedChanges counts session changes dropped because too many
+	// waited for the Source.
+	DroppedChanges uint64
+}
+
+// New returns a Source with o's defaults applied. It fails only when
+// HelperPath is empty and the running binary cannot be located.
+func New(o Options) (*Source, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Source{o: o, changes: make(chan Change, changeQueue)}, nil
+}
+
+// Stats returns the Source's counters.
+func (s *Source) Stats() Stats {
+	return Stats{BadLines: s.badLines.Load(), HelperStarts: s.starts.Load(), DroppedChanges: s.dropped.Load()}
+}
+
+// Notify hands a session change to the Source. It never blocks (it is
+// called from the service manager's handler); the change is acted on by
+// Run: OnTrigger for logon, lock and unlock, an ObsEvent with
+// SessionEvents, and a look at the console session, which restarts the
+// helper in a new session. Changes notified while Run is not running wait
+// (at most 32; more are dropped).
+func (s *Source) Notify(c Change) {
+	if c.At.IsZero() {
+		c.At = time.Now()
+	}
+	select {
+	case s.changes <- c:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// msgKind is what the supervisor tells Run.
+type msgKind int
+
+const (
+	msgReading     msgKind = iota // a helper line was read
+	msgStarted                    // a helper was started
+	msgNoUser                     // nobody is logged on to the console: no helper
+	msgUnsupported                // the helper cannot read the idle time here
+)
+
+type msg struct {
+	kind  msgKind
+	ms    uint64
+	known bool
+	at    time.Time
+}
+
+// Run supervises the helper and emits active/idle transitions (and session
+// events) until ctx ends, then kills the helper and returns nil. It
+// implements agent.ObsSource.
+//
+// The first known presence is emitted (it anchors the timeline at agent
+// start), then each change: idle when a reading is at or over Threshold,
+// when no reading came for StaleAfter, or when nobody is logged on to the
+// console; active when a reading falls back below Threshold. On a machine
+// without an idle reading (ExitUnsupported) nothing is emitted.
+func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEvent) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	msgs := make(chan msg, 16)
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.supervise(ctx, msgs, wake)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	tr := tracker{threshold: s.o.Threshold}
+	stale := time.NewTimer(s.o.StaleAfter)
+	defer stale.Stop()
+	transition := func(p presence, at time.Time) {
+		if !tr.step(p) {
+			return
+		}
+		ev := presenceEvent(p, at)
+		s.o.Log.Info("user presence", "kind", ev.Kind)
+		if err := emit(ctx, ev); err != nil && ctx.Err() == nil {
+			s.o.Log.Warn("session: cannot record a presence change", "kind", ev.Kind, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			switch m.kind {
+			case msgReading:
+				if m.known {
+					stale.Reset(s.o.StaleAfter)
+					transition(tr.classify(m.ms), m.at)
+				}
+			case msgStarted:
+				stale.Reset(s.o.StaleAfter)
+			case msgNoUser:
+				stale.Stop()
+				transition(idle, m.at)
+			case msgUnsupported:
+				stale.Stop()
+			}
+		case <-stale.C:
+			transition(idle, time.Now())
+		case c := <-s.changes:
+			s.change(ctx, c, emit)
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// change relays one session change.
+func (s *Source) change(ctx context.Context, c Change, emit func(context.Context, wire.ObsEvent) error) {
+	switch c.Kind {
+	case KindLogon, KindLogoff, KindLock, KindUnlock:
+	default:
+		return
+	}
+	s.o.Log.Info("session change", "kind", c.Kind, "session", c.Session)
+	if s.o.SessionEvents {
+		if err := emit(ctx, sessionEvent(c)); err != nil && ctx.Err() == nil {
+			s.o.Log.Warn("session: cannot record a session change", "kind", c.Kind, "err", err)
+		}
+	}
+	if s.o.OnTrigger != nil && c.Kind != KindLogoff {
+		s.o.OnTrigger(c.Kind)
+	}
+}
+
+// sessionEvent is the ObsEvent of a session change: event_record_id
+// "<kind>:<session>:<unix ms>", payload {"session_id": N}.
+func sessionEvent(c Change) wire.ObsEvent {
+	at := c.At.UTC().Truncate(time.Millisecond)
+	sid := uitoa(uint64(c.Session))
+	return wire.ObsEvent{
+		At:            at,
+		Kind:          c.Kind,
+		Source:        SourceSessionChange,
+		EventRecordID: c.Kind + ":" + sid + ":" + itoa(at.UnixMilli()),
+		Payload:       []byte(`{"session_id":` + sid + `}`),
+	}
+}

@@ -1,0 +1,247 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
+)
+
+const wait = 30 * time.Second
+
+func wantKinds(t *testing.T, ev *events, want string) {
+	t.Helper()
+	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
+		if got := ev.kinds(); got != want {
+			return fmt.Errorf("events %q, want %q", got, want)
+		}
+		return nil
+	})
+}
+
+// A scripted helper gives exactly the transitions: the first reading
+// anchors the timeline, then only changes; threshold inclusive; bad,
+// null and over-long lines are skipped and counted.
+func TestIdleTransitions(t *testing.T) {
+	script := strings.Join([]string{
+		`{"idle_ms":0}`,
+		`{"idle_ms":1000}`,
+		`not json`,
+		`{"idle_ms":300000}`, // exactly the threshold: idle
+		`{"idle_ms":400000}`,
+		`LONG`,
+		`{"idle_ms":-5}`,
+		`{"idle_ms":null}`,
+		`{"idle_ms":"7"}`,
+		`{"other":1}`,
+		`{"idle_ms":2000,"extra":true}`,
+		`{"idle_ms":299999}`,
+		`{"idle_ms":300000}`,
+	}, "|")
+	s, ev := startSource(t, script, Options{})
+	wantKinds(t, ev, "active,idle,active,idle")
+	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
+		if n := s.Stats().BadLines; n != 5 {
+			return fmt.Errorf("bad lines %d, want 5", n)
+		}
+		return nil
+	})
+	for _, e := range ev.all() {
+		if e.Source != SourceIdle || e.EventRecordID != fmt.Sprintf("%s:%d", e.Kind, e.At.UnixMilli()) || e.Payload != nil {
+			t.Errorf("event %+v: want source %s, event_record_id <kind>:<unix ms>, null payload", e, SourceIdle)
+		}
+	}
+	if n := s.Stats().HelperStarts; n != 1 {
+		t.Errorf("helper started %d times, want 1", n)
+	}
+}
+
+// The threshold is an option.
+func TestIdleThresholdOption(t *testing.T) {
+	_, ev := startSource(t, `{"idle_ms":100}|{"idle_ms":1500}|{"idle_ms":10}`, Options{Threshold: time.Second})
+	wantKinds(t, ev, "active,idle,active")
+}
+
+// No reading for StaleAfter (the helper hangs) counts as idle, and a
+// reading brings the user back.
+func TestIdleWhenStale(t *testing.T) {
+	_, ev := startSource(t, `{"idle_ms":0}`, Options{StaleAfter: 300 * time.Millisecond})
+	wantKinds(t, ev, "active,idle")
+}
+
+// A helper that crashes is restarted (with backoff) and the timeline does
+// not repeat a presence it already has.
+func TestHelperRestarted(t *testing.T) {
+	count := filepath.Join(t.TempDir(), "starts")
+	t.Setenv(fakeCountEnv, count)
+	s, ev := startSource(t, `{"idle_ms":5}|EXIT:7`, Options{backoffMin: 50 * time.Millisecond})
+	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
+		b, _ := os.ReadFile(count)
+		if n := bytes.Count(b, []byte("\n")); n < 3 {
+			return fmt.Errorf("helper started %d times, want 3 or more", n)
+		}
+		return nil
+	})
+	if got := ev.kinds(); got != "active" {
+		t.Errorf("events %q, want a single active", got)
+	}
+	if n := s.Stats().HelperStarts; n < 3 {
+		t.Errorf("HelperStarts %d, want 3 or more", n)
+	}
+}
+
+// A helper that exits with ExitUnsupported is not restarted and no event
+// is emitted.
+func TestHelperUnsupported(t *testing.T) {
+	count := filepath.Join(t.TempDir(), "starts")
+	t.Setenv(fakeCountEnv, count)
+	s, ev := startSource(t, fmt.Sprintf("EXIT:%d", ExitUnsupported), Options{backoffMin: 10 * time.Millisecond, StaleAfter: 100 * time.Millisecond})
+	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
+		if _, err := os.Stat(count); err != nil {
+			return err
+		}
+		return nil
+	})
+	// Long enough for several restarts and a stale timer, had they happened.
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if n := s.Stats().HelperStarts; n != 1 {
+			t.Fatalf("helper started %d times, want 1", n)
+		}
+		if got := ev.kinds(); got != "" {
+			t.Fatalf("events %q, want none", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Run's end kills the helper.
+func TestHelperKilledOnStop(t *testing.T) {
+	count := filepath.Join(t.TempDir(), "starts")
+	t.Setenv(fakeCountEnv, count)
+	t.Setenv(fakeHelperEnv, `{"idle_ms":0}`)
+	exe, _ := os.Executable()
+	s, err := New(Options{HelperPath: exe, Sample: 20 * time.Millisecond, launch: childLauncher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ev := &events{}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ev.emit) }()
+	wantKinds(t, ev, "active")
+	b, _ := os.ReadFile(count)
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("Run did not return")
+	}
+	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
+		if processAlive(pid) {
+			return fmt.Errorf("helper %d still runs", pid)
+		}
+		return nil
+	})
+}
+
+// Session changes reach OnTrigger (logon, lock, unlock; not logoff) and,
+// with SessionEvents, the timeline.
+func TestSessionChanges(t *testing.T) {
+	trig := make(chan string, 8)
+	s, ev := startSource(t, `{"idle_ms":0}`, Options{SessionEvents: true, OnTrigger: func(k string) { trig <- k }})
+	wantKinds(t, ev, "active")
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	for _, k := range []string{KindLogon, KindLock, "", KindUnlock, KindLogoff} {
+		s.Notify(Change{Kind: k, Session: 2, At: at})
+	}
+	wantKinds(t, ev, "active,logon,lock,unlock,logoff")
+	var got []string
+	for range 3 {
+		select {
+		case k := <-trig:
+			got = append(got, k)
+		case <-time.After(wait):
+			t.Fatal("trigger missing")
+		}
+	}
+	if strings.Join(got, ",") != "logon,lock,unlock" {
+		t.Errorf("triggers %v", got)
+	}
+	e := ev.all()[1]
+	if e.Source != SourceSessionChange || e.EventRecordID != "logon:2:1767323045006" || string(e.Payload) != `{"session_id":2}` || !e.At.Equal(at) {
+		t.Errorf("logon event %+v", e)
+	}
+}
+
+// Without SessionEvents, session changes only trigger.
+func TestSessionChangesNoEvents(t *testing.T) {
+	trig := make(chan string, 8)
+	s, ev := startSource(t, `{"idle_ms":0}`, Options{OnTrigger: func(k string) { trig <- k }})
+	wantKinds(t, ev, "active")
+	s.Notify(Change{Kind: KindLock})
+	select {
+	case k := <-trig:
+		if k != KindLock {
+			t.Errorf("trigger %q", k)
+		}
+	case <-time.After(wait):
+		t.Fatal("no trigger")
+	}
+	if got := ev.kinds(); got != "active" {
+		t.Errorf("events %q, want only active", got)
+	}
+}
+
+// The helper exits when its stdin closes (the supervisor went away),
+// running the real helper loop.
+func TestHelperExitsOnStdinClose(t *testing.T) {
+	exe, _ := os.Executable()
+	o := &Options{HelperPath: exe, Sample: 20 * time.Millisecond}
+	t.Setenv(fakeHelperEnv, "LOOP:1234")
+	p, err := childLauncher{}.start(o, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := p.(*cmdProc)
+	first := make(chan string, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		readErr <- readLines(cp.out, MaxLine, func(l []byte, err error) {
+			select {
+			case first <- string(l):
+			default:
+			}
+		})
+	}()
+	// A line shows the loop runs; then close stdin: the helper must end.
+	select {
+	case l := <-first:
+		if l != `{"idle_ms":1234}` {
+			t.Errorf("helper printed %q", l)
+		}
+	case <-time.After(wait):
+		cp.kill()
+		t.Fatalf("no line from the helper; stderr %q", cp.tail.String())
+	}
+	if err := cp.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-readErr:
+	case <-time.After(wait):
+		cp.kill()
+		t.Fatal("helper still running after its stdin closed")
+	}
+	if err := cp.cmd.Wait(); err != nil {
+		t.Fatalf("helper exit: %v (stderr %q)", err, cp.tail.String())
+	}
+}
