@@ -213,6 +213,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		natsOpts = srv.ConnectOptions()
 	}
 
+	trig := &triggerHook{}
 	a, err := agent.New(agent.Options{
 		PcID:    cfg.PcID,
 		DataDir: cfg.DataDir,
@@ -237,11 +238,14 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
 		UpdateRestartWait:  restartWait(cfg.UpdateRestartWait),
 		NATSOptions:        natsOpts,
+		ObsSources:         sessionSources(cfg, log, trig),
 	})
 	if err != nil {
 		log.Error("invalid agent options", "err", err)
 		return ExitFailure
 	}
+	// HOOK(scheduler): trig.set(a.Trigger) once the agent has Trigger, so
+	// logon, lock and unlock reach the local scheduler.
 
 	done := make(chan struct{})
 	defer close(done)

@@ -88,6 +88,9 @@ type Options struct {
 	// upstream records those from the Windows event log only, and both
 	// would put every logon twice on the timeline.
 	SessionEvents bool
+	// NoHelper runs no helper and records no active/idle: the Source only
+	// relays session changes (OnTrigger, SessionEvents).
+	NoHelper bool
 
 	// launch overrides how the helper is started (tests).
 	launch launcher

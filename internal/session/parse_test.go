@@ -102,3 +102,11 @@ func TestHelperInterval(t *testing.T) {
 		}
 	}
 }
+
+func TestFromWTS(t *testing.T) {
+	for ev, want := range map[uint32]string{1: "", 2: "", 3: "", 4: "", 5: KindLogon, 6: KindLogoff, 7: KindLock, 8: KindUnlock, 9: "", 10: "", 11: ""} {
+		if c := FromWTS(ev, 4); c.Kind != want || c.Session != 4 {
+			t.Errorf("FromWTS(%d, 4) = %+v, want kind %q", ev, c, want)
+		}
+	}
+}

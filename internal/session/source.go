@@ -113,11 +113,13 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 	msgs := make(chan msg, 16)
 	wake := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.supervise(ctx, msgs, wake)
-	}()
+	if !s.o.NoHelper {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.supervise(ctx, msgs, wake)
+		}()
+	}
 	defer func() {
 		cancel()
 		wg.Wait()
@@ -126,6 +128,9 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 	tr := tracker{threshold: s.o.Threshold}
 	stale := time.NewTimer(s.o.StaleAfter)
 	defer stale.Stop()
+	if s.o.NoHelper {
+		stale.Stop()
+	}
 	transition := func(p presence, at time.Time) {
 		if !tr.step(p) {
 			return

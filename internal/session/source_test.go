@@ -245,3 +245,23 @@ func TestHelperExitsOnStdinClose(t *testing.T) {
 		t.Fatalf("helper exit: %v (stderr %q)", err, cp.tail.String())
 	}
 }
+
+// With NoHelper no helper runs and nothing but session changes comes out.
+func TestNoHelper(t *testing.T) {
+	count := filepath.Join(t.TempDir(), "starts")
+	t.Setenv(fakeCountEnv, count)
+	trig := make(chan string, 1)
+	s, ev := startSource(t, `{"idle_ms":0}`, Options{NoHelper: true, StaleAfter: 10 * time.Millisecond, OnTrigger: func(k string) { trig <- k }})
+	s.Notify(FromWTS(8, 1))
+	select {
+	case k := <-trig:
+		if k != KindUnlock {
+			t.Errorf("trigger %q", k)
+		}
+	case <-time.After(wait):
+		t.Fatal("no trigger")
+	}
+	if _, err := os.Stat(count); err == nil || ev.kinds() != "" || s.Stats().HelperStarts != 0 {
+		t.Errorf("a helper ran (%v) or events came out (%q)", err, ev.kinds())
+	}
+}
