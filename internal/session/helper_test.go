@@ -23,8 +23,13 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if script, ok := os.LookupEnv(fakeHelperEnv); ok && IsHelper(os.Args[1:]) {
-		os.Exit(fakeHelper(script, os.Args[1:]))
+	if IsHelper(os.Args[1:]) {
+		if script, ok := os.LookupEnv(fakeHelperEnv); ok {
+			os.Exit(fakeHelper(script, os.Args[1:]))
+		}
+		// Without a script (the environment did not reach it: a helper
+		// launched with the console user's environment), the real helper.
+		os.Exit(RunHelper(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

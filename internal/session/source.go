@@ -126,11 +126,11 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 	}()
 
 	tr := tracker{threshold: s.o.Threshold}
-	stale := time.NewTimer(s.o.StaleAfter)
+	// Armed when a helper starts: no reading for StaleAfter since counts
+	// as idle.
+	stale := time.NewTimer(time.Hour)
+	stale.Stop()
 	defer stale.Stop()
-	if s.o.NoHelper {
-		stale.Stop()
-	}
 	transition := func(p presence, at time.Time) {
 		if !tr.step(p) {
 			return

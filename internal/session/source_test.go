@@ -71,14 +71,14 @@ func TestIdleThresholdOption(t *testing.T) {
 // No reading for StaleAfter (the helper hangs) counts as idle, and a
 // reading brings the user back.
 func TestIdleWhenStale(t *testing.T) {
-	_, ev := startSource(t, `{"idle_ms":0}`, Options{StaleAfter: 300 * time.Millisecond})
+	_, ev := startSource(t, `{"idle_ms":0}`, Options{StaleAfter: 3 * time.Second})
 	wantKinds(t, ev, "active,idle")
 }
 
 // A helper that crashes is restarted (with backoff) and the timeline does
 // not repeat a presence it already has.
 func TestHelperRestarted(t *testing.T) {
-	count := filepath.Join(t.TempDir(), "starts")
+	count := filepath.Join(natstest.TempDir(t), "starts")
 	t.Setenv(fakeCountEnv, count)
 	s, ev := startSource(t, `{"idle_ms":5}|EXIT:7`, Options{backoffMin: 50 * time.Millisecond})
 	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
@@ -99,9 +99,9 @@ func TestHelperRestarted(t *testing.T) {
 // A helper that exits with ExitUnsupported is not restarted and no event
 // is emitted.
 func TestHelperUnsupported(t *testing.T) {
-	count := filepath.Join(t.TempDir(), "starts")
+	count := filepath.Join(natstest.TempDir(t), "starts")
 	t.Setenv(fakeCountEnv, count)
-	s, ev := startSource(t, fmt.Sprintf("EXIT:%d", ExitUnsupported), Options{backoffMin: 10 * time.Millisecond, StaleAfter: 100 * time.Millisecond})
+	s, ev := startSource(t, fmt.Sprintf("EXIT:%d", ExitUnsupported), Options{backoffMin: 10 * time.Millisecond, StaleAfter: 1500 * time.Millisecond})
 	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
 		if _, err := os.Stat(count); err != nil {
 			return err
@@ -109,7 +109,7 @@ func TestHelperUnsupported(t *testing.T) {
 		return nil
 	})
 	// Long enough for several restarts and a stale timer, had they happened.
-	deadline := time.Now().Add(500 * time.Millisecond)
+	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		if n := s.Stats().HelperStarts; n != 1 {
 			t.Fatalf("helper started %d times, want 1", n)
@@ -123,11 +123,11 @@ func TestHelperUnsupported(t *testing.T) {
 
 // Run's end kills the helper.
 func TestHelperKilledOnStop(t *testing.T) {
-	count := filepath.Join(t.TempDir(), "starts")
+	count := filepath.Join(natstest.TempDir(t), "starts")
 	t.Setenv(fakeCountEnv, count)
 	t.Setenv(fakeHelperEnv, `{"idle_ms":0}`)
 	exe, _ := os.Executable()
-	s, err := New(Options{HelperPath: exe, Sample: 20 * time.Millisecond, launch: childLauncher{}})
+	s, err := New(Options{HelperPath: exe, Sample: 20 * time.Millisecond, StaleAfter: time.Hour, launch: childLauncher{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestHelperExitsOnStdinClose(t *testing.T) {
 
 // With NoHelper no helper runs and nothing but session changes comes out.
 func TestNoHelper(t *testing.T) {
-	count := filepath.Join(t.TempDir(), "starts")
+	count := filepath.Join(natstest.TempDir(t), "starts")
 	t.Setenv(fakeCountEnv, count)
 	trig := make(chan string, 1)
 	s, ev := startSource(t, `{"idle_ms":0}`, Options{NoHelper: true, StaleAfter: 10 * time.Millisecond, OnTrigger: func(k string) { trig <- k }})
