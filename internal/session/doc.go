@@ -41,8 +41,12 @@
 // session changes (checked at each helper line and at each notified
 // session change, every 30 s while nobody is logged on), none while
 // nobody is logged on to the console, killed when Run ends. Its lines are
-// read with a 4 KiB bound; a bad or over-long line is counted
-// (Stats.BadLines) and skipped.
+// read with a 4 KiB bound, at most one per Sample/4 (a helper that floods
+// blocks on its pipe); a bad or over-long line is counted (Stats.BadLines)
+// and skipped. The readings may change the presence 10 times at once,
+// then once per Threshold/2 (a user cannot go idle more often than once
+// per Threshold); readings past that are counted (Stats.Limited) and
+// skipped.
 //
 // Readings become ObsEvents of source "agent:idle_sampler", as upstream's
 // idle sampler: kind "idle" when the idle time is at or over the threshold

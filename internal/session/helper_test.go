@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 // fakeHelper plays script: items separated by '|', one printed per sample
 // period (from IntervalFlag): a line printed as is, "LONG" (a 10 KiB
 // line), "EXIT:n" (exit with n at once), "LOOP:n" (run the real helper
-// loop with a reader that always says n ms). After the script it waits for
+// loop with a reader that always says n ms), "FLOOD:n:line" (line n times
+// at once). After the script it waits for
 // stdin to close and exits 0.
 func fakeHelper(script string, args []string) int {
 	if p := os.Getenv(fakeCountEnv); p != "" {
@@ -54,6 +55,15 @@ func fakeHelper(script string, args []string) int {
 	}
 	for item := range strings.SplitSeq(script, "|") {
 		switch {
+		case strings.HasPrefix(item, "FLOOD:"):
+			// FLOOD:n:line prints line n times without pause.
+			n, line, _ := strings.Cut(strings.TrimPrefix(item, "FLOOD:"), ":")
+			k, _ := strconv.Atoi(n)
+			for range k {
+				if _, err := fmt.Println(line); err != nil {
+					return 0
+				}
+			}
 		case item == "LONG":
 			fmt.Println(`{"idle_ms":` + strings.Repeat("1", 10<<10) + `}`)
 		case strings.HasPrefix(item, "EXIT:"):

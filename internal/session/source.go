@@ -37,6 +37,7 @@ type Source struct {
 	badLines atomic.Uint64
 	starts   atomic.Uint64
 	dropped  atomic.Uint64
+	limited  atomic.Uint64
 }
 
 // Stats are counters of a Source.
@@ -49,6 +50,9 @@ type Stats struct {
 	// DroppedChanges counts session changes dropped because too many
 	// waited for the Source.
 	DroppedChanges uint64
+	// Limited counts helper readings skipped because they would have
+	// changed the presence more often than a user can (see Run).
+	Limited uint64
 }
 
 // New returns a Source with o's defaults applied. It fails only when
@@ -62,7 +66,7 @@ func New(o Options) (*Source, error) {
 
 // Stats returns the Source's counters.
 func (s *Source) Stats() Stats {
-	return Stats{BadLines: s.badLines.Load(), HelperStarts: s.starts.Load(), DroppedChanges: s.dropped.Load()}
+	return Stats{BadLines: s.badLines.Load(), HelperStarts: s.starts.Load(), DroppedChanges: s.dropped.Load(), Limited: s.limited.Load()}
 }
 
 // Notify hands a session change to the Source. It never blocks (it is
@@ -108,6 +112,11 @@ type msg struct {
 // when no reading came for StaleAfter, or when nobody is logged on to the
 // console; active when a reading falls back below Threshold. On a machine
 // without an idle reading (ExitUnsupported) nothing is emitted.
+//
+// A user goes idle at most once per Threshold, so the helper's readings
+// may change the presence at most transitionBurst times at once and then
+// once per Threshold/2; a reading past that (a misbehaving helper) is
+// skipped and counted (Stats.Limited), and the next one is looked at anew.
 func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEvent) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	msgs := make(chan msg, 16)
@@ -131,15 +140,24 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 	stale := time.NewTimer(time.Hour)
 	stale.Stop()
 	defer stale.Stop()
+	bucket := newBucket(transitionBurst, s.o.Threshold/2)
 	transition := func(p presence, at time.Time) {
 		if !tr.step(p) {
 			return
 		}
-		ev := presenceEvent(p, at)
-		s.o.Log.Info("user presence", "kind", ev.Kind)
-		if err := emit(ctx, ev); err != nil && ctx.Err() == nil {
-			s.o.Log.Warn("session: cannot record a presence change", "kind", ev.Kind, "err", err)
+		s.record(ctx, emit, p, at)
+	}
+	fromHelper := func(p presence, at time.Time) {
+		if p == tr.state || p == unknown {
+			return
 		}
+		if !bucket.take(at) {
+			if s.limited.Add(1) == 1 {
+				s.o.Log.Warn("session helper: presence changes faster than a user can; readings skipped", "kind", p.kind())
+			}
+			return
+		}
+		transition(p, at)
 	}
 	for {
 		select {
@@ -150,7 +168,7 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 			case msgReading:
 				if m.known {
 					stale.Reset(s.o.StaleAfter)
-					transition(tr.classify(m.ms), m.at)
+					fromHelper(tr.classify(m.ms), m.at)
 				}
 			case msgStarted:
 				stale.Reset(s.o.StaleAfter)
@@ -170,6 +188,50 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 			}
 		}
 	}
+}
+
+// record emits the ObsEvent of a presence change (best effort, as upstream:
+// a failure is logged).
+func (s *Source) record(ctx context.Context, emit func(context.Context, wire.ObsEvent) error, p presence, at time.Time) {
+	ev := presenceEvent(p, at)
+	s.o.Log.Info("user presence", "kind", ev.Kind)
+	if err := emit(ctx, ev); err != nil && ctx.Err() == nil {
+		s.o.Log.Warn("session: cannot record a presence change", "kind", ev.Kind, "err", err)
+	}
+}
+
+// transitionBurst is how many presence changes the helper's readings may
+// make at once (see Run).
+const transitionBurst = 10
+
+// bucket is a token bucket: n tokens at most, one more every per.
+type bucket struct {
+	n, max int
+	per    time.Duration
+	last   time.Time
+}
+
+func newBucket(size int, per time.Duration) *bucket {
+	return &bucket{n: size, max: size, per: max(per, time.Millisecond)}
+}
+
+// take takes a token at now and reports whether there was one.
+func (b *bucket) take(now time.Time) bool {
+	if b.last.IsZero() {
+		b.last = now
+	}
+	if add := int(now.Sub(b.last) / b.per); add > 0 {
+		b.n = min(b.max, b.n+add)
+		b.last = b.last.Add(time.Duration(add) * b.per)
+	}
+	if b.n == b.max {
+		b.last = now
+	}
+	if b.n == 0 {
+		return false
+	}
+	b.n--
+	return true
 }
 
 // change relays one session change.

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -263,5 +264,63 @@ func TestNoHelper(t *testing.T) {
 	}
 	if _, err := os.Stat(count); err == nil || ev.kinds() != "" || s.Stats().HelperStarts != 0 {
 		t.Errorf("a helper ran (%v) or events came out (%q)", err, ev.kinds())
+	}
+}
+
+// A helper that flips the presence at every line is held to the burst,
+// then one change per Threshold/2; the skipped readings are counted.
+func TestTransitionsLimited(t *testing.T) {
+	items := make([]string, 0, 40)
+	for i := range 40 {
+		items = append(items, fmt.Sprintf(`{"idle_ms":%d}`, i%2*300000))
+	}
+	s, ev := startSource(t, strings.Join(items, "|"), Options{Threshold: 5 * time.Minute})
+	natstest.CheckFor(t, wait, 20*time.Millisecond, func() error {
+		// 40 readings: 10 changes, 15 readings repeat the state, 15 are limited.
+		if n := s.Stats().Limited; n != 15 {
+			return fmt.Errorf("limited %d, want 15", n)
+		}
+		return nil
+	})
+	if got := ev.kinds(); got != strings.TrimSuffix(strings.Repeat("active,idle,", 5), ",") {
+		t.Errorf("events %q, want the first 10 changes only", got)
+	}
+}
+
+func TestBucket(t *testing.T) {
+	b := newBucket(2, time.Second)
+	t0 := time.Unix(1000, 0)
+	if !b.take(t0) || !b.take(t0) || b.take(t0.Add(999*time.Millisecond)) {
+		t.Fatal("burst of 2, then empty")
+	}
+	if !b.take(t0.Add(1000*time.Millisecond)) || b.take(t0.Add(1500*time.Millisecond)) {
+		t.Fatal("one token per second")
+	}
+	if !b.take(t0.Add(time.Hour)) || !b.take(t0.Add(time.Hour)) || b.take(t0.Add(time.Hour)) {
+		t.Fatal("refilled to the burst, not beyond")
+	}
+}
+
+// A helper that floods its pipe is read at most one line per Sample/4: it
+// blocks on the pipe instead of costing the agent CPU.
+func TestHelperFloodPaced(t *testing.T) {
+	const sample = 400 * time.Millisecond
+	s, _ := startSource(t, "FLOOD:100000:x", Options{Sample: sample})
+	natstest.CheckFor(t, wait, 10*time.Millisecond, func() error {
+		if s.Stats().BadLines == 0 {
+			return errors.New("no line read yet")
+		}
+		return nil
+	})
+	start := time.Now()
+	natstest.CheckFor(t, wait, 50*time.Millisecond, func() error {
+		if time.Since(start) < 2*time.Second {
+			return errors.New("watching")
+		}
+		return nil
+	})
+	elapsed := time.Since(start)
+	if n, most := s.Stats().BadLines, uint64(elapsed/(sample/4))+2; n > most {
+		t.Errorf("%d lines read in %v, want at most %d (one per %v)", n, elapsed, most, sample/4)
 	}
 }

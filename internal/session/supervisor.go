@@ -144,9 +144,24 @@ func (s *Source) pump(ctx context.Context, p helperProc, l launcher, id uint32, 
 	go func() {
 		defer wg.Done()
 		defer close(lines)
+		// Lines are taken at most one per Sample/4 (the helper prints one
+		// per Sample): a helper that floods blocks on its full pipe instead
+		// of costing the agent CPU.
+		pace := s.o.Sample / 4
+		var last time.Time
 		_ = readLines(p.stdout(), MaxLine, func(line []byte, err error) {
+			if wait := pace - time.Since(last); !last.IsZero() && wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-done:
+					t.Stop()
+					return
+				}
+			}
+			last = time.Now()
 			select {
-			case lines <- lineMsg{line: append([]byte(nil), line...), err: err, at: time.Now()}:
+			case lines <- lineMsg{line: append([]byte(nil), line...), err: err, at: last}:
 			case <-done:
 			}
 		})
