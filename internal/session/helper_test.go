@@ -38,10 +38,14 @@ func TestMain(m *testing.M) {
 // period (from IntervalFlag): a line printed as is, "LONG" (a 10 KiB
 // line), "EXIT:n" (exit with n at once), "LOOP:n" (run the real helper
 // loop with a reader that always says n ms), "FLOOD:n:line" (line n times
-// at once). After the script it waits for
+// at once), "FIRST:line" (line at the first start only, with
+// fakeCountEnv). After the script it waits for
 // stdin to close and exits 0.
 func fakeHelper(script string, args []string) int {
+	first := true
 	if p := os.Getenv(fakeCountEnv); p != "" {
+		_, err := os.Stat(p)
+		first = err != nil
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 		if err == nil {
 			fmt.Fprintln(f, os.Getpid())
@@ -63,6 +67,11 @@ func fakeHelper(script string, args []string) int {
 				if _, err := fmt.Println(line); err != nil {
 					return 0
 				}
+			}
+		case strings.HasPrefix(item, "FIRST:"):
+			// FIRST:line prints line at the first start only.
+			if first {
+				fmt.Println(strings.TrimPrefix(item, "FIRST:"))
 			}
 		case item == "LONG":
 			fmt.Println(`{"idle_ms":` + strings.Repeat("1", 10<<10) + `}`)

@@ -94,8 +94,8 @@ type Options struct {
 
 	// launch overrides how the helper is started (tests).
 	launch launcher
-	// backoffMin overrides the first restart delay (tests).
-	backoffMin time.Duration
+	// backoffMin and backoffMax override the restart delays (tests).
+	backoffMin, backoffMax time.Duration
 }
 
 func (o *Options) setDefaults() error {
@@ -120,6 +120,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.backoffMin <= 0 {
 		o.backoffMin = backoffMin
+	}
+	if o.backoffMax <= 0 {
+		o.backoffMax = max(backoffMax, o.backoffMin)
 	}
 	return nil
 }

@@ -135,11 +135,22 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 	}()
 
 	tr := tracker{threshold: s.o.Threshold}
-	// Armed when a helper starts: no reading for StaleAfter since counts
-	// as idle.
+	// No reading for StaleAfter since the last one, or since a helper
+	// started while none was awaited, counts as idle. A helper restarted
+	// does not push the deadline: one that keeps crashing before it prints
+	// goes stale.
 	stale := time.NewTimer(time.Hour)
 	stale.Stop()
 	defer stale.Stop()
+	armed := false
+	arm := func(on bool) {
+		armed = on
+		if on {
+			stale.Reset(s.o.StaleAfter)
+		} else {
+			stale.Stop()
+		}
+	}
 	bucket := newBucket(transitionBurst, s.o.Threshold/2)
 	transition := func(p presence, at time.Time) {
 		if !tr.step(p) {
@@ -167,18 +178,21 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, wire.ObsEve
 			switch m.kind {
 			case msgReading:
 				if m.known {
-					stale.Reset(s.o.StaleAfter)
+					arm(true)
 					fromHelper(tr.classify(m.ms), m.at)
 				}
 			case msgStarted:
-				stale.Reset(s.o.StaleAfter)
-			case msgNoUser:
-				stale.Stop()
-				transition(idle, m.at)
-			case msgUnsupported:
-				stale.Stop()
+				if !armed {
+					arm(true)
+				}
+			case msgNoUser, msgUnsupported:
+				arm(false)
+				if m.kind == msgNoUser {
+					transition(idle, m.at)
+				}
 			}
 		case <-stale.C:
+			armed = false
 			transition(idle, time.Now())
 		case c := <-s.changes:
 			s.change(ctx, c, emit)

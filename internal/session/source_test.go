@@ -324,3 +324,17 @@ func TestHelperFloodPaced(t *testing.T) {
 		t.Errorf("%d lines read in %v, want at most %d (one per %v)", n, elapsed, most, sample/4)
 	}
 }
+
+// A helper that keeps exiting without a reading goes stale: its restarts
+// do not push the deadline.
+func TestStaleAcrossRestarts(t *testing.T) {
+	// The first start reports active; every later one (the count file
+	// exists) exits at once.
+	count := filepath.Join(natstest.TempDir(t), "starts")
+	t.Setenv(fakeCountEnv, count)
+	s, ev := startSource(t, `FIRST:{"idle_ms":0}|EXIT:1`, Options{StaleAfter: 2 * time.Second, backoffMin: 100 * time.Millisecond, backoffMax: 100 * time.Millisecond})
+	wantKinds(t, ev, "active,idle")
+	if n := s.Stats().HelperStarts; n < 2 {
+		t.Errorf("helper started %d times, want 2 or more", n)
+	}
+}

@@ -95,7 +95,7 @@ func (s *Source) supervise(ctx context.Context, msgs chan<- msg, wake <-chan str
 					backoff = s.o.backoffMin
 					continue
 				}
-				if time.Since(began) > backoffMax {
+				if time.Since(began) > s.o.backoffMax {
 					backoff = s.o.backoffMin
 				}
 				log.Warn("session helper exited; restarting", "exit_code", res.code, "in", backoff.String(), "helper_stderr", p.stderr())
@@ -114,7 +114,7 @@ func (s *Source) supervise(ctx context.Context, msgs chan<- msg, wake <-chan str
 			log.Warn("cannot start the session helper", "err", err, "retry_in", backoff.String())
 		}
 		sleep(ctx, backoff, wake)
-		backoff = min(backoff*2, backoffMax)
+		backoff = min(backoff*2, s.o.backoffMax)
 	}
 }
 
