@@ -113,12 +113,12 @@ func (s *Source) supervise(ctx context.Context, msgs chan<- msg, wake <-chan str
 		if err != nil {
 			log.Warn("cannot start the session helper", "err", err, "retry_in", backoff.String())
 		}
-		sleep(ctx, backoff, wake)
+		sleep(ctx, backoff, nil) // session changes do not cut the backoff short
 		backoff = min(backoff*2, s.o.backoffMax)
 	}
 }
 
-// sleep waits for d, ctx or a wake.
+// sleep waits for d, ctx or a wake (nil: none).
 func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
