@@ -81,6 +81,15 @@ type Config struct {
 	EmbeddedMaxStore int64
 	// Timeline runs the PC timeline source (package timeline) in the agent.
 	Timeline bool
+	// UserPresence runs the in-session idle helper and records active/idle
+	// ObsEvents (package session).
+	UserPresence bool
+	// SessionEvents records the Windows service's session changes (logon,
+	// logoff, lock, unlock) as ObsEvents of source agent:session_change.
+	SessionEvents bool
+
+	// sessions relays the service's session changes to the running agent.
+	sessions *sessionRelay
 }
 
 // Embedded reports whether the daemon runs its own NATS server.
@@ -170,6 +179,10 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.EmbeddedMaxStore }},
 	{flag: "timeline", env: "KANADE_TIMELINE", kind: kindBool, def: "true", usage: timelineUsage,
 		field: func(c *Config) any { return &c.Timeline }},
+	{flag: "user-presence", env: "KANADE_USER_PRESENCE", kind: kindBool, def: "true", usage: "record when the console user is active or idle (5 min without input), read by a helper the agent runs in the user's session (" + progName + " --session-agent)",
+		field: func(c *Config) any { return &c.UserPresence }},
+	{flag: "session-events", env: "KANADE_SESSION_EVENTS", kind: kindBool, def: "false", usage: "also record the Windows service's session changes (logon, logoff, lock, unlock) as events of source agent:session_change; upstream records them from the event log only",
+		field: func(c *Config) any { return &c.SessionEvents }},
 }
 
 // UsageError is a problem with the command line, environment or config

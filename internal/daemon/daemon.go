@@ -46,6 +46,9 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 // mainContext is Main with the stop signal as ctx and the machine as sy.
 func mainContext(ctx context.Context, args []string, sy *system, stdout, stderr io.Writer) int {
+	if code, ok := sessionHelperMode(ctx, args, sy, stdout, stderr); ok {
+		return code
+	}
 	cmd := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]

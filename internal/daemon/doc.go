@@ -25,4 +25,13 @@
 // On Windows the same binary installs itself as a service (install,
 // uninstall) and, when started by the service manager, runs under it; the
 // service restarts on a non-zero exit, such as the self-update's 64.
+// The service accepts session change notifications and hands logon,
+// logoff, lock and unlock to the session Source (package
+// internal/session), which relays them to the local scheduler and, with
+// --session-events, to the timeline.
+//
+// kanade-agent --session-agent is the in-session idle helper the agent
+// launches (package internal/session): Main runs it before reading any
+// flag, config file or data directory, and it connects nowhere. The agent
+// runs it, and records active and idle events, unless --user-presence=false.
 package daemon

@@ -213,6 +213,8 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		natsOpts = srv.ConnectOptions()
 	}
 
+	trig := &triggerHook{}
+	sessionSrcs, idle := sessionSources(cfg, log, trig)
 	a, err := agent.New(agent.Options{
 		PcID:    cfg.PcID,
 		DataDir: cfg.DataDir,
@@ -239,12 +241,15 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		ReleaseKeyringFile: cfg.ReleaseKeyringFile,
 		UpdateRestartWait:  restartWait(cfg.UpdateRestartWait),
 		NATSOptions:        natsOpts,
-		ObsSources:         timelineSources(cfg, log),
+		ObsSources:         append(timelineSources(cfg, log), sessionSrcs...),
+		Idle:               idle,
 	})
 	if err != nil {
 		log.Error("invalid agent options", "err", err)
 		return ExitFailure
 	}
+	// The service's logon, lock and unlock reach the local scheduler.
+	trig.set(a.Trigger)
 
 	done := make(chan struct{})
 	defer close(done)

@@ -11,11 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/kanade/kanade-agent/internal/session"
 )
 
 // Service recovery: restart after any non-zero exit (the self-update exits
@@ -57,11 +60,12 @@ func runService(ctx context.Context, f *flags, sy *system) int {
 		defer el.Close()
 	}
 	stderr := eventWriter{el}
-	h := &handler{ctx: ctx}
+	h := &handler{ctx: ctx, sessions: &sessionRelay{}}
 	cfg, err := loadConfig(f, sy)
 	if err != nil {
 		h.run = func(context.Context) int { return fail(stderr, err) }
 	} else {
+		cfg.sessions = h.sessions
 		h.run = func(ctx context.Context) int { return runAgent(ctx, cfg, nil, stderr) }
 	}
 	if err := svc.Run(ServiceName, h); err != nil {
@@ -75,6 +79,8 @@ type handler struct {
 	ctx  context.Context
 	run  func(ctx context.Context) int
 	code int
+	// sessions receives the session change notifications.
+	sessions *sessionRelay
 }
 
 // Execute runs h.run until it returns or the service manager asks for a
@@ -86,7 +92,7 @@ func (h *handler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.S
 	defer cancel()
 	done := make(chan int, 1)
 	go func() { done <- h.run(ctx) }()
-	s <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
+	s <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown | svc.AcceptSessionChange}
 	for {
 		select {
 		case code := <-done:
@@ -103,9 +109,23 @@ func (h *handler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.S
 			case svc.Stop, svc.Shutdown:
 				s <- svc.Status{State: svc.StopPending, WaitHint: 30_000}
 				cancel()
+			case svc.SessionChange:
+				h.sessions.notify(sessionChange(c))
 			}
 		}
 	}
+}
+
+// sessionChange decodes a SERVICE_CONTROL_SESSIONCHANGE request: its
+// event type and the session id of its WTSSESSION_NOTIFICATION.
+func sessionChange(c svc.ChangeRequest) session.Change {
+	var id uint32
+	if c.EventData != 0 {
+		// EventData points to the notification, owned by the service
+		// manager for the duration of the call.
+		id = (*(**windows.WTSSESSION_NOTIFICATION)(unsafe.Pointer(&c.EventData))).SessionID
+	}
+	return session.FromWTS(c.EventType, id)
 }
 
 // installService registers the running executable as an automatic service

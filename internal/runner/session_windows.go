@@ -8,17 +8,15 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
-)
 
-// noSession is WTSGetActiveConsoleSessionId's answer when no session is
-// attached to the physical console (for example during a session switch).
-const noSession = 0xFFFFFFFF
+	"github.com/kanade/kanade-agent/internal/winproc"
+)
 
 // consoleSession returns the id of the session attached to the physical
 // console. Remote Desktop sessions are not considered.
 func consoleSession() (uint32, error) {
-	id := windows.WTSGetActiveConsoleSessionId()
-	if id == noSession {
+	id, err := winproc.ConsoleSession()
+	if err != nil {
 		return 0, fmt.Errorf("%w: no session is attached to the console", ErrNoSession)
 	}
 	return id, nil
@@ -32,12 +30,12 @@ func userToken() (windows.Token, error) {
 	if err != nil {
 		return 0, err
 	}
-	var t windows.Token
-	if err := windows.WTSQueryUserToken(id, &t); err != nil {
-		if errors.Is(err, windows.ERROR_NO_TOKEN) {
+	t, err := winproc.UserToken(id)
+	if err != nil {
+		if errors.Is(err, winproc.ErrNoUser) {
 			return 0, fmt.Errorf("%w: no user is logged on to console session %d", ErrNoSession, id)
 		}
-		return 0, fmt.Errorf("%w: run_as user: WTSQueryUserToken(session %d) (the agent must run as LocalSystem): %w", ErrSpawn, id, err)
+		return 0, fmt.Errorf("%w: run_as user: %w", ErrSpawn, err)
 	}
 	return t, nil
 }
