@@ -34,12 +34,16 @@ func (e *env) obsFrom(pcID, source string) ([]wire.ObsEvent, error) {
 	return out, err
 }
 
-// collectionsBucket creates the collections object store.
+// collectionsBucket returns the collections object store (provisioned
+// with the rest; created here when the test server lacks it).
 func (e *env) collectionsBucket() jetstream.ObjectStore {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	os, err := e.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: subject.ObjectCollections})
+	os, err := e.js.ObjectStore(ctx, subject.ObjectCollections)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		os, err = e.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: subject.ObjectCollections})
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
