@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,18 @@ func TestPermissionsAgentEndToEnd(t *testing.T) {
 	publishCommand(t, e.js, "commands.group.office", group)
 	big := command(bigOutputScript)
 	publishCommand(t, e.js, subject.CommandsAll, big)
+	// A collect job uploads its bundle to the collections object store.
+	collected := filepath.Join(natstest.TempDir(t), "collect-me.txt")
+	if err := os.WriteFile(collected, []byte("collected"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := json.Marshal(map[string][]string{"files": {collected}})
+	coll := command(echoScript(string(paths))) // cmd's echo prints quotes as they are
+	if runtime.GOOS != "windows" {
+		coll = command("echo '" + string(paths) + "'")
+	}
+	coll.Collect = &wire.CollectHint{Name: "perm-collect"}
+	publishCommand(t, e.js, "commands.pc.pc-b", coll)
 
 	checkOne := func(c wire.Command, pcs []string, check func(wire.ExecResult) error) {
 		t.Helper()
@@ -243,6 +256,12 @@ func TestPermissionsAgentEndToEnd(t *testing.T) {
 	checkOne(fromObject, []string{"pc-a"}, func(r wire.ExecResult) error {
 		if r.ExitCode != 0 || r.Stdout != "from-object"+nl {
 			return fmt.Errorf("script_object: exit %d stdout %q stderr %q", r.ExitCode, r.Stdout, r.Stderr)
+		}
+		return nil
+	})
+	checkOne(coll, []string{"pc-b"}, func(r wire.ExecResult) error {
+		if r.ExitCode != 0 || !strings.HasPrefix(r.CollectObject, "pc-b/") {
+			return fmt.Errorf("collect: exit %d collect_object %q stderr %q", r.ExitCode, r.CollectObject, r.Stderr)
 		}
 		return nil
 	})
