@@ -68,8 +68,7 @@ func ExampleExecResult() {
 	//   "stderr": "timeout after 1s",
 	//   "started_at": "2026-03-01T10:15:00Z",
 	//   "finished_at": "2026-03-01T10:15:01Z",
-	//   "manifest_id": "cleanup-temp",
-	//   "skipped": false
+	//   "manifest_id": "cleanup-temp"
 	// }
 }
 

@@ -15,8 +15,9 @@ const (
 )
 
 // ExecResult is the outcome of one command on one agent, published on
-// results.<request_id>. Fields are in upstream's order; the fields upstream
-// does not have come last and are marked (ours).
+// results.<request_id>. Fields are in upstream's order (parent_result_id
+// after exec_id, skipped after exit_code and omitted when false); the
+// fields upstream does not have come last and are marked (ours).
 type ExecResult struct {
 	// ResultID is a UUIDv4 minted by the agent; the backend's idempotency key.
 	ResultID string `json:"result_id"`
@@ -24,10 +25,17 @@ type ExecResult struct {
 	RequestID string `json:"request_id"`
 	// ExecID is the command's exec_id, when it had one.
 	ExecID string `json:"exec_id,omitempty"`
+	// ParentResultID is, on a finalize hook's result, the result_id of the
+	// run it followed.
+	ParentResultID string `json:"parent_result_id,omitempty"`
 	// PcID is the agent's pc id.
 	PcID string `json:"pc_id"`
 	// ExitCode is the script's exit code or one of the reserved codes.
 	ExitCode int32 `json:"exit_code"`
+	// Skipped is set when a gate (or this OS) said "not now" and nothing
+	// ran (122, 124-127); a signature refusal (123) is not a skip. Omitted
+	// when false, as upstream.
+	Skipped bool `json:"skipped,omitempty"`
 	// Stdout is the captured standard output (lossy UTF-8); empty when offloaded to StdoutObject.
 	Stdout string `json:"stdout"`
 	// Stderr is the captured standard error (lossy UTF-8) plus the agent's notes; empty when offloaded.
@@ -44,14 +52,9 @@ type ExecResult struct {
 	// hoc runs). The agent always sets it; upstream's backend uses it to
 	// attribute inventory and check results. Omitted only when empty.
 	ManifestID string `json:"manifest_id,omitempty"`
-	// CollectObject is the collections object-store key of the bundle a
-	// collect job uploaded; this agent does not collect, so it stays empty.
+	// CollectObject is the collections object-store key of the first
+	// bundle a collect job uploaded.
 	CollectObject string `json:"collect_object,omitempty"`
-	// Skipped is set when a gate refused the command and nothing ran; always sent (ours).
-	Skipped bool `json:"skipped"`
-	// ParentResultID is the result_id of the run this result derives from,
-	// when it derives from one (ours).
-	ParentResultID string `json:"parent_result_id,omitempty"`
 	// StdoutTruncated is set when stdout exceeded the capture cap and was cut (ours).
 	StdoutTruncated bool `json:"stdout_truncated,omitempty"`
 	// StderrTruncated is set when stderr exceeded the capture cap and was cut (ours).

@@ -100,17 +100,16 @@ func TestUpstreamDocuments(t *testing.T) {
 			cmd, wire.Command{ID: "j", Version: "1", RequestID: "r", Shell: wire.ShellSh, Script: "true", TimeoutSecs: 1, RunAs: wire.RunAsSystem,
 				Staleness: &wire.Staleness{Mode: wire.StalenessStrict, MaxCacheAge: "0s"}}, ""},
 
-		// ExecResult (result.rs): exec_id and the *_object, manifest_id and
-		// collect_object fields are skipped when None. Ours: skipped (always),
-		// parent_result_id and *_truncated (when set).
+		// ExecResult (result.rs): exec_id, parent_result_id, the *_object,
+		// manifest_id and collect_object fields are skipped when None,
+		// skipped when false. Ours: *_truncated (when set).
 		{"exec result", `{"result_id":"result-uuid-1","request_id":"req-1","exec_id":"exec-uuid-1","pc_id":"pc-01","exit_code":0,` +
 			`"stdout":"hello <world> & co\n","stderr":"","started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:05.123Z","manifest_id":"inventory-hw"}`,
 			result, wire.ExecResult{ResultID: "result-uuid-1", RequestID: "req-1", ExecID: "exec-uuid-1", PcID: "pc-01",
 				Stdout: "hello <world> & co\n", StartedAt: utc(2026, 5, 16, 0, 0, 0, 0), FinishedAt: utc(2026, 5, 16, 0, 0, 5, 123_000_000),
 				ManifestID: "inventory-hw"},
 			`{"result_id":"result-uuid-1","request_id":"req-1","exec_id":"exec-uuid-1","pc_id":"pc-01","exit_code":0,` +
-				`"stdout":"hello <world> & co\n","stderr":"","started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:05.123Z","manifest_id":"inventory-hw",` +
-				`"skipped":false}`},
+				`"stdout":"hello <world> & co\n","stderr":"","started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:05.123Z","manifest_id":"inventory-hw"}`},
 		{"exec result offloaded, collected", `{"result_id":"r1","request_id":"req","pc_id":"PC1","exit_code":-1,"stdout":"","stderr":"",` +
 			`"started_at":"2026-06-15T00:00:00.123456Z","finished_at":"2026-06-15T00:00:00.123456789Z","stdout_object":"req/PC1/stdout","stderr_object":"req/PC1/stderr",` +
 			`"manifest_id":"collect-diagnostics","collect_object":"PC1/collect-diagnostics/20260615T000000Z.zip"}`,
@@ -120,12 +119,12 @@ func TestUpstreamDocuments(t *testing.T) {
 				CollectObject: "PC1/collect-diagnostics/20260615T000000Z.zip"},
 			`{"result_id":"r1","request_id":"req","pc_id":"PC1","exit_code":-1,"stdout":"","stderr":"",` +
 				`"started_at":"2026-06-15T00:00:00.123456Z","finished_at":"2026-06-15T00:00:00.123456789Z","stdout_object":"req/PC1/stdout","stderr_object":"req/PC1/stderr",` +
-				`"manifest_id":"collect-diagnostics","collect_object":"PC1/collect-diagnostics/20260615T000000Z.zip","skipped":false}`},
+				`"manifest_id":"collect-diagnostics","collect_object":"PC1/collect-diagnostics/20260615T000000Z.zip"}`},
 		{"exec result pre-v0.29 (no result_id)", `{"request_id":"r","pc_id":"x","exit_code":0,"stdout":"","stderr":"",` +
 			`"started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:00Z"}`,
 			result, wire.ExecResult{RequestID: "r", PcID: "x", StartedAt: utc(2026, 5, 16, 0, 0, 0, 0), FinishedAt: utc(2026, 5, 16, 0, 0, 0, 0)},
 			`{"result_id":"","request_id":"r","pc_id":"x","exit_code":0,"stdout":"","stderr":"",` +
-				`"started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:00Z","skipped":false}`},
+				`"started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:00Z"}`},
 
 		// EventStarted (event.rs): every field required. Ours: result_id, request_id.
 		{"event started", `{"exec_id":"exec-uuid-1","pc_id":"minipc","started_at":"2026-05-20T12:00:00Z","manifest_id":"inventory-hw","version":"1.0.0"}`,

@@ -18,9 +18,9 @@ const (
 		"result_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
 		"request_id": "req-01JQ5W0Z",
 		"exec_id": "exec-42",
+		"parent_result_id": "r-0",
 		"pc_id": "desktop-01",
 		"exit_code": -1,
-		"skipped": false,
 		"stdout": "",
 		"stderr": "timeout after 300s\n",
 		"started_at": "2026-03-01T10:15:00.123456Z",
@@ -29,7 +29,6 @@ const (
 		"stderr_object": "req-01JQ5W0Z/stderr",
 		"manifest_id": "inventory-hw",
 		"collect_object": "desktop-01/inventory-hw/20260301T102000Z.zip",
-		"parent_result_id": "r-0",
 		"stdout_truncated": true,
 		"stderr_truncated": true
 	}`
@@ -199,8 +198,8 @@ func TestExecResultEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkKeys(t, b,
-		[]string{"result_id", "request_id", "pc_id", "exit_code", "skipped", "stdout", "stderr", "started_at", "finished_at"},
-		[]string{"exec_id", "stdout_object", "stderr_object", "manifest_id", "collect_object", "parent_result_id", "stdout_truncated", "stderr_truncated"})
+		[]string{"result_id", "request_id", "pc_id", "exit_code", "stdout", "stderr", "started_at", "finished_at"},
+		[]string{"skipped", "exec_id", "stdout_object", "stderr_object", "manifest_id", "collect_object", "parent_result_id", "stdout_truncated", "stderr_truncated"})
 }
 
 func TestExitCodes(t *testing.T) {
