@@ -73,8 +73,8 @@ func newState(lines []string) state {
 }
 
 // afterCompare, when set (tests), is called after each reading of the
-// state following a notification, with whether it differed.
-var afterCompare func(changed bool)
+// state following a notification, with whether it differed and the state.
+var afterCompare func(changed bool, cur state)
 
 // compare reports whether cur differs from prev, logging what changed.
 func compare(log *slog.Logger, prev, cur state) bool {
@@ -84,7 +84,7 @@ func compare(log *slog.Logger, prev, cur state) bool {
 		log.Debug("network configuration changed", "gone", gone, "added", added)
 	}
 	if afterCompare != nil {
-		afterCompare(changed)
+		afterCompare(changed, cur)
 	}
 	return changed
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +40,9 @@ func inNetns(t *testing.T) bool {
 	t.Logf("child in a new network namespace:\n%s", out)
 	if err != nil {
 		t.Fatalf("child: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatal("the child did not run the test")
 	}
 	return false
 }
@@ -173,13 +177,19 @@ func route(t *testing.T, add bool, metric uint32) {
 	netlinkDo(t, typ, flags, rt, rtattr(unix.RTA_OIF, u32(loIndex(t))), rtattr(unix.RTA_PRIORITY, u32(metric)))
 }
 
-// watch starts Run; it returns the callback's channel and the compare
-// hook's once the watcher is started.
-func watch(t *testing.T) (changes chan struct{}, compared chan bool) {
+// reading is one reading of the state after a notification.
+type reading struct {
+	changed bool
+	cur     state
+}
+
+// watch starts Run; it returns the callback's channel and the readings'
+// once the watcher is started.
+func watch(t *testing.T) (changes chan struct{}, readings chan reading) {
 	t.Helper()
 	changes = make(chan struct{}, 100)
-	compared = make(chan bool, 100)
-	afterCompare = func(changed bool) { compared <- changed }
+	readings = make(chan reading, 100)
+	afterCompare = func(changed bool, cur state) { readings <- reading{changed, cur} }
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	done := make(chan error, 1)
@@ -205,68 +215,81 @@ func watch(t *testing.T) (changes chan struct{}, compared chan bool) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watcher not started")
 	}
-	return changes, compared
+	return changes, readings
 }
 
-// expectChange waits for a callback, then for the watcher to settle
-// (no reading pending), failing if none comes.
-func expectChange(t *testing.T, what string, changes chan struct{}) {
+// has reports whether a state holds a line containing sub.
+func (s state) has(sub string) bool {
+	for _, l := range s {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// expect waits for a reading that changed and satisfies done, and checks
+// that the callback was called for it.
+func expect(t *testing.T, what string, changes chan struct{}, readings chan reading, done func(state) bool) {
 	t.Helper()
-	select {
-	case <-changes:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: no change seen", what)
-	}
-	for len(changes) > 0 { // one change may be seen in more than one step
-		<-changes
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case r := <-readings:
+			if !r.changed || !done(r.cur) {
+				continue
+			}
+			select { // the callback is called right after the reading
+			case <-changes:
+			case <-deadline:
+				t.Fatalf("%s: the state changed, but the callback was not called", what)
+			}
+			for len(changes) > 0 { // earlier steps of the same change
+				<-changes
+			}
+			return
+		case <-deadline:
+			t.Fatalf("%s: no change seen", what)
+		}
 	}
 }
 
-// A link going up, an address added, a default route added and removed,
-// and the link going down are each seen; a notification that changes
-// nothing followed (an MTU change) is not.
+// An MTU change (a link notification that changes nothing followed) is
+// read but not a change; a link going up, an address added, a default
+// route added and removed, and the link going down are each seen.
 func TestSeesChanges(t *testing.T) {
 	if !inNetns(t) {
 		return
 	}
-	changes, compared := watch(t)
+	changes, readings := watch(t)
 
-	ifFlags(t, "lo", unix.IFF_UP, true) // in a new namespace lo starts down
-	expectChange(t, "lo up", changes)
-
-	addAddr(t, [4]byte{10, 77, 0, 1}, 32)
-	expectChange(t, "address added", changes)
-
-	route(t, true, 7)
-	expectChange(t, "default route added", changes)
-
-	// Settle: wait until a reading finds nothing new, then an MTU change
-	// (a link notification that changes nothing followed) must be read
-	// and found equal.
-	for len(compared) > 0 {
-		<-compared
-	}
-	for len(changes) > 0 {
-		<-changes
-	}
+	// The namespace is quiet: the first reading is the MTU change's.
 	ifMTU(t, "lo", 1500)
 	select {
-	case changed := <-compared:
-		if changed {
-			t.Fatal("an MTU change counted as a network change")
+	case r := <-readings:
+		if r.changed || len(changes) != 0 {
+			t.Fatalf("an MTU change counted as a network change: %q", r.cur)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the MTU change's notification was not read")
 	}
-	if len(changes) != 0 {
-		t.Fatal("callback called for an MTU change")
-	}
+
+	ifFlags(t, "lo", unix.IFF_UP, true) // in a new namespace lo starts down
+	expect(t, "lo up", changes, readings, func(s state) bool { return s.has(" lo up,running,lower_up") })
+
+	addAddr(t, [4]byte{10, 77, 0, 1}, 32)
+	expect(t, "address added", changes, readings, func(s state) bool { return s.has("addr lo 10.77.0.1/32") })
+
+	route(t, true, 7)
+	expect(t, "default route added", changes, readings, func(s state) bool {
+		return s.has("default inet table 254 via - dev lo metric 7")
+	})
 
 	route(t, false, 7)
-	expectChange(t, "default route removed", changes)
+	expect(t, "default route removed", changes, readings, func(s state) bool { return !s.has("default ") })
 
 	ifFlags(t, "lo", unix.IFF_UP, false)
-	expectChange(t, "lo down", changes)
+	expect(t, "lo down", changes, readings, func(s state) bool { return s.has(" lo down") })
 }
 
 // Run ends when its context ends, and leaves no file descriptor behind.
