@@ -166,8 +166,11 @@
 // version pin skipped; its result goes to the results outbox like any
 // other. Script objects are cached by SHA-256 in <DataDir>/script_cache (every
 // command benefits: a cached object is not fetched again). The agent fires
-// the startup trigger when Run starts (once per OS boot); the host program
-// signals logon, lock, unlock and network_change with Agent.Trigger.
+// the startup trigger when Run starts (once per OS boot) and network_change
+// itself when the network configuration changes (package internal/netwatch:
+// a link up or down, an address added or removed, a default route changed;
+// Options.DisableNetworkWatch turns that off); the host program signals
+// logon, lock and unlock (and may signal network_change) with Agent.Trigger.
 //
 // # Self-update
 //

@@ -189,6 +189,12 @@ type Options struct {
 	// schedules (KV schedules, jobs, fleet_config) are then neither
 	// followed nor fired. On by default (package scheduler).
 	DisableScheduler bool
+	// DisableNetworkWatch turns off the agent's own network watcher
+	// (package internal/netwatch), which, while the local scheduler runs,
+	// fires the network_change trigger when a link goes up or down, an
+	// address is added or removed or a default route changes. A host
+	// program with its own watcher sets it and calls Agent.Trigger.
+	DisableNetworkWatch bool
 	// SchedulePollInterval is how often per_pc schedules are polled.
 	// Default scheduler.DefaultPollInterval (every minute, as upstream).
 	SchedulePollInterval time.Duration

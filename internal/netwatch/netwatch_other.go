@@ -1,0 +1,7 @@
+//go:build !linux && !windows
+
+package netwatch
+
+import "context"
+
+func run(context.Context, func(), Options) error { return ErrUnsupported }
