@@ -309,14 +309,8 @@ func (a *Agent) run(ctx context.Context) error {
 	defer stopRun()
 	var restartErr error
 
-	inCtx, stopIn := context.WithCancel(context.WithoutCancel(ctx))
-	var inDone sync.WaitGroup
-	inDone.Add(1)
-	go func() {
-		defer inDone.Done()
-		a.runIntake(inCtx)
-	}()
-	defer func() { stopIn(); inDone.Wait() }()
+	a.startIntake()
+	defer a.stopIntake()
 	if err := a.subscribeCore(); err != nil {
 		a.unsubscribeAll()
 		return err
@@ -343,15 +337,7 @@ func (a *Agent) run(ctx context.Context) error {
 		a.runConsumer(gctx)
 		return nil
 	})
-	g.Go(func() error { a.runTimers(gctx); return nil })
-	g.Go(func() error {
-		select {
-		case <-conn.closed:
-			return fmt.Errorf("connection closed under the agent: %w", nats.ErrConnectionClosed)
-		case <-gctx.Done():
-			return nil
-		}
-	})
+	g.Go(func() error { return a.runTimers(gctx, conn.closed) })
 	if a.inv != nil {
 		g.Go(func() error { return ignoreCanceled(a.inv.Run(gctx)) })
 	}
@@ -499,7 +485,7 @@ func (a *Agent) subscribeCore() error {
 		var sub *nats.Subscription
 		var err error
 		if s.h == nil {
-			sub, err = a.nc.ChanSubscribe(s.subj, a.in.ch)
+			sub, err = a.in.subscribe(a.nc, s.subj)
 		} else if sub, err = a.nc.Subscribe(s.subj, s.h); err == nil {
 			_ = sub.SetPendingLimits(256, 16<<20)
 		}
@@ -544,7 +530,7 @@ func (a *Agent) syncGroupSubs() {
 		if _, ok := a.groupSubs[subj]; ok {
 			continue
 		}
-		sub, err := a.nc.ChanSubscribe(subj, a.in.ch)
+		sub, err := a.in.subscribe(a.nc, subj)
 		if err != nil {
 			a.log.Error("cannot subscribe group subject", "subject", subj, "err", err)
 			continue

@@ -2,14 +2,17 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kanade/kanade-agent/provision"
@@ -294,14 +297,17 @@ func (a *Agent) retry(ctx context.Context, what string, f func(context.Context) 
 
 // waitInfra waits until the streams, buckets and object stores the agent
 // needs exist, retrying with backoff; it never gives up before ctx ends.
+// The check is shared by the agents of one process that dial the same
+// servers with the same credentials and JetStream domain (sharedCheck).
 func (a *Agent) waitInfra(ctx context.Context) error {
+	key := a.infraKey()
 	return a.retry(ctx, "streams and buckets", func(ctx context.Context) error {
 		if !a.nc.IsConnected() {
 			return errNotConnected
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		err := provision.Check(cctx, a.js)
+		err := infraChecks.check(cctx, key, func(ctx context.Context) error { return provision.Check(ctx, a.js) })
 		if err != nil {
 			a.replayOnce.Do(func() { close(a.replayUp) })
 			return err
@@ -309,6 +315,85 @@ func (a *Agent) waitInfra(ctx context.Context) error {
 		a.infraUp.Store(true)
 		return nil
 	})
+}
+
+// infraKey names the account and JetStream domain the agent checks the
+// streams of, for sharedCheck: its servers, domain and credentials. It is
+// "" (no sharing) for a caller's connection or extra NATS options, whose
+// account the agent cannot tell.
+func (a *Agent) infraKey() string {
+	o := a.opts
+	if o.Conn != nil || len(o.NATSOptions) > 0 {
+		return ""
+	}
+	c := o.Credentials
+	h := sha256.Sum256([]byte(strings.Join([]string{joinURLs(o.Servers), o.JSDomain, c.Token, c.User, c.Password, c.CredsFile, c.NKeySeedFile}, "\x00")))
+	return hex.EncodeToString(h[:])
+}
+
+// infraCheckTTL is how long a successful infrastructure check stands for
+// the other agents of the process with the same key.
+const infraCheckTTL = 30 * time.Second
+
+// sharedCheck runs one check at a time per key for the agents of a
+// process, and lets a success stand for infraCheckTTL: a fleet of agents
+// embedded in one process (or a restart of many) asks the server for the
+// protocol's 13 streams, buckets and object stores once, not once per
+// agent. Streams are created by an operator and not deleted under running
+// agents; one that is would fail the agent's later requests, which retry.
+type sharedCheck struct {
+	mu       sync.Mutex
+	ok       map[string]time.Time     // key → when a check last succeeded
+	inflight map[string]chan struct{} // key → closed when the running check ends
+}
+
+var infraChecks sharedCheck
+
+// check returns nil when a check of key succeeded within infraCheckTTL;
+// otherwise it waits for a check of key already running and takes its
+// success, or runs f. An empty key always runs f.
+func (s *sharedCheck) check(ctx context.Context, key string, f func(context.Context) error) error {
+	if key == "" {
+		return f(ctx)
+	}
+	s.mu.Lock()
+	if t, ok := s.ok[key]; ok && time.Since(t) < infraCheckTTL {
+		s.mu.Unlock()
+		return nil
+	}
+	wait, running := s.inflight[key]
+	if !running {
+		if s.inflight == nil {
+			s.inflight, s.ok = map[string]chan struct{}{}, map[string]time.Time{}
+		}
+		done := make(chan struct{})
+		s.inflight[key] = done
+		s.mu.Unlock()
+		err := f(ctx)
+		s.mu.Lock()
+		if err == nil {
+			s.ok[key] = time.Now()
+		}
+		delete(s.inflight, key)
+		close(done)
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Take its success, or run a check of our own after its failure
+	// (which may be its own timeout).
+	s.mu.Lock()
+	t, ok := s.ok[key]
+	s.mu.Unlock()
+	if ok && time.Since(t) < infraCheckTTL {
+		return nil
+	}
+	return f(ctx)
 }
 
 var errNotConnected = errors.New("agent: not connected to NATS")

@@ -138,20 +138,31 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // which change live. The first heartbeat and the first HostPerf go out at
 // once, and so does the first after a change of their interval, as
 // upstream's tickers do; the first HostPerf has no CPU figure and no rates
-// (there is nothing to diff against yet). It returns when ctx ends.
-func (a *Agent) runTimers(ctx context.Context) {
+// (there is nothing to diff against yet). It also refreshes the keyring
+// every keyRefreshInterval (refreshKeys), the first time one interval
+// after it starts: one goroutine for the agent's periodic work. It returns
+// when ctx ends, or with an error when closed is closed (the connection was
+// closed under the agent).
+func (a *Agent) runTimers(ctx context.Context, closed <-chan struct{}) error {
 	hbSubj, _ := subject.Heartbeat(a.opts.PcID)
 	hpSubj, _ := subject.HostPerf(a.opts.PcID)
 	cfg := a.config()
 	hbEvery, hpEvery := timerInterval(cfg.HeartbeatInterval), timerInterval(cfg.HostPerfInterval)
 	hbT := time.NewTimer(0)
 	hpT := time.NewTimer(0) // the first sample has no rates (RatesUnknown)
+	keyT := time.NewTimer(a.keyRefreshInterval())
 	defer hbT.Stop()
 	defer hpT.Stop()
+	defer keyT.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
+		case <-closed:
+			return fmt.Errorf("connection closed under the agent: %w", nats.ErrConnectionClosed)
+		case <-keyT.C:
+			a.refreshKeys()
+			keyT.Reset(a.keyRefreshInterval())
 		case <-a.cfgChanged:
 			cfg := a.config()
 			if d := timerInterval(cfg.HeartbeatInterval); d != hbEvery {

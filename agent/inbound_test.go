@@ -46,11 +46,11 @@ func TestInboundOrderAndBound(t *testing.T) {
 			handled <- tag
 		})
 	}()
-	in.ch <- &nats.Msg{Subject: "s", Data: []byte("block")}
-	waitFor(t, "the blocking message is handled", func() bool { return len(in.ch) == 0 && in.pending() == 0 })
+	in.deliver(&nats.Msg{Subject: "s", Data: []byte("block")})
+	waitFor(t, "the blocking message is handled", func() bool { return in.pending() == 0 })
 	// 4 × 300 bytes against a 1000-byte bound: the 4th does not fit.
 	for i := range 3 {
-		in.ch <- &nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("live-%d%s", i, strings.Repeat(".", 294)))}
+		in.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("live-%d%s", i, strings.Repeat(".", 294)))})
 	}
 	acked := false
 	in.replay(ctx, "s", nil, []byte("replay-3"+strings.Repeat(".", 292)), func() { acked = true })
@@ -89,7 +89,13 @@ func TestInboundOrderAndBound(t *testing.T) {
 func (in *inbound) pending() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return len(in.queue)
+	return len(in.raw) + len(in.queue)
+}
+
+// deliver hands m to in as a subscription's message would be.
+func (in *inbound) deliver(m *nats.Msg) {
+	m.Sub = in.key
+	in.getLane().ch <- m
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -133,9 +139,9 @@ func TestInboundScreen(t *testing.T) {
 	})
 	// Far more bad bytes than the bound: none of them is queued or dropped.
 	for i := range 50 {
-		in.ch <- &nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("bad-%d%s", i, strings.Repeat(".", 500)))}
+		in.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("bad-%d%s", i, strings.Repeat(".", 500)))})
 	}
-	in.ch <- &nats.Msg{Subject: "s", Data: []byte("good-1")}
+	in.deliver(&nats.Msg{Subject: "s", Data: []byte("good-1")})
 	var acked atomic.Bool
 	in.replay(ctx, "s", nil, []byte("good-2"), func() { acked.Store(true) })
 	in.replay(ctx, "s", nil, []byte("bad-replay"), func() {})

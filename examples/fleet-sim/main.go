@@ -114,7 +114,8 @@ func printReport(w io.Writer, c Config, r Report) {
 	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	fmt.Fprintf(w, "\n== fleet-sim: %d agents ==\n", r.N)
 	fmt.Fprintf(w, "ready:            %s (all %d)\n", r.Ready.Round(time.Millisecond), r.N)
-	fmt.Fprintf(w, "agent side:       %s RSS, %s Go heap per agent\n", kib(r.AgentRSS), kib(r.AgentHeap))
+	fmt.Fprintf(w, "agent side:       %s RSS, %s Go heap, %s stacks per agent; %.1f goroutines per agent, %d OS threads in all\n",
+		kib(r.AgentRSS), kib(r.AgentHeap), kib(r.AgentStack), r.Goroutines, r.Threads)
 	if r.Server0.RSS > 0 {
 		per := uint64(0)
 		if r.Server1.RSS > r.Server0.RSS {
@@ -142,6 +143,14 @@ func printReport(w io.Writer, c Config, r Report) {
 	}{{"commands.all", r.All}, {"commands.group", r.Group}} {
 		fmt.Fprintf(w, "%-17s %d/%d answered; p50 %s, p99 %s, max %s\n", f.name+":", f.l.Answered, f.l.Targets,
 			f.l.P50.Round(time.Millisecond), f.l.P99.Round(time.Millisecond), f.l.Max.Round(time.Millisecond))
+	}
+	if u := r.AllCPU; u.Period > 0 && u.Cores > 0 {
+		pct := func(d time.Duration) string {
+			return fmt.Sprintf("%.0f%%", 100*d.Seconds()/u.Period.Seconds())
+		}
+		fmt.Fprintf(w, "fan-out CPU:      over %s: agent hosts %s (%s of a core), server %s (%s), simulator %s (%s); machine busy %s of %d cores\n",
+			u.Period.Round(time.Millisecond), u.Hosts, pct(u.Hosts), u.Server, pct(u.Server), u.Sim, pct(u.Sim),
+			fmt.Sprintf("%.0f%%", 100*u.Machine.Seconds()/u.Period.Seconds()/float64(u.Cores)), u.Cores)
 	}
 	fmt.Fprintf(w, "groups applied:   %s after ready\n", r.GroupsApplied.Round(time.Millisecond))
 }

@@ -91,6 +91,14 @@ type Report struct {
 	Window, Fanout Heartbeats
 	// All and Group are the commands.all and commands.group.<g> fan-outs.
 	All, Group Latency
+	// AllCPU is the processor time used during the commands.all fan-out.
+	AllCPU CPU
+	// AgentStack is the agent hosts' goroutine stacks per agent, and
+	// Goroutines their goroutines per agent, at the end of the window.
+	AgentStack uint64
+	Goroutines float64
+	// Threads is the agent hosts' OS threads at the end of the window.
+	Threads int
 }
 
 // AgentsReady reports whether every agent started; the other figures are
@@ -271,6 +279,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 		}
 	}
 	fanStart := time.Now()
+	cpu0 := sampleCPU(srv, hosts)
 	shell, script := "sh", "true"
 	if runtime.GOOS == "windows" {
 		shell, script = "cmd", "rem"
@@ -278,6 +287,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	if rep.All, err = fanout(ctx, nc, subject.CommandsAll, c.N, shell, script, c.FanoutTimeout); err != nil {
 		return rep, err
 	}
+	rep.AllCPU = sampleCPU(srv, hosts).since(cpu0)
 	logf("commands.all: %d/%d answered, p50 %s p99 %s max %s", rep.All.Answered, rep.All.Targets,
 		rep.All.P50.Round(time.Millisecond), rep.All.P99.Round(time.Millisecond), rep.All.Max.Round(time.Millisecond))
 	gsubj, _ := subject.CommandsGroup(c.Group)
@@ -286,6 +296,14 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	logf("%s: %d/%d answered, p50 %s p99 %s max %s", gsubj, rep.Group.Answered, rep.Group.Targets,
 		rep.Group.P50.Round(time.Millisecond), rep.Group.P99.Round(time.Millisecond), rep.Group.Max.Round(time.Millisecond))
+	if c.Profiles != "" { // the CPU profiles cover the fan-outs only
+		for _, h := range hosts {
+			var ok struct{}
+			if err := h.ask("cpustop", &ok); err != nil {
+				return rep, err
+			}
+		}
+	}
 	ids := make([]string, c.N)
 	for i := range ids {
 		ids[i] = pcID(i)
@@ -301,7 +319,8 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	_ = hbSub.Unsubscribe()
 	rep.Window = hb.result(ids, windowStart, c.Window, c.Heartbeat)
 
-	var rss0, rss1, heap0, heap1 uint64
+	var rss0, rss1, heap0, heap1, stack0, stack1 uint64
+	goroutines, threads := 0, 0
 	logged := map[string]int{}
 	failed := 0
 	for _, h := range hosts {
@@ -310,6 +329,8 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 			return rep, err
 		}
 		rss0, rss1, heap0, heap1 = rss0+st.RSS0, rss1+st.RSS, heap0+st.Heap0, heap1+st.Heap
+		stack0, stack1, goroutines = stack0+st.Stack0, stack1+st.Stack, goroutines+st.Goroutines-st.Goroutines0
+		threads += st.Threads
 		for m, n := range st.Logged {
 			logged[m] += n
 		}
@@ -321,6 +342,11 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	if heap1 > heap0 {
 		rep.AgentHeap = (heap1 - heap0) / uint64(c.N)
 	}
+	if stack1 > stack0 {
+		rep.AgentStack = (stack1 - stack0) / uint64(c.N)
+	}
+	rep.Goroutines = float64(goroutines) / float64(c.N)
+	rep.Threads = threads
 	if srv != nil {
 		if rep.Server1, err = srv.stats(); err != nil {
 			return rep, err
@@ -336,10 +362,12 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	return rep, nil
 }
-func heapInuse() uint64 {
+
+// heapInuse returns the Go heap in use and the goroutine stacks in use.
+func heapInuse() (heap, stack uint64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+	return ms.HeapInuse, ms.StackInuse
 }
 
 func consumers(ctx context.Context, js jetstream.JetStream) (int, error) {
