@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -60,8 +61,11 @@ type hostStats struct {
 	Goroutines0, Goroutines int
 	// Threads is the number of OS threads now.
 	Threads int
-	Logged  map[string]int
-	Failed  int
+	// RSSFreed is the resident set once the runtime returned its free
+	// pages to the system (debug.FreeOSMemory), read after RSS.
+	RSSFreed uint64
+	Logged   map[string]int
+	Failed   int
 }
 
 func runHost(specJSON string) error {
@@ -156,6 +160,8 @@ func runHost(specJSON string) error {
 		st.RSS, st.Goroutines = procRSS(os.Getpid()), runtime.NumGoroutine()
 		st.Heap, st.Stack = heapInuse()
 		st.Threads = int(procStatus(os.Getpid(), "Threads:"))
+		debug.FreeOSMemory()
+		st.RSSFreed = procRSS(os.Getpid())
 		st.Logged = quiet.counts()
 		if h.Profiles != "" {
 			writeProfiles(filepath.Join(h.Profiles, fmt.Sprintf("host-%05d", h.First)))

@@ -114,8 +114,8 @@ func printReport(w io.Writer, c Config, r Report) {
 	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	fmt.Fprintf(w, "\n== fleet-sim: %d agents ==\n", r.N)
 	fmt.Fprintf(w, "ready:            %s (all %d)\n", r.Ready.Round(time.Millisecond), r.N)
-	fmt.Fprintf(w, "agent side:       %s RSS, %s Go heap, %s stacks per agent; %.1f goroutines per agent, %d OS threads in all\n",
-		kib(r.AgentRSS), kib(r.AgentHeap), kib(r.AgentStack), r.Goroutines, r.Threads)
+	fmt.Fprintf(w, "agent side:       %s RSS (%s once free pages are returned), %s Go heap, %s stacks per agent; %.1f goroutines per agent, %d OS threads in all\n",
+		kib(r.AgentRSS), kib(r.AgentRSSFreed), kib(r.AgentHeap), kib(r.AgentStack), r.Goroutines, r.Threads)
 	if r.Server0.RSS > 0 {
 		per := uint64(0)
 		if r.Server1.RSS > r.Server0.RSS {

@@ -82,6 +82,12 @@ type Report struct {
 	// in use (after a GC) per agent, over what the hosts held before their
 	// agents started, measured at the end of the window.
 	AgentRSS, AgentHeap uint64
+	// AgentRSSFreed is the hosts' resident set per agent (over the same
+	// start) once their runtimes returned the free heap pages a GC leaves
+	// them to the system (debug.FreeOSMemory): what the agents hold, without
+	// the pages Go keeps for the heap to grow again (with GOGC=100 up to
+	// about as much as the live heap), which AgentRSS counts.
+	AgentRSSFreed uint64
 	// Server is the server child's figures with no agent connected
 	// (Server0) and at the end of the window (Server1); zero values with an
 	// external server (Consumers is still read from the account info).
@@ -321,6 +327,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 
 	var rss0, rss1, heap0, heap1, stack0, stack1 uint64
 	goroutines, threads := 0, 0
+	var freed uint64
 	logged := map[string]int{}
 	failed := 0
 	for _, h := range hosts {
@@ -331,6 +338,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 		rss0, rss1, heap0, heap1 = rss0+st.RSS0, rss1+st.RSS, heap0+st.Heap0, heap1+st.Heap
 		stack0, stack1, goroutines = stack0+st.Stack0, stack1+st.Stack, goroutines+st.Goroutines-st.Goroutines0
 		threads += st.Threads
+		freed += st.RSSFreed
 		for m, n := range st.Logged {
 			logged[m] += n
 		}
@@ -338,6 +346,9 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	if rss1 > rss0 {
 		rep.AgentRSS = (rss1 - rss0) / uint64(c.N)
+	}
+	if freed > rss0 {
+		rep.AgentRSSFreed = (freed - rss0) / uint64(c.N)
 	}
 	if heap1 > heap0 {
 		rep.AgentHeap = (heap1 - heap0) / uint64(c.N)
