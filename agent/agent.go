@@ -86,6 +86,7 @@ type Agent struct {
 	refusals    recentSet  // result_ids of refusals stored lately
 	refusalRate *rateLimit // bounds the refusals stored (signature.go)
 	in          *inbound   // the one ordered queue of command messages
+	requests    *requestQueue
 	side        *sideWorker
 	subsMu      sync.Mutex
 	groupSubs   map[string]*nats.Subscription
@@ -125,6 +126,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	a.side = newSideWorker()
+	a.requests = &requestQueue{dropped: &a.counters.requestsDropped}
 	a.pingLimit, a.logsLimit = newRateLimit(pingBurst, pingEvery), newRateLimit(logsBurst, logsEvery)
 	a.refusalRate = newRateLimit(refusalBurst, refusalEvery)
 	return a, nil
@@ -486,8 +488,8 @@ func (a *Agent) subscribeCore() error {
 		var err error
 		if s.h == nil {
 			sub, err = a.in.subscribe(a.nc, s.subj)
-		} else if sub, err = a.nc.Subscribe(s.subj, s.h); err == nil {
-			_ = sub.SetPendingLimits(256, 16<<20)
+		} else {
+			sub, err = a.in.subscribeTo(a.nc, s.subj, a.requests.route(s.h))
 		}
 		if err != nil {
 			return fmt.Errorf("agent: subscribe %s: %w", s.subj, err)

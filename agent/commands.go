@@ -184,6 +184,7 @@ func (a *Agent) startIntake() {
 func (a *Agent) stopIntake() {
 	a.in.stop()
 	a.side.stop()
+	a.requests.stop()
 }
 
 // Bounds on numbers from the network, so no arithmetic overflows and no

@@ -106,9 +106,12 @@ type inboundLane struct {
 	ch     chan *nats.Msg
 	stop   chan struct{}
 	mu     sync.RWMutex
-	routes map[*nats.Subscription]*inbound
+	routes map[*nats.Subscription]router
 	users  int // guarded by lanes.mu
 }
+
+// router takes a lane's message for its subscription, without blocking.
+type router interface{ admit(m *nats.Msg) }
 
 // lanes are the lanes with room for another inbound.
 var lanes struct {
@@ -125,7 +128,7 @@ func acquireLane(in *inbound) *inboundLane {
 		l = lanes.open[n-1]
 	} else {
 		l = &inboundLane{ch: make(chan *nats.Msg, inboundChanCap), stop: make(chan struct{}),
-			routes: map[*nats.Subscription]*inbound{}}
+			routes: map[*nats.Subscription]router{}}
 		lanes.open = append(lanes.open, l)
 		go l.move()
 	}
@@ -166,10 +169,10 @@ func (l *inboundLane) move() {
 		select {
 		case m := <-l.ch:
 			l.mu.RLock()
-			in := l.routes[m.Sub]
+			r := l.routes[m.Sub]
 			l.mu.RUnlock()
-			if in != nil {
-				in.admit(m)
+			if r != nil {
+				r.admit(m)
 			}
 		case <-l.stop:
 			return
@@ -190,6 +193,12 @@ func (in *inbound) getLane() *inboundLane {
 // subscribe subscribes subj on nc into in, in arrival order with the
 // other command subjects.
 func (in *inbound) subscribe(nc *nats.Conn, subj string) (*nats.Subscription, error) {
+	return in.subscribeTo(nc, subj, in)
+}
+
+// subscribeTo subscribes subj on nc through in's lane to r; the route
+// lasts until in stops.
+func (in *inbound) subscribeTo(nc *nats.Conn, subj string, r router) (*nats.Subscription, error) {
 	l := in.getLane()
 	if l == nil {
 		return nil, errInboundClosed
@@ -201,7 +210,7 @@ func (in *inbound) subscribe(nc *nats.Conn, subj string) (*nats.Subscription, er
 	if err != nil {
 		return nil, err
 	}
-	l.routes[sub] = in
+	l.routes[sub] = r
 	in.mu.Lock()
 	in.subs = append(in.subs, sub)
 	in.mu.Unlock()
