@@ -49,8 +49,9 @@ type Agent struct {
 	started  atomic.Bool
 	opened   atomic.Bool // set once the stores are open (Stats may read them)
 
-	nc *nats.Conn
-	js jetstream.JetStream
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	connW *connWatch // the own connection's state, followed by its handlers (conn.go)
 
 	kv         *kvState
 	cfgMu      sync.Mutex

@@ -73,22 +73,49 @@ func (a *Agent) newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 
 // connWatch follows a connection's state for the agent (see watchConn).
 type connWatch struct {
-	closed chan struct{} // closed when the connection was seen closed
-	stop   func()        // stops the watch and waits for it
+	closed    chan struct{} // closed when the connection was seen closed
+	closeOnce sync.Once
+	stop      func() // stops the watch and waits for it
 }
 
-// watchConn follows nc's state through a nats.Conn.StatusChanged listener,
-// the same way for the agent's own connection and a caller's one (whose
-// handlers the agent must not replace): a disconnect marks the gate state
-// stale; a (re)connect marks it live again if it was ever synced (the KV
-// watchers resume where they were) and wakes markReady; a close (only a
-// caller closes a connection under a running agent) closes w.closed, which
-// stops Run. The listener is registered before watchConn returns, so no
-// change after it is missed; stop removes it.
+func newConnWatch() *connWatch { return &connWatch{closed: make(chan struct{}), stop: func() {}} }
+
+// connEvent applies a change of the connection's state: a disconnect
+// marks the gate state stale; a (re)connect marks it live again if it was
+// ever synced (the KV watchers resume where they were) and wakes
+// markReady; a close (only a caller closes a connection under a running
+// agent) closes w.closed, which stops Run.
+func (a *Agent) connEvent(w *connWatch, st nats.Status) {
+	now := time.Now()
+	switch st {
+	case nats.CONNECTED:
+		a.kv.reconnected(now)
+		a.kick()
+	case nats.RECONNECTING, nats.DISCONNECTED:
+		a.kv.markGateLive(false, now)
+	case nats.CLOSED:
+		a.kv.markGateLive(false, now)
+		w.closeOnce.Do(func() { close(w.closed) })
+	}
+}
+
+// watchConn follows nc's state for the agent (connEvent). The agent's own
+// connection is followed by its handlers (natsOptions), set before it was
+// dialled, on nats.go's callback goroutine: watchConn returns their watch.
+// A caller's connection, whose handlers the agent must not replace, is
+// followed through a nats.Conn.StatusChanged listener on a goroutine of
+// its own, registered before watchConn returns, so no change after it is
+// missed; stop removes it.
 func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
+	if owned {
+		if nc.IsClosed() {
+			a.connEvent(a.connW, nats.CLOSED)
+		}
+		return a.connW
+	}
 	ch := nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &connWatch{closed: make(chan struct{})}
+	w := newConnWatch()
 	done := make(chan struct{})
 	w.stop = func() {
 		cancel()
@@ -98,11 +125,10 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 	go func() {
 		defer close(done)
 		if nc.IsClosed() {
-			close(w.closed)
+			a.connEvent(w, nats.CLOSED)
 			return
 		}
-		// The agent's own connection logs from its handlers; a caller's
-		// is logged here, once per change.
+		// A caller's connection is logged here, once per change.
 		connected := nc.IsConnected()
 		for {
 			var st nats.Status
@@ -111,24 +137,20 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 				return
 			case st = <-ch:
 			}
-			now := time.Now()
 			switch st {
 			case nats.CONNECTED:
-				if !owned && !connected {
+				if !connected {
 					a.log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
 				}
 				connected = true
-				a.kv.reconnected(now)
-				a.kick()
 			case nats.RECONNECTING, nats.DISCONNECTED:
-				if !owned && connected {
+				if connected {
 					a.log.Info("nats disconnected")
 				}
 				connected = false
-				a.kv.markGateLive(false, now)
-			case nats.CLOSED:
-				a.kv.markGateLive(false, now)
-				close(w.closed)
+			}
+			a.connEvent(w, st)
+			if st == nats.CLOSED {
 				return
 			}
 		}
@@ -138,10 +160,13 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 
 // natsOptions builds the connection options: the agent's name and inbox
 // prefix, reconnection forever with jitter, a connection that starts even
-// when no server is reachable, logging handlers (the state the agent keeps
-// about the connection is watchConn's), and the configured credentials.
+// when no server is reachable, handlers that log and follow the
+// connection's state (connEvent, see watchConn), and the configured
+// credentials.
 func (a *Agent) natsOptions() ([]nats.Option, error) {
 	log := a.log
+	a.connW = newConnWatch()
+	w := a.connW
 	o := []nats.Option{
 		nats.Name("kanade-agent/" + a.opts.PcID),
 		nats.CustomInboxPrefix(a.opts.InboxPrefix),
@@ -165,17 +190,21 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 			} else {
 				log.Info("nats disconnected")
 			}
+			a.connEvent(w, nats.DISCONNECTED)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", "url", redactURL(nc.ConnectedUrl()))
+			a.connEvent(w, nats.CONNECTED)
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
+			a.connEvent(w, nats.CONNECTED)
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); err != nil {
 				log.Error("nats connection closed", "err", err)
 			}
+			a.connEvent(w, nats.CLOSED)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
