@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ type CPU struct {
 	// reaped) and of the simulator process (its backend connection that
 	// publishes the commands and counts the results and heartbeats).
 	Server, Hosts, Sim time.Duration
+	// Scripts is the part of Hosts that the scripts (child processes)
+	// used, counted once their host reaped them.
+	Scripts time.Duration
 	// Machine is the busy time of every processor of the machine (all
 	// processes, other users' too); Cores is their number.
 	Machine time.Duration
@@ -29,6 +33,7 @@ type CPU struct {
 type cpuSample struct {
 	at                      time.Time
 	server, hosts, sim, all time.Duration
+	scripts                 time.Duration
 	cores                   int
 }
 
@@ -101,13 +106,44 @@ func sampleCPU(srv *child, hosts []*child) cpuSample {
 		s.server = procCPU(srv.cmd.Process.Pid, false)
 	}
 	for _, h := range hosts {
-		s.hosts += procCPU(h.cmd.Process.Pid, true)
+		all := procCPU(h.cmd.Process.Pid, true)
+		s.hosts += all
+		s.scripts += all - procCPU(h.cmd.Process.Pid, false)
 	}
 	s.all, s.cores = machineCPU()
 	return s
 }
 
 func (s cpuSample) since(t cpuSample) CPU {
-	return CPU{Period: s.at.Sub(t.at), Server: s.server - t.server, Hosts: s.hosts - t.hosts,
+	return CPU{Period: s.at.Sub(t.at), Server: s.server - t.server, Hosts: s.hosts - t.hosts, Scripts: s.scripts - t.scripts,
 		Sim: s.sim - t.sim, Machine: s.all - t.all, Cores: s.cores}
+}
+
+// settle waits until the server (when it is a child) and the hosts
+// together used less than share of a core over one second, or timeout
+// passed, and returns the share of the last second. Without /proc (or an
+// external server) it returns at once.
+func settle(ctx context.Context, srv *child, hosts []*child, share float64, timeout time.Duration) float64 {
+	if srv == nil {
+		return 0
+	}
+	deadline := time.Now().Add(timeout)
+	prev := sampleCPU(srv, hosts)
+	if prev.all == 0 {
+		return 0
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(time.Second):
+		}
+		cur := sampleCPU(srv, hosts)
+		u := cur.since(prev)
+		used := (u.Server + u.Hosts).Seconds() / u.Period.Seconds()
+		if used < share || time.Now().After(deadline) {
+			return used
+		}
+		prev = cur
+	}
 }

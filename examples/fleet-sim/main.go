@@ -151,11 +151,12 @@ func printReport(w io.Writer, c Config, r Report) {
 		per := func(d time.Duration) string {
 			return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)/float64(max(r.All.Answered, 1)))
 		}
-		fmt.Fprintf(w, "fan-out CPU:      over %s: agent hosts %s (%s of a core, %s per result), server %s (%s, %s per result), simulator %s (%s); machine busy %s of %d cores\n",
-			u.Period.Round(time.Millisecond), u.Hosts, pct(u.Hosts), per(u.Hosts), u.Server, pct(u.Server), per(u.Server), u.Sim, pct(u.Sim),
+		fmt.Fprintf(w, "fan-out CPU:      over %s: agent hosts %s (%s of a core, %s per result; their scripts %s), server %s (%s, %s per result), simulator %s (%s); machine busy %s of %d cores\n",
+			u.Period.Round(time.Millisecond), u.Hosts, pct(u.Hosts), per(u.Hosts), u.Scripts, u.Server, pct(u.Server), per(u.Server), u.Sim, pct(u.Sim),
 			fmt.Sprintf("%.0f%%", 100*u.Machine.Seconds()/u.Period.Seconds()/float64(u.Cores)), u.Cores)
 	}
-	fmt.Fprintf(w, "groups applied:   %s after ready\n", r.GroupsApplied.Round(time.Millisecond))
+	fmt.Fprintf(w, "groups applied:   %s after ready; settled %s later (server and hosts at %.0f%% of a core)\n",
+		r.GroupsApplied.Round(time.Millisecond), r.Settled.Round(time.Millisecond), 100*r.SettleCPU)
 }
 
 func perAgent(n, agents int) float64 {

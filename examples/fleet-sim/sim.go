@@ -48,6 +48,12 @@ type Config struct {
 	Profiles string
 	// ReadyTimeout bounds the start of the fleet.
 	ReadyTimeout time.Duration
+	// SettleCPU is the share of a core (default 0.5) under which the
+	// server and the hosts together must fall, over one second, before the
+	// fan-outs start; SettleTimeout (default 2 minutes) bounds the wait.
+	// Only measured with a server child on Linux (elsewhere no wait).
+	SettleCPU     float64
+	SettleTimeout time.Duration
 	// Log receives progress lines; nil for none.
 	Log io.Writer
 }
@@ -78,6 +84,11 @@ type Report struct {
 	// GroupsApplied is the time from Ready until every member of the group
 	// runs the group's config scope (it read agent_groups and agent_config).
 	GroupsApplied time.Duration
+	// Settled is the time from GroupsApplied until the server and the
+	// hosts used less than Config.SettleCPU of a core over a second
+	// (SettleCPU, what they used over the last one), when the fan-outs start.
+	Settled   time.Duration
+	SettleCPU float64
 	// AgentRSS and AgentHeap are the agent hosts' resident set and Go heap
 	// in use (after a GC) per agent, over what the hosts held before their
 	// agents started, measured at the end of the window.
@@ -135,6 +146,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Minute
+	}
+	if c.SettleCPU <= 0 {
+		c.SettleCPU = 0.5
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 2 * time.Minute
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -265,6 +282,14 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	rep.GroupsApplied = time.Since(start) - rep.Ready
 	logf("group %s (%d members) applied %s after ready", c.Group, members, rep.GroupsApplied.Round(time.Millisecond))
+	// The fan-outs measure a fleet that is up, not one still starting:
+	// wait until the agents' startup work (state snapshots, the gate
+	// walks' consumers) is done, seen as the processor time of the server
+	// and the hosts falling under SettleCPU.
+	settleStart := time.Now()
+	rep.SettleCPU = settle(ctx, srv, hosts, c.SettleCPU, c.SettleTimeout)
+	rep.Settled = time.Since(settleStart)
+	logf("settled %s after the groups applied (server and hosts at %.0f%% of a core)", rep.Settled.Round(time.Millisecond), 100*rep.SettleCPU)
 
 	// Heartbeats during the fan-outs, then over the window.
 	hb := newHeartbeatCounter()
