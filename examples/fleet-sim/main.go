@@ -24,7 +24,12 @@
 //     then of one on commands.group.<g> (every -group-every-th agent is
 //     put in the group through the agent_groups bucket, and the group's
 //     agent_config scope sets a display name, so the simulator knows when
-//     the members applied it), p50/p99/max from the publish.
+//     the members applied it), p50/p99/max from the publish. The fan-outs
+//     start once the fleet settled (the server and the hosts under half a
+//     core over a second), and the CPU time the server, the hosts (and
+//     their scripts) and the simulator used during the commands.all one is
+//     printed with how busy the machine was, so a slow fan-out can be told
+//     from a busy machine.
 //
 // Run it with: go run ./examples/fleet-sim (100 agents, 30 s window), or
 // go run ./examples/fleet-sim -full (2,000 agents, 5 minutes). Memory
