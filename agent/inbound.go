@@ -180,11 +180,15 @@ func (l *inboundLane) move() {
 	}
 }
 
-// getLane returns in's lane, acquiring one the first time; nil once closed.
+// getLane returns in's lane, acquiring one the first time; nil once in
+// stopped (its lane may be another inbound's by then).
 func (in *inbound) getLane() *inboundLane {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.lane == nil && !in.closed {
+	if in.closed {
+		return nil
+	}
+	if in.lane == nil {
 		in.lane = acquireLane(in)
 	}
 	return in.lane
