@@ -168,3 +168,47 @@ func TestInboundScreen(t *testing.T) {
 		t.Fatalf("acked %v, dropped %d, screen kept %d acks", acked.Load(), in.dropped.Load(), len(unacked))
 	}
 }
+
+// TestInboundLaneShared: inbounds share a lane (one channel and mover per
+// laneAgents), each still handling its own messages in order, and one whose
+// handler is stuck does not hold up the others: the mover never waits for a
+// handler.
+func TestInboundLaneShared(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stuck := newInbound(1<<20, nil)
+	release := make(chan struct{})
+	defer close(release)
+	go stuck.run(ctx, func(*nats.Msg, func(), any) { <-release })
+	in := newInbound(1<<20, nil)
+	handled := make(chan string, 100)
+	go in.run(ctx, func(m *nats.Msg, _ func(), _ any) { handled <- string(m.Data) })
+	// Sixteen more inbounds take at most three lanes (the one in use may
+	// have had room for fewer).
+	lanesUsed := map[*inboundLane]bool{}
+	for range 2 * laneAgents {
+		o := newInbound(1<<20, nil)
+		lanesUsed[o.getLane()] = true
+		defer o.stop()
+	}
+	if len(lanesUsed) > 3 {
+		t.Fatalf("%d inbounds took %d lanes", 2*laneAgents, len(lanesUsed))
+	}
+	if stuck.getLane() != in.getLane() {
+		t.Log("the two inbounds are on different lanes (the first had one slot left)")
+	}
+	for i := range 50 {
+		stuck.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprint("stuck-", i))})
+		in.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprint("m-", i))})
+	}
+	for i := range 50 {
+		select {
+		case got := <-handled:
+			if want := fmt.Sprint("m-", i); got != want {
+				t.Fatalf("handled %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %d of 50 while another inbound of the lane is stuck", i)
+		}
+	}
+}
