@@ -50,8 +50,9 @@ type Agent struct {
 	started  atomic.Bool
 	opened   atomic.Bool // set once the stores are open (Stats may read them)
 
-	nc *nats.Conn
-	js jetstream.JetStream
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	connW *connWatch // the own connection's state, followed by its handlers (conn.go)
 
 	kv         *kvState
 	cfgMu      sync.Mutex
@@ -90,6 +91,7 @@ type Agent struct {
 	refusals    recentSet   // result_ids of refusals stored lately
 	refusalRate *rateLimit  // bounds the refusals stored (signature.go)
 	in          *inbound    // the one ordered queue of command messages
+	requests    *requestQueue
 	side        *sideWorker
 	subsMu      sync.Mutex
 	groupSubs   map[string]*nats.Subscription
@@ -137,6 +139,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	a.side = newSideWorker()
+	a.requests = &requestQueue{dropped: &a.counters.requestsDropped}
 	a.pingLimit, a.logsLimit = newRateLimit(pingBurst, pingEvery), newRateLimit(logsBurst, logsEvery)
 	a.jobTailLimit = newRateLimit(jobTailBurst, jobTailEvery)
 	a.refusalRate = newRateLimit(refusalBurst, refusalEvery)
@@ -323,14 +326,8 @@ func (a *Agent) run(ctx context.Context) error {
 	defer stopRun()
 	var restartErr error
 
-	inCtx, stopIn := context.WithCancel(context.WithoutCancel(ctx))
-	var inDone sync.WaitGroup
-	inDone.Add(1)
-	go func() {
-		defer inDone.Done()
-		a.runIntake(inCtx)
-	}()
-	defer func() { stopIn(); inDone.Wait() }()
+	a.startIntake()
+	defer a.stopIntake()
 	if err := a.subscribeCore(); err != nil {
 		a.unsubscribeAll()
 		return err
@@ -361,16 +358,8 @@ func (a *Agent) run(ctx context.Context) error {
 		a.runConsumer(gctx)
 		return nil
 	})
-	g.Go(func() error { a.runTimers(gctx); return nil })
+	g.Go(func() error { return a.runTimers(gctx, conn.closed) })
 	g.Go(func() error { a.runProcPerf(gctx); return nil })
-	g.Go(func() error {
-		select {
-		case <-conn.closed:
-			return fmt.Errorf("connection closed under the agent: %w", nats.ErrConnectionClosed)
-		case <-gctx.Done():
-			return nil
-		}
-	})
 	if a.inv != nil {
 		g.Go(func() error { return ignoreCanceled(a.inv.Run(gctx)) })
 	}
@@ -520,9 +509,9 @@ func (a *Agent) subscribeCore() error {
 		var sub *nats.Subscription
 		var err error
 		if s.h == nil {
-			sub, err = a.nc.ChanSubscribe(s.subj, a.in.ch)
-		} else if sub, err = a.nc.Subscribe(s.subj, s.h); err == nil {
-			_ = sub.SetPendingLimits(256, 16<<20)
+			sub, err = a.in.subscribe(a.nc, s.subj)
+		} else {
+			sub, err = a.in.subscribeTo(a.nc, s.subj, a.requests.route(s.h))
 		}
 		if err != nil {
 			return fmt.Errorf("agent: subscribe %s: %w", s.subj, err)
@@ -565,7 +554,7 @@ func (a *Agent) syncGroupSubs() {
 		if _, ok := a.groupSubs[subj]; ok {
 			continue
 		}
-		sub, err := a.nc.ChanSubscribe(subj, a.in.ch)
+		sub, err := a.in.subscribe(a.nc, subj)
 		if err != nil {
 			a.log.Error("cannot subscribe group subject", "subject", subj, "err", err)
 			continue

@@ -170,26 +170,22 @@ func decodeEnvelopeCommand(data []byte) (*wire.Command, error) {
 // minKeyRefresh bounds how often the keyring sources are re-read.
 const minKeyRefresh = 5 * time.Second
 
-// runIntake runs the command intake until ctx ends: the inbound queue,
-// whose screen checks signatures as messages arrive, with onCommand as its
-// handler; the screen's side worker; and the periodic keyring refresh
-// (every heartbeat_interval, at least minKeyRefresh, as upstream).
-func (a *Agent) runIntake(ctx context.Context) {
+// startIntake starts the command intake, which runs until stopIntake: the
+// inbound queue, whose screen checks signatures as messages arrive, with
+// onCommand as its handler, and the screen's side worker. Both run their
+// goroutines only while they have work. (The keyring is refreshed by
+// runTimers.)
+func (a *Agent) startIntake() {
 	a.in.screen = a.screenCommand
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		a.runSide(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.refreshKeys(ctx, func() time.Duration {
-			return max(a.config().HeartbeatInterval, minKeyRefresh)
-		})
-	}()
-	a.in.run(ctx, func(m *nats.Msg, ack func(), tag any) { a.onCommand(m, ack, tag) })
-	wg.Wait()
+	a.side.start(a.sideJob)
+	a.in.start(func(m *nats.Msg, ack func(), tag any) { a.onCommand(m, ack, tag) })
+}
+
+// stopIntake stops the intake, waiting for a command being handled.
+func (a *Agent) stopIntake() {
+	a.in.stop()
+	a.side.stop()
+	a.requests.stop()
 }
 
 // Bounds on numbers from the network, so no arithmetic overflows and no

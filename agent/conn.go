@@ -2,14 +2,17 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kanade/kanade-agent/provision"
@@ -79,22 +82,49 @@ func (a *Agent) jsAPIPrefix() string {
 
 // connWatch follows a connection's state for the agent (see watchConn).
 type connWatch struct {
-	closed chan struct{} // closed when the connection was seen closed
-	stop   func()        // stops the watch and waits for it
+	closed    chan struct{} // closed when the connection was seen closed
+	closeOnce sync.Once
+	stop      func() // stops the watch and waits for it
 }
 
-// watchConn follows nc's state through a nats.Conn.StatusChanged listener,
-// the same way for the agent's own connection and a caller's one (whose
-// handlers the agent must not replace): a disconnect marks the gate state
-// stale; a (re)connect marks it live again if it was ever synced (the KV
-// watchers resume where they were) and wakes markReady; a close (only a
-// caller closes a connection under a running agent) closes w.closed, which
-// stops Run. The listener is registered before watchConn returns, so no
-// change after it is missed; stop removes it.
+func newConnWatch() *connWatch { return &connWatch{closed: make(chan struct{}), stop: func() {}} }
+
+// connEvent applies a change of the connection's state: a disconnect
+// marks the gate state stale; a (re)connect marks it live again if it was
+// ever synced (the KV watchers resume where they were) and wakes
+// markReady; a close (only a caller closes a connection under a running
+// agent) closes w.closed, which stops Run.
+func (a *Agent) connEvent(w *connWatch, st nats.Status) {
+	now := time.Now()
+	switch st {
+	case nats.CONNECTED:
+		a.kv.reconnected(now)
+		a.kick()
+	case nats.RECONNECTING, nats.DISCONNECTED:
+		a.kv.markGateLive(false, now)
+	case nats.CLOSED:
+		a.kv.markGateLive(false, now)
+		w.closeOnce.Do(func() { close(w.closed) })
+	}
+}
+
+// watchConn follows nc's state for the agent (connEvent). The agent's own
+// connection is followed by its handlers (natsOptions), set before it was
+// dialled, on nats.go's callback goroutine: watchConn returns their watch.
+// A caller's connection, whose handlers the agent must not replace, is
+// followed through a nats.Conn.StatusChanged listener on a goroutine of
+// its own, registered before watchConn returns, so no change after it is
+// missed; stop removes it.
 func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
+	if owned {
+		if nc.IsClosed() {
+			a.connEvent(a.connW, nats.CLOSED)
+		}
+		return a.connW
+	}
 	ch := nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &connWatch{closed: make(chan struct{})}
+	w := newConnWatch()
 	done := make(chan struct{})
 	w.stop = func() {
 		cancel()
@@ -104,11 +134,10 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 	go func() {
 		defer close(done)
 		if nc.IsClosed() {
-			close(w.closed)
+			a.connEvent(w, nats.CLOSED)
 			return
 		}
-		// The agent's own connection logs from its handlers; a caller's
-		// is logged here, once per change.
+		// A caller's connection is logged here, once per change.
 		connected := nc.IsConnected()
 		for {
 			var st nats.Status
@@ -117,24 +146,20 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 				return
 			case st = <-ch:
 			}
-			now := time.Now()
 			switch st {
 			case nats.CONNECTED:
-				if !owned && !connected {
+				if !connected {
 					a.log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
 				}
 				connected = true
-				a.kv.reconnected(now)
-				a.kick()
 			case nats.RECONNECTING, nats.DISCONNECTED:
-				if !owned && connected {
+				if connected {
 					a.log.Info("nats disconnected")
 				}
 				connected = false
-				a.kv.markGateLive(false, now)
-			case nats.CLOSED:
-				a.kv.markGateLive(false, now)
-				close(w.closed)
+			}
+			a.connEvent(w, st)
+			if st == nats.CLOSED {
 				return
 			}
 		}
@@ -144,10 +169,13 @@ func (a *Agent) watchConn(nc *nats.Conn, owned bool) *connWatch {
 
 // natsOptions builds the connection options: the agent's name and inbox
 // prefix, reconnection forever with jitter, a connection that starts even
-// when no server is reachable, logging handlers (the state the agent keeps
-// about the connection is watchConn's), and the configured credentials.
+// when no server is reachable, handlers that log and follow the
+// connection's state (connEvent, see watchConn), and the configured
+// credentials.
 func (a *Agent) natsOptions() ([]nats.Option, error) {
 	log := a.log
+	a.connW = newConnWatch()
+	w := a.connW
 	o := []nats.Option{
 		nats.Name("kanade-agent/" + a.opts.PcID),
 		nats.CustomInboxPrefix(a.opts.InboxPrefix),
@@ -171,17 +199,21 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 			} else {
 				log.Info("nats disconnected")
 			}
+			a.connEvent(w, nats.DISCONNECTED)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", "url", redactURL(nc.ConnectedUrl()))
+			a.connEvent(w, nats.CONNECTED)
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("nats connected", "url", redactURL(nc.ConnectedUrl()))
+			a.connEvent(w, nats.CONNECTED)
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); err != nil {
 				log.Error("nats connection closed", "err", err)
 			}
+			a.connEvent(w, nats.CLOSED)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -303,14 +335,17 @@ func (a *Agent) retry(ctx context.Context, what string, f func(context.Context) 
 
 // waitInfra waits until the streams, buckets and object stores the agent
 // needs exist, retrying with backoff; it never gives up before ctx ends.
+// The check is shared by the agents of one process that dial the same
+// servers with the same credentials and JetStream domain (sharedCheck).
 func (a *Agent) waitInfra(ctx context.Context) error {
+	key := a.infraKey()
 	return a.retry(ctx, "streams and buckets", func(ctx context.Context) error {
 		if !a.nc.IsConnected() {
 			return errNotConnected
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		err := provision.Check(cctx, a.js)
+		err := infraChecks.check(cctx, key, func(ctx context.Context) error { return provision.Check(ctx, a.js) })
 		if err != nil {
 			a.replayOnce.Do(func() { close(a.replayUp) })
 			return err
@@ -318,6 +353,85 @@ func (a *Agent) waitInfra(ctx context.Context) error {
 		a.infraUp.Store(true)
 		return nil
 	})
+}
+
+// infraKey names the account and JetStream domain the agent checks the
+// streams of, for sharedCheck: its servers, domain and credentials. It is
+// "" (no sharing) for a caller's connection or extra NATS options, whose
+// account the agent cannot tell.
+func (a *Agent) infraKey() string {
+	o := a.opts
+	if o.Conn != nil || len(o.NATSOptions) > 0 {
+		return ""
+	}
+	c := o.Credentials
+	h := sha256.Sum256([]byte(strings.Join([]string{strings.Join(o.Servers, ","), o.JSDomain, c.Token, c.User, c.Password, c.CredsFile, c.NKeySeedFile}, "\x00")))
+	return hex.EncodeToString(h[:])
+}
+
+// infraCheckTTL is how long a successful infrastructure check stands for
+// the other agents of the process with the same key.
+const infraCheckTTL = 30 * time.Second
+
+// sharedCheck runs one check at a time per key for the agents of a
+// process, and lets a success stand for infraCheckTTL: a fleet of agents
+// embedded in one process (or a restart of many) asks the server for the
+// protocol's 13 streams, buckets and object stores once, not once per
+// agent. Streams are created by an operator and not deleted under running
+// agents; one that is would fail the agent's later requests, which retry.
+type sharedCheck struct {
+	mu       sync.Mutex
+	ok       map[string]time.Time     // key → when a check last succeeded
+	inflight map[string]chan struct{} // key → closed when the running check ends
+}
+
+var infraChecks sharedCheck
+
+// check returns nil when a check of key succeeded within infraCheckTTL;
+// otherwise it waits for a check of key already running and takes its
+// success, or runs f. An empty key always runs f.
+func (s *sharedCheck) check(ctx context.Context, key string, f func(context.Context) error) error {
+	if key == "" {
+		return f(ctx)
+	}
+	s.mu.Lock()
+	if t, ok := s.ok[key]; ok && time.Since(t) < infraCheckTTL {
+		s.mu.Unlock()
+		return nil
+	}
+	wait, running := s.inflight[key]
+	if !running {
+		if s.inflight == nil {
+			s.inflight, s.ok = map[string]chan struct{}{}, map[string]time.Time{}
+		}
+		done := make(chan struct{})
+		s.inflight[key] = done
+		s.mu.Unlock()
+		err := f(ctx)
+		s.mu.Lock()
+		if err == nil {
+			s.ok[key] = time.Now()
+		}
+		delete(s.inflight, key)
+		close(done)
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Take its success, or run a check of our own after its failure
+	// (which may be its own timeout).
+	s.mu.Lock()
+	t, ok := s.ok[key]
+	s.mu.Unlock()
+	if ok && time.Since(t) < infraCheckTTL {
+		return nil
+	}
+	return f(ctx)
 }
 
 var errNotConnected = errors.New("agent: not connected to NATS")

@@ -50,8 +50,10 @@
 // Live commands (commands.all, commands.pc.<pc_id>, commands.group.<g> for
 // each effective group) and the EXEC replay consumer (agent-<pc_id>, for
 // commands published while the agent was away) feed one ordered queue,
-// handled by one goroutine, so commands are taken in the order they
-// reached the agent. Each message's signature is checked as it arrives,
+// handled by one goroutine at a time, so commands are taken in the order
+// they reached the agent. (The queue's goroutines run only while it has
+// work, and the agents of one process share a channel and its mover per
+// eight: see docs/fleet.md.) Each message's signature is checked as it arrives,
 // against the subject it arrived on (the live subscription's, or the
 // replayed JetStream message's), before it is queued and without touching
 // the disk: while the agent enforces (Options.Enforcing, or with no

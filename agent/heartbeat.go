@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -138,20 +139,31 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // which change live. The first heartbeat and the first HostPerf go out at
 // once, and so does the first after a change of their interval, as
 // upstream's tickers do; the first HostPerf has no CPU figure and no rates
-// (there is nothing to diff against yet). It returns when ctx ends.
-func (a *Agent) runTimers(ctx context.Context) {
+// (there is nothing to diff against yet). It also refreshes the keyring
+// every keyRefreshInterval (refreshKeys), the first time one interval
+// after it starts: one goroutine for the agent's periodic work. It returns
+// when ctx ends, or with an error when closed is closed (the connection was
+// closed under the agent).
+func (a *Agent) runTimers(ctx context.Context, closed <-chan struct{}) error {
 	hbSubj, _ := subject.Heartbeat(a.opts.PcID)
 	hpSubj, _ := subject.HostPerf(a.opts.PcID)
 	cfg := a.config()
 	hbEvery, hpEvery := timerInterval(cfg.HeartbeatInterval), timerInterval(cfg.HostPerfInterval)
 	hbT := time.NewTimer(0)
 	hpT := time.NewTimer(0) // the first sample has no rates (RatesUnknown)
+	keyT := time.NewTimer(a.keyRefreshInterval())
 	defer hbT.Stop()
 	defer hpT.Stop()
+	defer keyT.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
+		case <-closed:
+			return fmt.Errorf("connection closed under the agent: %w", nats.ErrConnectionClosed)
+		case <-keyT.C:
+			a.refreshKeys()
+			keyT.Reset(a.keyRefreshInterval())
 		case <-a.cfgChanged:
 			cfg := a.config()
 			if d := timerInterval(cfg.HeartbeatInterval); d != hbEvery {
@@ -190,6 +202,89 @@ const (
 	logsBurst = 10
 	logsEvery = time.Second
 )
+
+// requestQueue runs the handlers of the agents.<pc_id>.ping and
+// logs.fetch.<pc_id> requests, which reach it through the command intake's
+// lane (inbound.go), in order on a goroutine started when a request arrives
+// and ended when none is left. At most requestQueueLen requests and
+// requestQueueBytes bytes wait (the pending limits their subscriptions
+// had); more are dropped and counted in Stats.RequestsDropped.
+type requestQueue struct {
+	mu      sync.Mutex
+	q       []request
+	bytes   int
+	running bool
+	stopped bool
+	wg      sync.WaitGroup
+	dropped *atomic.Int64
+}
+
+type request struct {
+	m *nats.Msg
+	h nats.MsgHandler
+}
+
+const (
+	requestQueueLen   = 256
+	requestQueueBytes = 16 << 20
+)
+
+// route returns the router of a request subject answered by h.
+func (q *requestQueue) route(h nats.MsgHandler) router { return requestRoute{q, h} }
+
+type requestRoute struct {
+	q *requestQueue
+	h nats.MsgHandler
+}
+
+func (r requestRoute) admit(m *nats.Msg) { r.q.offer(request{m, r.h}) }
+
+func (q *requestQueue) offer(r request) {
+	n := len(r.m.Data)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return
+	}
+	if len(q.q) >= requestQueueLen || q.bytes+n > requestQueueBytes {
+		q.dropped.Add(1)
+		return
+	}
+	q.q = append(q.q, r)
+	q.bytes += n
+	if !q.running {
+		q.running = true
+		q.wg.Add(1)
+		go q.loop()
+	}
+}
+
+func (q *requestQueue) loop() {
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		if len(q.q) == 0 || q.stopped {
+			q.running = false
+			q.q = nil
+			q.mu.Unlock()
+			return
+		}
+		r := q.q[0]
+		q.q[0] = request{}
+		q.q = q.q[1:]
+		q.bytes -= len(r.m.Data)
+		q.mu.Unlock()
+		r.h(r.m)
+	}
+}
+
+// stop drops the requests waiting and waits for one being answered.
+func (q *requestQueue) stop() {
+	q.mu.Lock()
+	q.stopped = true
+	q.mu.Unlock()
+	q.wg.Wait()
+}
 
 // onPing answers agents.<pc_id>.ping with a fresh heartbeat. A ping is
 // answered unsigned, also while the agent enforces signatures, as upstream

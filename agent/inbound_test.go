@@ -46,11 +46,11 @@ func TestInboundOrderAndBound(t *testing.T) {
 			handled <- tag
 		})
 	}()
-	in.ch <- &nats.Msg{Subject: "s", Data: []byte("block")}
-	waitFor(t, "the blocking message is handled", func() bool { return len(in.ch) == 0 && in.pending() == 0 })
+	in.deliver(&nats.Msg{Subject: "s", Data: []byte("block")})
+	waitFor(t, "the blocking message is handled", func() bool { return in.pending() == 0 })
 	// 4 × 300 bytes against a 1000-byte bound: the 4th does not fit.
 	for i := range 3 {
-		in.ch <- &nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("live-%d%s", i, strings.Repeat(".", 294)))}
+		in.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("live-%d%s", i, strings.Repeat(".", 294)))})
 	}
 	acked := false
 	in.replay(ctx, "s", nil, []byte("replay-3"+strings.Repeat(".", 292)), func() { acked = true })
@@ -89,7 +89,13 @@ func TestInboundOrderAndBound(t *testing.T) {
 func (in *inbound) pending() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return len(in.queue)
+	return len(in.raw) + len(in.queue)
+}
+
+// deliver hands m to in as a subscription's message would be.
+func (in *inbound) deliver(m *nats.Msg) {
+	m.Sub = in.key
+	in.getLane().ch <- m
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -133,9 +139,9 @@ func TestInboundScreen(t *testing.T) {
 	})
 	// Far more bad bytes than the bound: none of them is queued or dropped.
 	for i := range 50 {
-		in.ch <- &nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("bad-%d%s", i, strings.Repeat(".", 500)))}
+		in.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprintf("bad-%d%s", i, strings.Repeat(".", 500)))})
 	}
-	in.ch <- &nats.Msg{Subject: "s", Data: []byte("good-1")}
+	in.deliver(&nats.Msg{Subject: "s", Data: []byte("good-1")})
 	var acked atomic.Bool
 	in.replay(ctx, "s", nil, []byte("good-2"), func() { acked.Store(true) })
 	in.replay(ctx, "s", nil, []byte("bad-replay"), func() {})
@@ -160,5 +166,49 @@ func TestInboundScreen(t *testing.T) {
 	defer mu.Unlock()
 	if !acked.Load() || in.dropped.Load() != 0 || len(unacked) != 1 {
 		t.Fatalf("acked %v, dropped %d, screen kept %d acks", acked.Load(), in.dropped.Load(), len(unacked))
+	}
+}
+
+// TestInboundLaneShared: inbounds share a lane (one channel and mover per
+// laneAgents), each still handling its own messages in order, and one whose
+// handler is stuck does not hold up the others: the mover never waits for a
+// handler.
+func TestInboundLaneShared(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stuck := newInbound(1<<20, nil)
+	release := make(chan struct{})
+	defer close(release)
+	go stuck.run(ctx, func(*nats.Msg, func(), any) { <-release })
+	in := newInbound(1<<20, nil)
+	handled := make(chan string, 100)
+	go in.run(ctx, func(m *nats.Msg, _ func(), _ any) { handled <- string(m.Data) })
+	// Sixteen more inbounds take at most three lanes (the one in use may
+	// have had room for fewer).
+	lanesUsed := map[*inboundLane]bool{}
+	for range 2 * laneAgents {
+		o := newInbound(1<<20, nil)
+		lanesUsed[o.getLane()] = true
+		defer o.stop()
+	}
+	if len(lanesUsed) > 3 {
+		t.Fatalf("%d inbounds took %d lanes", 2*laneAgents, len(lanesUsed))
+	}
+	if stuck.getLane() != in.getLane() {
+		t.Log("the two inbounds are on different lanes (the first had one slot left)")
+	}
+	for i := range 50 {
+		stuck.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprint("stuck-", i))})
+		in.deliver(&nats.Msg{Subject: "s", Data: []byte(fmt.Sprint("m-", i))})
+	}
+	for i := range 50 {
+		select {
+		case got := <-handled:
+			if want := fmt.Sprint("m-", i); got != want {
+				t.Fatalf("handled %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %d of 50 while another inbound of the lane is stuck", i)
+		}
 	}
 }

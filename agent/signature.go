@@ -58,18 +58,19 @@ func (v *verifier) check(subj string, hdr nats.Header, body []byte, now time.Tim
 	return v.v.Check(subj, hdr, body, now)
 }
 
-// refreshKeys re-reads the keyring sources every interval() until ctx ends, so
-// a key removed from them stops working (as upstream, which refreshes once
-// per heartbeat).
-func (a *Agent) refreshKeys(ctx context.Context, interval func() time.Duration) {
-	for {
-		if !sleepCtx(ctx, interval()) {
-			return
-		}
-		if err := a.verifier.v.Refresh(); err != nil {
-			a.log.Warn("command keyring refresh failed; keeping the keys already loaded", "err", err)
-		}
+// refreshKeys re-reads the keyring sources, so a key removed from them
+// stops working (as upstream, which refreshes once per heartbeat). runTimers
+// calls it every keyRefreshInterval.
+func (a *Agent) refreshKeys() {
+	if err := a.verifier.v.Refresh(); err != nil {
+		a.log.Warn("command keyring refresh failed; keeping the keys already loaded", "err", err)
 	}
+}
+
+// keyRefreshInterval is the period of refreshKeys: heartbeat_interval, at
+// least minKeyRefresh.
+func (a *Agent) keyRefreshInterval() time.Duration {
+	return max(a.config().HeartbeatInterval, minKeyRefresh)
 }
 
 // screenCommand is the inbound screen (inbound.go): it checks a command
@@ -167,11 +168,17 @@ type sideJob struct {
 	envelope bool // a refused command envelope: reported, no result stored
 }
 
-// sideWorker runs the screen's side jobs on one goroutine, off the path
-// of incoming messages. Jobs that do not fit its bounded channel are
-// dropped and counted; the refusal rate limit bounds what reaches the disk.
+// sideWorker runs the screen's side jobs in order, off the path of
+// incoming messages, on a goroutine started when a job arrives and ended
+// when none is left, so an idle agent holds no goroutine and no buffer for
+// it. At most sideQueueLen jobs wait; jobs that do not fit are dropped and
+// counted; the refusal rate limit bounds what reaches the disk.
 type sideWorker struct {
-	ch      chan sideJob
+	mu      sync.Mutex
+	queue   []sideJob
+	running bool          // a worker goroutine runs
+	do      func(sideJob) // nil until start, and after stop
+	wg      sync.WaitGroup
 	dropped atomic.Int64
 	// envelopesRefused counts refused command envelopes, to thin their log.
 	envelopesRefused atomic.Int64
@@ -179,30 +186,69 @@ type sideWorker struct {
 
 const sideQueueLen = 256
 
-func newSideWorker() *sideWorker { return &sideWorker{ch: make(chan sideJob, sideQueueLen)} }
+func newSideWorker() *sideWorker { return &sideWorker{} }
+
+// start makes the worker run do for each job offered from now on.
+func (w *sideWorker) start(do func(sideJob)) {
+	w.mu.Lock()
+	w.do = do
+	w.mu.Unlock()
+}
+
+// stop ends the worker: jobs still waiting are dropped (a replayed
+// message's ack is not called, so JetStream delivers it again), a job in
+// progress is waited for.
+func (w *sideWorker) stop() {
+	w.mu.Lock()
+	w.do = nil
+	clear(w.queue)
+	w.queue = nil
+	w.mu.Unlock()
+	w.wg.Wait()
+}
 
 // offer queues j without blocking; a job that does not fit is dropped,
-// counted, and its message acked (a refusal is a final decision).
+// counted, and its message acked (a refusal is a final decision). A job
+// offered while the worker is stopped is dropped unacked.
 func (w *sideWorker) offer(j sideJob) {
-	select {
-	case w.ch <- j:
-	default:
+	w.mu.Lock()
+	if w.do == nil {
+		w.mu.Unlock()
+		return
+	}
+	if len(w.queue) >= sideQueueLen {
+		w.mu.Unlock()
 		w.dropped.Add(1)
 		if j.ack != nil {
 			j.ack()
 		}
+		return
 	}
+	w.queue = append(w.queue, j)
+	if !w.running {
+		w.running = true
+		w.wg.Add(1)
+		go w.loop()
+	}
+	w.mu.Unlock()
 }
 
-// runSide handles side jobs until ctx ends.
-func (a *Agent) runSide(ctx context.Context) {
+// loop runs the queued jobs in order until none is left or the worker stops.
+func (w *sideWorker) loop() {
+	defer w.wg.Done()
 	for {
-		select {
-		case <-ctx.Done():
+		w.mu.Lock()
+		if len(w.queue) == 0 || w.do == nil {
+			w.running = false
+			w.queue = nil // let the backing array go after a burst
+			w.mu.Unlock()
 			return
-		case j := <-a.side.ch:
-			a.sideJob(j)
 		}
+		j, do := w.queue[0], w.do
+		w.queue[0] = sideJob{}
+		w.queue = w.queue[1:]
+		w.mu.Unlock()
+		do(j)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ import (
 // binary) an agent host: it runs the agents its JSON hostSpec names, prints
 // "READY" once all are ready and "APPLIED" once the group's members run
 // the group's config scope, answers each "stats" line on stdin with one
-// JSON hostStats line (and "cpu" with "{}"), and stops its agents when
+// JSON hostStats line (and "cpu" and "cpustop" with "{}"), and stops its agents when
 // stdin closes.
 //
 // Agents run in hosts of at most Config.PerProcess agents because each
@@ -45,7 +46,8 @@ type hostSpec struct {
 	Display    string
 	// Profiles, when set, is a directory where the host writes its heap
 	// and goroutine profiles (host-<First>.heap, .goroutine) at each
-	// stats, and a CPU profile (.cpu) from a "cpu" line to the next stats.
+	// stats, and a CPU profile (.cpu) from a "cpu" line to the next
+	// "cpustop" or stats.
 	Profiles string
 }
 
@@ -53,8 +55,17 @@ type hostSpec struct {
 // Heap0) and now, and what its agents logged at Warn or above.
 type hostStats struct {
 	RSS0, RSS, Heap0, Heap uint64
-	Logged                 map[string]int
-	Failed                 int
+	// Stack0 and Stack are the goroutine stacks in use, Goroutines0 and
+	// Goroutines the number of goroutines, before and now.
+	Stack0, Stack           uint64
+	Goroutines0, Goroutines int
+	// Threads is the number of OS threads now.
+	Threads int
+	// RSSFreed is the resident set once the runtime returned its free
+	// pages to the system (debug.FreeOSMemory), read after RSS.
+	RSSFreed uint64
+	Logged   map[string]int
+	Failed   int
 }
 
 func runHost(specJSON string) error {
@@ -66,7 +77,8 @@ func runHost(specJSON string) error {
 		fmt.Fprintln(os.Stderr, "fleet-sim host: cannot raise the open file limit:", err)
 	}
 	runtime.GC()
-	st := hostStats{RSS0: procRSS(os.Getpid()), Heap0: heapInuse()}
+	st := hostStats{RSS0: procRSS(os.Getpid()), Goroutines0: runtime.NumGoroutine()}
+	st.Heap0, st.Stack0 = heapInuse()
 	quiet := &countingHandler{max: 5, w: os.Stderr}
 	logger := slog.New(quiet)
 	defaults := wire.DefaultConfig(1)
@@ -115,6 +127,13 @@ func runHost(specJSON string) error {
 	}()
 	in := bufio.NewScanner(os.Stdin)
 	var cpu *os.File
+	stopCPU := func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+			cpu = nil
+		}
+	}
 	for in.Scan() {
 		switch in.Text() {
 		case "cpu":
@@ -127,18 +146,22 @@ func runHost(specJSON string) error {
 			}
 			fmt.Println("{}")
 			continue
+		case "cpustop":
+			stopCPU()
+			fmt.Println("{}")
+			continue
 		case "stats":
 		default:
 			continue
 		}
-		if cpu != nil {
-			pprof.StopCPUProfile()
-			cpu.Close()
-			cpu = nil
-		}
+		stopCPU()
 		runtime.GC()
 		mu.Lock()
-		st.RSS, st.Heap = procRSS(os.Getpid()), heapInuse()
+		st.RSS, st.Goroutines = procRSS(os.Getpid()), runtime.NumGoroutine()
+		st.Heap, st.Stack = heapInuse()
+		st.Threads = int(procStatus(os.Getpid(), "Threads:"))
+		debug.FreeOSMemory()
+		st.RSSFreed = procRSS(os.Getpid())
 		st.Logged = quiet.counts()
 		if h.Profiles != "" {
 			writeProfiles(filepath.Join(h.Profiles, fmt.Sprintf("host-%05d", h.First)))

@@ -24,7 +24,12 @@
 //     then of one on commands.group.<g> (every -group-every-th agent is
 //     put in the group through the agent_groups bucket, and the group's
 //     agent_config scope sets a display name, so the simulator knows when
-//     the members applied it), p50/p99/max from the publish.
+//     the members applied it), p50/p99/max from the publish. The fan-outs
+//     start once the fleet settled (the server and the hosts under half a
+//     core over a second), and the CPU time the server, the hosts (and
+//     their scripts) and the simulator used during the commands.all one is
+//     printed with how busy the machine was, so a slow fan-out can be told
+//     from a busy machine.
 //
 // Run it with: go run ./examples/fleet-sim (100 agents, 30 s window), or
 // go run ./examples/fleet-sim -full (2,000 agents, 5 minutes). Memory
@@ -114,7 +119,8 @@ func printReport(w io.Writer, c Config, r Report) {
 	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	fmt.Fprintf(w, "\n== fleet-sim: %d agents ==\n", r.N)
 	fmt.Fprintf(w, "ready:            %s (all %d)\n", r.Ready.Round(time.Millisecond), r.N)
-	fmt.Fprintf(w, "agent side:       %s RSS, %s Go heap per agent\n", kib(r.AgentRSS), kib(r.AgentHeap))
+	fmt.Fprintf(w, "agent side:       %s RSS (%s once free pages are returned), %s Go heap, %s stacks per agent; %.1f goroutines per agent, %d OS threads in all\n",
+		kib(r.AgentRSS), kib(r.AgentRSSFreed), kib(r.AgentHeap), kib(r.AgentStack), r.Goroutines, r.Threads)
 	if r.Server0.RSS > 0 {
 		per := uint64(0)
 		if r.Server1.RSS > r.Server0.RSS {
@@ -143,7 +149,19 @@ func printReport(w io.Writer, c Config, r Report) {
 		fmt.Fprintf(w, "%-17s %d/%d answered; p50 %s, p99 %s, max %s\n", f.name+":", f.l.Answered, f.l.Targets,
 			f.l.P50.Round(time.Millisecond), f.l.P99.Round(time.Millisecond), f.l.Max.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "groups applied:   %s after ready\n", r.GroupsApplied.Round(time.Millisecond))
+	if u := r.AllCPU; u.Period > 0 && u.Cores > 0 {
+		pct := func(d time.Duration) string {
+			return fmt.Sprintf("%.0f%%", 100*d.Seconds()/u.Period.Seconds())
+		}
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)/float64(max(r.All.Answered, 1)))
+		}
+		fmt.Fprintf(w, "fan-out CPU:      over %s: agent hosts %s (%s of a core, %s per result; their scripts %s), server %s (%s, %s per result), simulator %s (%s); machine busy %s of %d cores\n",
+			u.Period.Round(time.Millisecond), u.Hosts, pct(u.Hosts), per(u.Hosts), u.Scripts, u.Server, pct(u.Server), per(u.Server), u.Sim, pct(u.Sim),
+			fmt.Sprintf("%.0f%%", 100*u.Machine.Seconds()/u.Period.Seconds()/float64(u.Cores)), u.Cores)
+	}
+	fmt.Fprintf(w, "groups applied:   %s after ready; settled %s later (server and hosts at %.0f%% of a core)\n",
+		r.GroupsApplied.Round(time.Millisecond), r.Settled.Round(time.Millisecond), 100*r.SettleCPU)
 }
 
 func perAgent(n, agents int) float64 {

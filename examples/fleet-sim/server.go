@@ -200,17 +200,21 @@ func (c *child) close() {
 
 // procRSS returns the resident set of process pid from /proc, 0 when
 // unknown (not Linux).
-func procRSS(pid int) uint64 {
+func procRSS(pid int) uint64 { return procStatus(pid, "VmRSS:") << 10 }
+
+// procStatus returns the number of field (with its colon) of
+// /proc/<pid>/status, 0 when unknown (not Linux).
+func procStatus(pid int, field string) uint64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				n, _ := strconv.ParseUint(f[0], 10, 64)
-				return n << 10
+				return n
 			}
 		}
 	}

@@ -48,6 +48,12 @@ type Config struct {
 	Profiles string
 	// ReadyTimeout bounds the start of the fleet.
 	ReadyTimeout time.Duration
+	// SettleCPU is the share of a core (default 0.5) under which the
+	// server and the hosts together must fall, over one second, before the
+	// fan-outs start; SettleTimeout (default 2 minutes) bounds the wait.
+	// Only measured with a server child on Linux (elsewhere no wait).
+	SettleCPU     float64
+	SettleTimeout time.Duration
 	// Log receives progress lines; nil for none.
 	Log io.Writer
 }
@@ -78,10 +84,21 @@ type Report struct {
 	// GroupsApplied is the time from Ready until every member of the group
 	// runs the group's config scope (it read agent_groups and agent_config).
 	GroupsApplied time.Duration
+	// Settled is the time from GroupsApplied until the server and the
+	// hosts used less than Config.SettleCPU of a core over a second
+	// (SettleCPU, what they used over the last one), when the fan-outs start.
+	Settled   time.Duration
+	SettleCPU float64
 	// AgentRSS and AgentHeap are the agent hosts' resident set and Go heap
 	// in use (after a GC) per agent, over what the hosts held before their
 	// agents started, measured at the end of the window.
 	AgentRSS, AgentHeap uint64
+	// AgentRSSFreed is the hosts' resident set per agent (over the same
+	// start) once their runtimes returned the free heap pages a GC leaves
+	// them to the system (debug.FreeOSMemory): what the agents hold, without
+	// the pages Go keeps for the heap to grow again (with GOGC=100 up to
+	// about as much as the live heap), which AgentRSS counts.
+	AgentRSSFreed uint64
 	// Server is the server child's figures with no agent connected
 	// (Server0) and at the end of the window (Server1); zero values with an
 	// external server (Consumers is still read from the account info).
@@ -91,6 +108,14 @@ type Report struct {
 	Window, Fanout Heartbeats
 	// All and Group are the commands.all and commands.group.<g> fan-outs.
 	All, Group Latency
+	// AllCPU is the processor time used during the commands.all fan-out.
+	AllCPU CPU
+	// AgentStack is the agent hosts' goroutine stacks per agent, and
+	// Goroutines their goroutines per agent, at the end of the window.
+	AgentStack uint64
+	Goroutines float64
+	// Threads is the agent hosts' OS threads at the end of the window.
+	Threads int
 }
 
 // AgentsReady reports whether every agent started; the other figures are
@@ -121,6 +146,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Minute
+	}
+	if c.SettleCPU <= 0 {
+		c.SettleCPU = 0.5
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 2 * time.Minute
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -251,6 +282,14 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	rep.GroupsApplied = time.Since(start) - rep.Ready
 	logf("group %s (%d members) applied %s after ready", c.Group, members, rep.GroupsApplied.Round(time.Millisecond))
+	// The fan-outs measure a fleet that is up, not one still starting:
+	// wait until the agents' startup work (state snapshots, the gate
+	// walks' consumers) is done, seen as the processor time of the server
+	// and the hosts falling under SettleCPU.
+	settleStart := time.Now()
+	rep.SettleCPU = settle(ctx, srv, hosts, c.SettleCPU, c.SettleTimeout)
+	rep.Settled = time.Since(settleStart)
+	logf("settled %s after the groups applied (server and hosts at %.0f%% of a core)", rep.Settled.Round(time.Millisecond), 100*rep.SettleCPU)
 
 	// Heartbeats during the fan-outs, then over the window.
 	hb := newHeartbeatCounter()
@@ -271,6 +310,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 		}
 	}
 	fanStart := time.Now()
+	cpu0 := sampleCPU(srv, hosts)
 	shell, script := "sh", "true"
 	if runtime.GOOS == "windows" {
 		shell, script = "cmd", "rem"
@@ -278,6 +318,7 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	if rep.All, err = fanout(ctx, nc, subject.CommandsAll, c.N, shell, script, c.FanoutTimeout); err != nil {
 		return rep, err
 	}
+	rep.AllCPU = sampleCPU(srv, hosts).since(cpu0)
 	logf("commands.all: %d/%d answered, p50 %s p99 %s max %s", rep.All.Answered, rep.All.Targets,
 		rep.All.P50.Round(time.Millisecond), rep.All.P99.Round(time.Millisecond), rep.All.Max.Round(time.Millisecond))
 	gsubj, _ := subject.CommandsGroup(c.Group)
@@ -286,6 +327,14 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	logf("%s: %d/%d answered, p50 %s p99 %s max %s", gsubj, rep.Group.Answered, rep.Group.Targets,
 		rep.Group.P50.Round(time.Millisecond), rep.Group.P99.Round(time.Millisecond), rep.Group.Max.Round(time.Millisecond))
+	if c.Profiles != "" { // the CPU profiles cover the fan-outs only
+		for _, h := range hosts {
+			var ok struct{}
+			if err := h.ask("cpustop", &ok); err != nil {
+				return rep, err
+			}
+		}
+	}
 	ids := make([]string, c.N)
 	for i := range ids {
 		ids[i] = pcID(i)
@@ -301,7 +350,9 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	_ = hbSub.Unsubscribe()
 	rep.Window = hb.result(ids, windowStart, c.Window, c.Heartbeat)
 
-	var rss0, rss1, heap0, heap1 uint64
+	var rss0, rss1, heap0, heap1, stack0, stack1 uint64
+	goroutines, threads := 0, 0
+	var freed uint64
 	logged := map[string]int{}
 	failed := 0
 	for _, h := range hosts {
@@ -310,6 +361,9 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 			return rep, err
 		}
 		rss0, rss1, heap0, heap1 = rss0+st.RSS0, rss1+st.RSS, heap0+st.Heap0, heap1+st.Heap
+		stack0, stack1, goroutines = stack0+st.Stack0, stack1+st.Stack, goroutines+st.Goroutines-st.Goroutines0
+		threads += st.Threads
+		freed += st.RSSFreed
 		for m, n := range st.Logged {
 			logged[m] += n
 		}
@@ -318,9 +372,17 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	if rss1 > rss0 {
 		rep.AgentRSS = (rss1 - rss0) / uint64(c.N)
 	}
+	if freed > rss0 {
+		rep.AgentRSSFreed = (freed - rss0) / uint64(c.N)
+	}
 	if heap1 > heap0 {
 		rep.AgentHeap = (heap1 - heap0) / uint64(c.N)
 	}
+	if stack1 > stack0 {
+		rep.AgentStack = (stack1 - stack0) / uint64(c.N)
+	}
+	rep.Goroutines = float64(goroutines) / float64(c.N)
+	rep.Threads = threads
 	if srv != nil {
 		if rep.Server1, err = srv.stats(); err != nil {
 			return rep, err
@@ -336,10 +398,12 @@ func Run(ctx context.Context, c Config) (rep Report, err error) {
 	}
 	return rep, nil
 }
-func heapInuse() uint64 {
+
+// heapInuse returns the Go heap in use and the goroutine stacks in use.
+func heapInuse() (heap, stack uint64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+	return ms.HeapInuse, ms.StackInuse
 }
 
 func consumers(ctx context.Context, js jetstream.JetStream) (int, error) {

@@ -87,7 +87,10 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(r.Ready.Seconds(), "ready-s")
 			b.ReportMetric(float64(r.AgentRSS)/1024, "agent-rss-KiB/agent")
+			b.ReportMetric(float64(r.AgentRSSFreed)/1024, "agent-rss-freed-KiB/agent")
 			b.ReportMetric(float64(r.AgentHeap)/1024, "agent-heap-KiB/agent")
+			b.ReportMetric(float64(r.AgentStack)/1024, "agent-stack-KiB/agent")
+			b.ReportMetric(r.Goroutines, "goroutines/agent")
 			b.ReportMetric(float64(r.Server1.RSS)/(1<<20), "server-rss-MiB")
 			if r.Server1.RSS > r.Server0.RSS {
 				b.ReportMetric(float64(r.Server1.RSS-r.Server0.RSS)/1024/float64(n), "server-KiB/agent")
@@ -102,6 +105,12 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportMetric(ms(r.Group.P50), "group-p50-ms")
 			b.ReportMetric(ms(r.Group.P99), "group-p99-ms")
 			b.ReportMetric(ms(r.Group.Max), "group-max-ms")
+			if u := r.AllCPU; u.Period > 0 {
+				per := func(d time.Duration) float64 { return ms(d) / float64(max(r.All.Answered, 1)) }
+				b.ReportMetric(per(u.Hosts), "all-host-cpu-ms/cmd")
+				b.ReportMetric(per(u.Server), "all-server-cpu-ms/cmd")
+				b.ReportMetric(100*u.Machine.Seconds()/u.Period.Seconds()/float64(max(u.Cores, 1)), "all-machine-busy-%")
+			}
 		})
 	}
 }

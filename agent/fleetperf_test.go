@@ -1,0 +1,79 @@
+package agent_test
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
+	"github.com/nats-io/nats.go"
+)
+
+// TestInfraCheckSharedInProcess: agents of one process that dial the same
+// server with the same credentials check the protocol's streams, buckets
+// and object stores once between them, not once each: starting six asks
+// the server for far fewer stream infos than six checks (13 each) would.
+func TestInfraCheckSharedInProcess(t *testing.T) {
+	e := newEnv(t)
+	var infos atomic.Int64
+	sub, err := e.nc.Subscribe("$JS.API.STREAM.INFO.>", func(m *nats.Msg) {
+		// The gate walks look up their two buckets: not the check's.
+		if !strings.HasSuffix(m.Subject, ".KV_script_current") && !strings.HasSuffix(m.Subject, ".KV_script_status") {
+			infos.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const agents = 6
+	for i := range agents {
+		e.start(fmt.Sprintf("pc-infra%d", i), "", nil)
+	}
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.Unsubscribe()
+	// One check is 13 stream infos; allow a second one (a check that ran
+	// as the first one's success was being recorded).
+	if n := infos.Load(); n > 2*13 {
+		t.Fatalf("%d agents asked for %d stream infos, want one check's 13 (at most two checks)", agents, n)
+	}
+}
+
+// TestIdleAgentGoroutines: an idle agent runs its command intake, side
+// worker and request handlers without goroutines of their own (they start
+// when work arrives), and its periodic work on one goroutine. Agents share
+// an intake lane (one mover per eight agents). The count includes the
+// embedded server's goroutines for each agent's connection.
+func TestIdleAgentGoroutines(t *testing.T) {
+	e := newEnv(t)
+	before := runtime.NumGoroutine()
+	const agents = 8
+	for i := range agents {
+		a := e.start(fmt.Sprintf("pc-idle%d", i), "", nil)
+		// A command and a ping: the on-demand workers ran and ended.
+		c := cmd(noopScript)
+		e.publish(pcSubject(a.PcID()), c)
+		e.waitResult(c.RequestID, 20*time.Second)
+		if _, err := e.nc.Request("agents."+a.PcID()+".ping", nil, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Goroutines that end (the command's, the workers') take a moment.
+	const most = 31 // 36 before the intake, requests and timers were merged
+	var per float64
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		per = float64(runtime.NumGoroutine()-before) / agents
+		if per > most {
+			return fmt.Errorf("%.1f goroutines per idle agent, want at most %d", per, most)
+		}
+		return nil
+	})
+	t.Logf("%.1f goroutines per idle agent (with the server's for its connection)", per)
+}
