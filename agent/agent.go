@@ -348,7 +348,7 @@ func (a *Agent) run(ctx context.Context) error {
 	var watchers sync.WaitGroup
 	if run := a.startScheduler(); run != nil {
 		g.Go(func() error { return run(gctx) })
-		g.Go(func() error { a.runNetWatch(gctx); return nil })
+		a.watchNetwork(gctx)
 	}
 	g.Go(func() error {
 		if err := a.waitInfra(gctx); err != nil {
