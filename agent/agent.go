@@ -58,7 +58,8 @@ type Agent struct {
 	cfgMu      sync.Mutex
 	cfg        wire.Config
 	cfgChanged chan struct{} // signalled (non-blocking) when cfg changes
-	ppChanged  chan struct{} // signalled with cfgChanged, for runProcPerf
+	ppChanged  chan struct{} // wakes a running runProcPerf at a config change
+	procPerf   procPerfRunner
 	grpChanged chan struct{} // signalled when the effective groups change
 	kickCh     chan struct{} // signalled on (re)connect
 	replayUp   chan struct{} // closed once the EXEC consumer runs, or the first infra check failed
@@ -139,6 +140,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.in = newInbound(inboundMaxBytes, a.dropInbound)
 	a.side = newSideWorker()
+	a.procPerf.a = a
 	a.requests = &requestQueue{dropped: &a.counters.requestsDropped}
 	a.pingLimit, a.logsLimit = newRateLimit(pingBurst, pingEvery), newRateLimit(logsBurst, logsEvery)
 	a.jobTailLimit = newRateLimit(jobTailBurst, jobTailEvery)
@@ -190,7 +192,7 @@ func (a *Agent) configChanged() {
 			"inventory_interval", cfg.InventoryInterval, "target_version", cfg.TargetVersion)
 		a.limit.setLimit(cfg.MaxLocalConcurrent)
 		signal(a.cfgChanged)
-		signal(a.ppChanged)
+		a.procPerf.kick()
 		if a.inv != nil {
 			a.inv.SetInterval(cfg.InventoryInterval)
 		}
@@ -359,7 +361,7 @@ func (a *Agent) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.runTimers(gctx, conn.closed) })
-	g.Go(func() error { a.runProcPerf(gctx); return nil })
+	a.procPerf.start(gctx)
 	if a.inv != nil {
 		g.Go(func() error { return ignoreCanceled(a.inv.Run(gctx)) })
 	}
@@ -393,6 +395,7 @@ func (a *Agent) run(ctx context.Context) error {
 	a.stopMu.Unlock()
 	a.execCancel(errShutdown)
 	childErr := g.Wait()
+	a.procPerf.wait()
 	watchers.Wait()
 	a.execWG.Wait()
 	a.unsubscribeAll()

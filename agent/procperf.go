@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/kanade/kanade-agent/internal/procperf"
@@ -29,6 +30,9 @@ const procPerfTimeout = 30 * time.Second
 // host_perf_interval, starts from a fresh baseline. Samples are skipped
 // while disconnected (a core publish would be lost anyway). It returns when
 // ctx ends.
+// It runs only while process perf is on: procPerfRunner starts it when the
+// config turns it on and it returns once it is off again, so an agent with
+// process perf off (the default) holds no goroutine for it.
 func (a *Agent) runProcPerf(ctx context.Context) {
 	subj, _ := subject.ProcessPerf(a.opts.PcID)
 	var s procperf.Sampler
@@ -50,6 +54,10 @@ func (a *Agent) runProcPerf(ctx context.Context) {
 				due = time.Time{}
 				s.Reset()
 			}
+			if a.procPerf.stopIfOff() {
+				return
+			}
+			continue
 		case due.IsZero() || timerInterval(cfg.HostPerfInterval) != every:
 			every = timerInterval(cfg.HostPerfInterval)
 			a.log.Info("process perf on", "every", every, "top_n", cfg.ProcessPerfTopN, "expires_at", cfg.ProcessPerfExpiresAt)
@@ -102,3 +110,64 @@ func (a *Agent) sampleProcs(ctx context.Context, s *procperf.Sampler, now time.T
 	}
 	return procs, true
 }
+
+// procPerfRunner starts runProcPerf on demand: when the config turns
+// process perf on while the agent runs, and not again while it runs.
+type procPerfRunner struct {
+	a       *Agent
+	mu      sync.Mutex
+	ctx     context.Context // the agent's run; nil before and after
+	running bool
+	wg      sync.WaitGroup
+}
+
+// start records the run's ctx and starts the loop if process perf is on.
+func (r *procPerfRunner) start(ctx context.Context) {
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
+	r.kick()
+}
+
+// kick is called at each config change: it wakes the running loop, or
+// starts one if process perf is on.
+func (r *procPerfRunner) kick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil || r.ctx.Err() != nil {
+		return
+	}
+	if r.running {
+		signal(r.a.ppChanged)
+		return
+	}
+	if !r.a.config().ProcessPerfActiveAt(time.Now()) {
+		return
+	}
+	r.running = true
+	r.wg.Add(1)
+	ctx := r.ctx
+	go func() {
+		defer r.wg.Done()
+		r.a.runProcPerf(ctx)
+		r.mu.Lock()
+		r.running = false // ctx ended
+		r.mu.Unlock()
+	}()
+}
+
+// stopIfOff ends the loop when process perf is (still) off: the check and
+// the end are one step under r.mu, so a kick either sees the loop running
+// (and wakes it) or sees it gone (and starts a new one).
+func (r *procPerfRunner) stopIfOff() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.a.config().ProcessPerfActiveAt(time.Now()) {
+		return false
+	}
+	r.running = false
+	return true
+}
+
+// wait waits for the loop to end (after the run's ctx ended).
+func (r *procPerfRunner) wait() { r.wg.Wait() }
