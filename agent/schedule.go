@@ -30,6 +30,10 @@ import (
 // errNotAccepting is returned by submitScheduled while the agent stops.
 var errNotAccepting = errors.New("agent: not accepting commands (stopping)")
 
+// errSkipNotStored is returned by skipScheduled when the result was not
+// stored (rate limit, outbox error).
+var errSkipNotStored = errors.New("agent: skipped result not stored")
+
 // startScheduler creates the scheduler over its state in the data dir and
 // fires the startup trigger; run starts Run. A scheduler that cannot be
 // created is logged and stays off.
@@ -45,6 +49,7 @@ func (a *Agent) startScheduler() (run func(context.Context) error) {
 		Log:          a.log.With("component", "scheduler"),
 		PollInterval: a.opts.SchedulePollInterval,
 		Idle:         a.opts.Idle,
+		Skip:         a.skipScheduled,
 	})
 	if err != nil {
 		a.log.Error("local scheduler not started", "err", err)
@@ -80,6 +85,22 @@ func (a *Agent) submitScheduled(_ context.Context, cmd *wire.Command) error {
 	}
 	a.counters.received.Add(1)
 	a.claimAndStart(cmd, nil)
+	return nil
+}
+
+// skipScheduled stores the skipped result of a fire the scheduler found
+// unsupported on this agent (a constraints.require it cannot sense, a
+// when.on kind it never emits): exit 122, skipped, the note as stderr,
+// request_id and exec_id those of cmd (new, never run), manifest_id the
+// job id, result_id derived from the request. It goes through the results
+// outbox with the refusals' rate limit.
+func (a *Agent) skipScheduled(_ context.Context, cmd *wire.Command, note string) error {
+	now := time.Now()
+	r := a.newResult(cmd, refusalID(cmd.RequestID, a.opts.PcID, "unsupported"), now)
+	r.ExitCode, r.Skipped, r.FinishedAt, r.Stderr = wire.ExitUnsupported, true, now, note
+	if !a.store(r) {
+		return errSkipNotStored
+	}
 	return nil
 }
 

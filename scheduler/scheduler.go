@@ -9,7 +9,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +98,16 @@ type Options struct {
 	// the OS's (a default route on Linux, GetNetworkConnectivityHint
 	// InternetAccess on Windows).
 	NetworkUp func() (up, known bool)
+	// Events are the when.on kinds this host emits (calls Trigger with).
+	// A schedule listing a kind outside them, and never passed to Trigger
+	// since New, is reported unsupported. Default DefaultEvents.
+	Events []string
+	// Skip stores the skipped result (exit wire.ExitUnsupported, skipped
+	// true, stderr note) of a fire that needs what this agent cannot sense
+	// or source: cmd carries the job id and version and a new request_id
+	// and exec_id; it is not run. An error lets the next fire report
+	// again. Default: nil, only logged.
+	Skip func(ctx context.Context, cmd *wire.Command, note string) error
 }
 
 // JobEntry is a job as the scheduler keeps it: the manifest and, for a
@@ -127,6 +139,8 @@ type Scheduler struct {
 	pending     map[string]string // request id -> <schedule>::<job>
 	netDue      time.Time         // when a debounced network_change fires
 	started     time.Time
+	sourced     map[string]bool   // when.on kinds this host emits
+	reported    map[string]string // schedule id -> the unsupported note reported
 
 	wake chan struct{}
 	cpu  hostperf.Host
@@ -181,6 +195,9 @@ func New(opts Options) (*Scheduler, error) {
 	if opts.NetworkUp == nil {
 		opts.NetworkUp = networkUp
 	}
+	if opts.Events == nil {
+		opts.Events = DefaultEvents
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
@@ -195,6 +212,11 @@ func New(opts Options) (*Scheduler, error) {
 		pending:     map[string]string{},
 		wake:        make(chan struct{}, 1),
 		started:     opts.Now(),
+		sourced:     map[string]bool{},
+		reported:    map[string]string{},
+	}
+	for _, k := range opts.Events {
+		s.sourced[k] = true
 	}
 	if s.opts.CPUPercent == nil {
 		_, _ = s.cpu.Sample(opts.Now()) // the baseline of the first reading
@@ -326,6 +348,7 @@ func (s *Scheduler) SetSchedule(id string, sc *wire.Schedule) {
 	s.mu.Lock()
 	if sc == nil {
 		delete(s.schedules, id)
+		delete(s.reported, id)
 		s.dropClaimsLocked(id)
 	} else {
 		s.schedules[id] = sc
@@ -345,6 +368,7 @@ func (s *Scheduler) ReplaceSchedules(all map[string]*wire.Schedule) {
 	s.mu.Lock()
 	for id := range s.schedules {
 		if _, ok := all[id]; !ok {
+			delete(s.reported, id)
 			s.dropClaimsLocked(id)
 		}
 	}
@@ -494,8 +518,14 @@ func splitKey(key string) (scheduleID, jobID string) {
 // boot, see the package documentation), logon, lock, unlock, or
 // network_change (debounced: it fires once the network was quiet for
 // Options.NetworkDebounce). It does not block on the runs. An unknown kind
-// is logged and ignored.
+// is logged and ignored. A call marks kind as emitted on this host (see
+// Options.Events).
 func (s *Scheduler) Trigger(kind string) {
+	if slices.Contains(wire.Triggers, kind) {
+		s.mu.Lock()
+		s.sourced[kind] = true
+		s.mu.Unlock()
+	}
 	switch kind {
 	case wire.TriggerStartup:
 		s.fireStartup()
@@ -684,7 +714,75 @@ func (s *Scheduler) tick(from, to time.Time) {
 			if t, ok := NextCalendarFire(w.Calendar, sc.Tz, from); ok && !t.After(to) {
 				s.fire(sc, to, "calendar")
 			}
+		case len(w.On) > 0:
+			if polled {
+				s.checkEvents(sc, to)
+			}
 		}
+	}
+}
+
+// Unsourced returns the kinds of on that this host never emits: not in
+// Options.Events and never passed to Trigger.
+func (s *Scheduler) Unsourced(on []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range on {
+		if !s.sourced[k] && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// checkEvents reports an event schedule that lists a kind this host never
+// emits (at a poll, past the freeze and active gates). Its other kinds
+// still fire.
+func (s *Scheduler) checkEvents(sc *wire.Schedule, now time.Time) {
+	k := s.Unsourced(sc.When.On)
+	if len(k) == 0 || s.Frozen(now) || !ActiveContains(sc.Active, now, wire.TzLocation(sc.Tz)) {
+		return
+	}
+	s.reportUnsupported(sc, "when.on "+strings.Join(k, ", ")+" is never emitted on this agent")
+}
+
+// UnsupportedNote is the stderr of the skipped result (exit 122) of a
+// schedule needing what this agent cannot sense or source; what names it.
+func UnsupportedNote(what string) string {
+	return "kanade-agent: skipped: " + what + " (" + runtime.GOOS + "); the job did not run and runs once this is supported"
+}
+
+// reportUnsupported hands the skipped result of sc to Options.Skip, once
+// per schedule and note per Scheduler (agent start): a fire that stays
+// unsupported is skipped silently after the first report. No completion
+// is recorded, so the schedule runs once supported.
+func (s *Scheduler) reportUnsupported(sc *wire.Schedule, what string) {
+	note := UnsupportedNote(what)
+	log := s.log.With("schedule_id", sc.ID, "job_id", sc.JobID)
+	s.mu.Lock()
+	if s.reported[sc.ID] == note {
+		s.mu.Unlock()
+		log.Debug("scheduler: unsupported; skip (already reported)", "why", what)
+		return
+	}
+	s.reported[sc.ID] = note
+	cmd := &wire.Command{ID: sc.JobID, RequestID: uuid.NewString(), ExecID: uuid.NewString()}
+	if je, ok := s.jobs[sc.JobID]; ok && je.Job != nil {
+		cmd.Version = je.Job.Version
+	}
+	s.mu.Unlock()
+	log.Warn("scheduler: the schedule needs what this agent cannot sense or source; skipped (exit 122)", "why", what, "request_id", cmd.RequestID)
+	if s.opts.Skip == nil {
+		return
+	}
+	if err := s.opts.Skip(s.ctx, cmd, note); err != nil {
+		log.Warn("scheduler: skipped result not stored; reported again at the next fire", "err", err)
+		s.mu.Lock()
+		if s.reported[sc.ID] == note {
+			delete(s.reported, sc.ID)
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -707,9 +805,16 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		log.Debug("scheduler: outside constraints.window or on a skip date; skip")
 		return
 	}
-	if sc.Constraints != nil && !s.RequireMet(sc.Constraints.Require) {
-		log.Debug("scheduler: constraints.require not met; skip")
-		return
+	if sc.Constraints != nil {
+		met, unsup := s.evalRequire(sc.Constraints.Require)
+		if len(unsup) > 0 {
+			s.reportUnsupported(sc, "constraints.require "+strings.Join(unsup, ", ")+" cannot be sensed on this agent")
+			return
+		}
+		if !met {
+			log.Debug("scheduler: constraints.require not met; skip")
+			return
+		}
 	}
 	s.mu.Lock()
 	je, ok := s.jobs[sc.JobID]
@@ -725,16 +830,21 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		return
 	}
 	if p := sc.When.PerPc; p != nil {
+		// As upstream, an every that does not parse skips every fire, the
+		// first one too (not "once").
+		var every time.Duration
+		if !p.Once() {
+			var err error
+			if every, err = wire.ParseDuration(p.Every); err != nil {
+				s.mu.Unlock()
+				log.Warn("scheduler: invalid when.every; skip", "every", p.Every, "err", err)
+				return
+			}
+		}
 		if last, done := s.completions[key]; done {
 			if p.Once() {
 				s.mu.Unlock()
 				log.Debug("scheduler: per_pc once already succeeded; skip")
-				return
-			}
-			every, err := wire.ParseDuration(p.Every)
-			if err != nil {
-				s.mu.Unlock()
-				log.Warn("scheduler: invalid when.every; skip", "every", p.Every, "err", err)
 				return
 			}
 			if now.Sub(last) < every {

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -569,5 +572,186 @@ func TestBuildCommand(t *testing.T) {
 	}
 	if got := claimTTL(c); got != 30*time.Second+60*time.Second+60*time.Second+2*(60*time.Second+60*time.Second) {
 		t.Errorf("claim TTL %v", got)
+	}
+}
+
+// skips records Options.Skip calls.
+type skips struct {
+	mu    sync.Mutex
+	cmds  []*wire.Command
+	notes []string
+	fail  error
+}
+
+func (k *skips) skip(_ context.Context, cmd *wire.Command, note string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return k.fail
+	}
+	k.cmds = append(k.cmds, cmd)
+	k.notes = append(k.notes, note)
+	return nil
+}
+
+func (k *skips) n() int { k.mu.Lock(); defer k.mu.Unlock(); return len(k.cmds) }
+
+// A requirement this agent cannot sense is reported once per schedule
+// (a skipped result, exit 122), not run and not recorded; the schedule
+// runs once the requirement can be sensed.
+func TestRequireUnsupportedReportedOnce(t *testing.T) {
+	var k skips
+	var idleKnown, acKnown, acOn bool
+	acKnown, acOn = true, true
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
+		o.Skip = k.skip
+		o.ACPower = func() (bool, bool) { return acOn, acKnown }
+		o.Idle = func() (time.Duration, bool) { return time.Hour, idleKnown }
+	})
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("s", mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","constraints":{"require":{"idle":"10m","ac_power":true}}}`))
+	h.at(t0.Add(time.Minute))
+	if k.n() != 1 || len(h.submitted()) != 0 {
+		t.Fatalf("%d skips, %d commands; want 1, 0", k.n(), len(h.submitted()))
+	}
+	c := k.cmds[0]
+	if c.ID != "j" || c.Version != "1.2.3" || c.RequestID == "" || c.ExecID == "" || c.RequestID == c.ExecID {
+		t.Errorf("skip command %+v", c)
+	}
+	if want := UnsupportedNote("constraints.require idle cannot be sensed on this agent"); k.notes[0] != want {
+		t.Errorf("note %q, want %q", k.notes[0], want)
+	}
+	if !strings.HasPrefix(k.notes[0], "kanade-agent: skipped: constraints.require idle cannot be sensed on this agent (") {
+		t.Errorf("note %q", k.notes[0])
+	}
+	// Still unsupported: skipped silently, the next polls too.
+	h.at(t0.Add(2 * time.Minute))
+	h.at(t0.Add(3 * time.Minute))
+	if k.n() != 1 || len(h.submitted()) != 0 {
+		t.Fatalf("%d skips, %d commands after more polls; want 1, 0", k.n(), len(h.submitted()))
+	}
+	if _, ok := h.LastCompletion("s", "j"); ok {
+		t.Fatal("an unsupported fire recorded a completion")
+	}
+	// Another reason is reported again.
+	acKnown = false
+	h.at(t0.Add(4 * time.Minute))
+	if k.n() != 2 || !strings.Contains(k.notes[1], "constraints.require ac_power, idle cannot") {
+		t.Fatalf("%d skips %q; want a second naming ac_power, idle", k.n(), k.notes)
+	}
+	// Readable but unmet: a silent skip.
+	acKnown, acOn, idleKnown = true, false, true
+	h.at(t0.Add(5 * time.Minute))
+	if n := len(h.submitted()); n != 0 || k.n() != 2 {
+		t.Fatalf("%d commands, %d skips on battery; want 0, 2", n, k.n())
+	}
+	// Supported and met: it runs.
+	acOn = true
+	h.at(t0.Add(6 * time.Minute))
+	if n := len(h.submitted()); n != 1 || k.n() != 2 {
+		t.Fatalf("%d commands, %d skips once supported; want 1, 2", n, k.n())
+	}
+	h.Completed(h.submitted()[0].RequestID, 0)
+	if _, ok := h.LastCompletion("s", "j"); !ok {
+		t.Fatal("no completion after the run")
+	}
+}
+
+// A skipped result that was not stored is reported again at the next fire;
+// a deleted schedule forgets its report.
+func TestRequireUnsupportedRetriedWhenNotStored(t *testing.T) {
+	k := skips{fail: errors.New("outbox full")}
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) { o.Skip = k.skip })
+	h.SetJob("j", mustJob(t, testJob), "")
+	doc := `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","constraints":{"require":{"cpu_below":50}}}`
+	h.SetSchedule("s", mustSchedule(t, doc)) // the harness's CPU is never known
+	h.at(t0.Add(time.Minute))
+	k.mu.Lock()
+	k.fail = nil
+	k.mu.Unlock()
+	h.at(t0.Add(2 * time.Minute))
+	h.at(t0.Add(3 * time.Minute))
+	if k.n() != 1 || !strings.Contains(k.notes[0], "cpu_below") {
+		t.Fatalf("%d skips stored, want 1: %q", k.n(), k.notes)
+	}
+	h.SetSchedule("s", nil)
+	h.SetSchedule("s", mustSchedule(t, doc))
+	h.at(t0.Add(4 * time.Minute))
+	if k.n() != 2 {
+		t.Fatalf("%d skips after the schedule was recreated, want 2", k.n())
+	}
+	if len(h.submitted()) != 0 {
+		t.Fatal("an unsupported schedule ran")
+	}
+}
+
+// A when.on kind this host never emits is reported once per schedule; once
+// the host program triggers it, it is emitted and fires.
+func TestEventUnsupportedReportedOnce(t *testing.T) {
+	var k skips
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
+		o.Skip = k.skip
+		o.Events = []string{wire.TriggerStartup}
+	})
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("sess", mustSchedule(t, `{"id":"sess","when":{"on":["logon","startup","lock"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
+	startups := len(h.submitted()) // a new startup schedule fires in this boot
+	h.at(t0.Add(time.Minute))
+	h.at(t0.Add(2 * time.Minute))
+	if k.n() != 1 {
+		t.Fatalf("%d skips, want 1", k.n())
+	}
+	if want := UnsupportedNote("when.on logon, lock is never emitted on this agent"); k.notes[0] != want {
+		t.Errorf("note %q, want %q", k.notes[0], want)
+	}
+	if k.cmds[0].ID != "j" || len(h.submitted()) != startups {
+		t.Errorf("skip %+v, %d commands", k.cmds[0], len(h.submitted()))
+	}
+	h.Trigger(wire.TriggerLogon)
+	if n := len(h.submitted()); n != startups+1 {
+		t.Fatalf("logon: %d commands, want %d", n, startups+1)
+	}
+	if got := h.Unsourced([]string{wire.TriggerLogon, wire.TriggerLock}); len(got) != 1 || got[0] != wire.TriggerLock {
+		t.Errorf("unsourced %q, want [lock]", got)
+	}
+	// Frozen: not reported.
+	h.SetSchedule("other", mustSchedule(t, `{"id":"other","when":{"on":["unlock"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
+	h.SetFreeze([]byte(`{}`), true)
+	h.at(t0.Add(3 * time.Minute))
+	if k.n() != 1 {
+		t.Fatalf("%d skips while frozen, want 1", k.n())
+	}
+}
+
+// The default events: Windows emits the session kinds, Linux does not.
+func TestDefaultEvents(t *testing.T) {
+	has := func(k string) bool { return slices.Contains(DefaultEvents, k) }
+	if !has(wire.TriggerStartup) {
+		t.Error("startup not emitted")
+	}
+	switch runtime.GOOS {
+	case "windows":
+		for _, k := range wire.Triggers {
+			if !has(k) {
+				t.Errorf("%s not emitted on windows", k)
+			}
+		}
+	case "linux":
+		if has(wire.TriggerLogon) || has(wire.TriggerLock) || has(wire.TriggerUnlock) || !has(wire.TriggerNetworkChange) {
+			t.Errorf("linux events %q", DefaultEvents)
+		}
+	}
+}
+
+// A per_pc every that does not parse skips every fire, the first too, as
+// upstream.
+func TestInvalidEverySkipsFirstFire(t *testing.T) {
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("bad", mustSchedule(t, `{"id":"bad","when":{"per_pc":{"every":"6x"}},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
+	h.at(t0.Add(time.Minute))
+	h.at(t0.Add(2 * time.Minute))
+	if n := len(h.submitted()); n != 0 {
+		t.Fatalf("%d commands from an every that does not parse, want 0", n)
 	}
 }
