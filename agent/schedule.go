@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/ledger"
 	"github.com/kanade/kanade-agent/scheduler"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
@@ -50,6 +51,7 @@ func (a *Agent) startScheduler() (run func(context.Context) error) {
 		PollInterval: a.opts.SchedulePollInterval,
 		Idle:         a.opts.Idle,
 		Skip:         a.skipScheduled,
+		Live:         a.liveScheduled,
 	})
 	if err != nil {
 		a.log.Error("local scheduler not started", "err", err)
@@ -102,6 +104,13 @@ func (a *Agent) skipScheduled(_ context.Context, cmd *wire.Command, note string)
 		return errSkipNotStored
 	}
 	return nil
+}
+
+// liveScheduled reports whether a fire's command is still waiting or
+// running: its ledger entry is pending or launching.
+func (a *Agent) liveScheduled(requestID string) bool {
+	e, ok := a.ledger.get().Lookup(requestID)
+	return ok && (e.State == ledger.StatePending || e.State == ledger.StateLaunching)
 }
 
 // scheduled reports whether a command is a local scheduler's fire.

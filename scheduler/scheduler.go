@@ -108,6 +108,12 @@ type Options struct {
 	// and exec_id; it is not run. An error lets the next fire report
 	// again. Default: nil, only logged.
 	Skip func(ctx context.Context, cmd *wire.Command, note string) error
+	// Live reports whether a submitted command (by request id) is still
+	// waiting or running in the agent's pipeline. A claim past its
+	// lifetime whose command is live is kept (a run queued for a slot may
+	// outlast jitter + timeout), as upstream's live-fire guard; otherwise
+	// it is reclaimed. Default: nil, the claim lapses at its lifetime.
+	Live func(requestID string) bool
 }
 
 // JobEntry is a job as the scheduler keeps it: the manifest and, for a
@@ -824,10 +830,17 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		return
 	}
 	key := Key(sc.ID, sc.JobID)
-	if c, ok := s.inflight[key]; ok && now.Before(c.deadline) {
-		s.mu.Unlock()
-		log.Debug("scheduler: previous run still in flight; skip")
-		return
+	if c, ok := s.inflight[key]; ok {
+		if now.Before(c.deadline) {
+			s.mu.Unlock()
+			log.Debug("scheduler: previous run still in flight; skip")
+			return
+		}
+		if s.opts.Live != nil && s.opts.Live(c.requestID) {
+			s.mu.Unlock()
+			log.Debug("scheduler: previous run still queued or running past its claim lifetime; skip", "request_id", c.requestID)
+			return
+		}
 	}
 	if p := sc.When.PerPc; p != nil {
 		// As upstream, an every that does not parse skips every fire, the
@@ -853,7 +866,7 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 			}
 		}
 	}
-	cmd, err := BuildCommand(sc, je)
+	cmd, err := BuildCommand(sc, je, now)
 	if err != nil {
 		s.mu.Unlock()
 		log.Warn("scheduler: cannot build the command; skip", "err", err)
@@ -890,13 +903,16 @@ func claimTTL(cmd *wire.Command) time.Duration {
 	return d
 }
 
-// BuildCommand builds the command of one fire of sc, as upstream's local
-// scheduler: new request_id and exec_id (UUIDv4), the job's id, version,
-// shell, script (inline, else script_object with the SHA-256 resolved
-// earlier), timeout (60 s when it does not parse), run_as, cwd, staleness,
-// emit, check, collect and lowered finalize; the schedule's jitter and
-// on_failure.retry; no deadline_at.
-func BuildCommand(sc *wire.Schedule, je JobEntry) (*wire.Command, error) {
+// BuildCommand builds the command of the fire of sc at firedAt, as
+// upstream's local scheduler: new request_id and exec_id (UUIDv4), the
+// job's id, version, shell, script (inline, else script_object with the
+// SHA-256 resolved earlier), timeout (60 s when it does not parse), run_as,
+// cwd, staleness, emit, check, collect and lowered finalize; the schedule's
+// jitter and on_failure.retry; deadline_at firedAt + starting_deadline when
+// the schedule has one (so jitter and a wait for a slot cannot start it
+// later: exit 125), none otherwise. A starting_deadline that does not parse
+// is an error (the fire is skipped, fail closed).
+func BuildCommand(sc *wire.Schedule, je JobEntry, firedAt time.Time) (*wire.Command, error) {
 	j := je.Job
 	if j == nil {
 		return nil, fmt.Errorf("%w: no job", ErrJob)
@@ -925,6 +941,14 @@ func BuildCommand(sc *wire.Schedule, je JobEntry) (*wire.Command, error) {
 		return nil, fmt.Errorf("%w: the SHA-256 of script_object %s is not known yet (resolved once the broker is reachable)", ErrJob, j.Execute.ScriptObject)
 	default:
 		return nil, fmt.Errorf("%w: job %s has no script source", ErrJob, j.ID)
+	}
+	if sc.StartingDeadline != "" {
+		d, err := wire.ParseDuration(sc.StartingDeadline)
+		if err != nil {
+			return nil, fmt.Errorf("%w: starting_deadline: %v", ErrJob, err)
+		}
+		at := firedAt.Add(d).UTC()
+		cmd.DeadlineAt = &at
 	}
 	if sc.Jitter != "" {
 		if d, err := wire.ParseDuration(sc.Jitter); err == nil {

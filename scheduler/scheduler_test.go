@@ -557,11 +557,11 @@ func TestBuildCommand(t *testing.T) {
 	sc := mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","jitter":"30s","on_failure":{"retry":{"max":2,"backoff":"1m"}}}`)
 	j := mustJob(t, `{"id":"j","version":"2","execute":{"shell":"powershell","script_object":"j/2","timeout":"soon","run_as":"user","cwd":"C:\\x"},`+
 		`"emit":{"type":"events"},"staleness":{"mode":"unchecked"},"check":{"name":"c"},"finalize":{"shell":"powershell","script":"x"}}`)
-	if _, err := BuildCommand(sc, JobEntry{Job: j}); !errors.Is(err, ErrJob) {
+	if _, err := BuildCommand(sc, JobEntry{Job: j}, t0); !errors.Is(err, ErrJob) {
 		t.Errorf("script_object without digest: %v", err)
 	}
 	sha := "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
-	c, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha})
+	c, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,6 +569,17 @@ func TestBuildCommand(t *testing.T) {
 		c.Cwd != `C:\x` || c.Emit == nil || c.Staleness.Mode != "unchecked" || c.Check == nil || c.Check.Name != "c" ||
 		c.Retry == nil || c.Retry.Max != 2 || c.Retry.BackoffSecs != 60 || c.Finalize == nil || c.Finalize.Script != "x" {
 		t.Errorf("%+v", c)
+	}
+	if c.DeadlineAt != nil {
+		t.Errorf("deadline_at %v without starting_deadline", c.DeadlineAt)
+	}
+	sc.StartingDeadline = "5m"
+	if c, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha}, t0); err != nil || c.DeadlineAt == nil || !c.DeadlineAt.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("starting_deadline 5m: %v %v", c, err)
+	}
+	sc.StartingDeadline = "soon"
+	if _, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha}, t0); !errors.Is(err, ErrJob) {
+		t.Errorf("bad starting_deadline: %v", err)
 	}
 	if got := claimTTL(c); got != 30*time.Second+60*time.Second+60*time.Second+2*(60*time.Second+60*time.Second) {
 		t.Errorf("claim TTL %v", got)
@@ -753,5 +764,52 @@ func TestInvalidEverySkipsFirstFire(t *testing.T) {
 	h.at(t0.Add(2 * time.Minute))
 	if n := len(h.submitted()); n != 0 {
 		t.Fatalf("%d commands from an every that does not parse, want 0", n)
+	}
+}
+
+// A schedule's starting_deadline becomes the command's deadline_at, from
+// the fire's instant (upstream's local_starting_deadline); one that does
+// not parse skips the fire.
+func TestStartingDeadlineIsDeadlineAt(t *testing.T) {
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("s", mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","starting_deadline":"10m"}`))
+	h.SetSchedule("bad", mustSchedule(t, `{"id":"bad","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","starting_deadline":"soon"}`))
+	h.at(t0.Add(time.Minute))
+	cmds := h.submitted()
+	if len(cmds) != 1 {
+		t.Fatalf("%d commands, want 1 (the bad starting_deadline skips)", len(cmds))
+	}
+	if d := cmds[0].DeadlineAt; d == nil || !d.Equal(t0.Add(11*time.Minute)) {
+		t.Fatalf("deadline_at %v, want %v", d, t0.Add(11*time.Minute))
+	}
+}
+
+// A claim past its lifetime whose command is still queued or running
+// (Options.Live) is kept, as upstream's live-fire guard; once the command
+// is gone it is reclaimed.
+func TestInFlightClaimKeptWhileLive(t *testing.T) {
+	var mu sync.Mutex
+	live := map[string]bool{}
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
+		o.Live = func(id string) bool { mu.Lock(); defer mu.Unlock(); return live[id] }
+	})
+	h.SetJob("j", mustJob(t, testJob), "")
+	sc := mustSchedule(t, `{"id":"s","when":{"on":["logon"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`)
+	h.fire(sc, t0, "test")
+	first := h.submitted()[0].RequestID
+	mu.Lock()
+	live[first] = true
+	mu.Unlock()
+	h.fire(sc, t0.Add(10*time.Minute), "test") // past 30 s + 60 s, still queued
+	if n := len(h.submitted()); n != 1 {
+		t.Fatalf("%d commands while the first is live, want 1", n)
+	}
+	mu.Lock()
+	live[first] = false
+	mu.Unlock()
+	h.fire(sc, t0.Add(11*time.Minute), "test")
+	if n := len(h.submitted()); n != 2 {
+		t.Fatalf("%d commands once the first is gone, want 2", n)
 	}
 }
