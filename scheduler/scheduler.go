@@ -141,9 +141,9 @@ type Scheduler struct {
 	freeze      freezeState
 	completions map[string]time.Time
 	markers     map[string]int64
-	inflight    map[string]claim  // by <schedule>::<job>
-	pending     map[string]string // request id -> <schedule>::<job>
-	netDue      time.Time         // when a debounced network_change fires
+	inflight    map[string]claim   // by schedule id, as upstream
+	pending     map[string]fireRef // by request id
+	netDue      time.Time          // when a debounced network_change fires
 	started     time.Time
 	sourced     map[string]bool   // when.on kinds this host emits
 	reported    map[string]string // schedule id -> the unsupported note reported
@@ -156,6 +156,12 @@ type Scheduler struct {
 type claim struct {
 	requestID string
 	deadline  time.Time
+}
+
+// fireRef is what a submitted command's outcome updates.
+type fireRef struct {
+	scheduleID string
+	key        string // <schedule>::<job>, the completion key
 }
 
 // freezeState is the last known fleet_config freeze.
@@ -215,7 +221,7 @@ func New(opts Options) (*Scheduler, error) {
 		completions: map[string]time.Time{},
 		markers:     map[string]int64{},
 		inflight:    map[string]claim{},
-		pending:     map[string]string{},
+		pending:     map[string]fireRef{},
 		wake:        make(chan struct{}, 1),
 		started:     opts.Now(),
 		sourced:     map[string]bool{},
@@ -389,11 +395,7 @@ func (s *Scheduler) ReplaceSchedules(all map[string]*wire.Schedule) {
 }
 
 func (s *Scheduler) dropClaimsLocked(scheduleID string) {
-	for key := range s.inflight {
-		if sid, _ := splitKey(key); sid == scheduleID {
-			delete(s.inflight, key)
-		}
-	}
+	delete(s.inflight, scheduleID)
 }
 
 // SetJob records the job stored under id with the SHA-256 of its
@@ -476,16 +478,16 @@ func (s *Scheduler) frozenLocked(now time.Time) bool {
 func (s *Scheduler) Completed(requestID string, exitCode int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key, ok := s.pending[requestID]
+	ref, ok := s.pending[requestID]
 	if !ok {
 		return
 	}
 	delete(s.pending, requestID)
-	if c, ok := s.inflight[key]; ok && c.requestID == requestID {
-		delete(s.inflight, key)
+	if s.inflight[ref.scheduleID].requestID == requestID {
+		delete(s.inflight, ref.scheduleID)
 	}
 	if exitCode == 0 {
-		s.completions[key] = s.opts.Now().UTC()
+		s.completions[ref.key] = s.opts.Now().UTC()
 		s.save(completionsFile, s.completions)
 	}
 }
@@ -510,15 +512,6 @@ func (s *Scheduler) LastCompletion(scheduleID, jobID string) (time.Time, bool) {
 // Key is the completion and claim key of a schedule's job:
 // "<schedule>::<job>", as upstream's local_completions.json.
 func Key(scheduleID, jobID string) string { return scheduleID + "::" + jobID }
-
-func splitKey(key string) (scheduleID, jobID string) {
-	for i := 0; i+1 < len(key); i++ {
-		if key[i] == ':' && key[i+1] == ':' {
-			return key[:i], key[i+2:]
-		}
-	}
-	return key, ""
-}
 
 // Trigger fires the event schedules that list kind: startup (once per OS
 // boot, see the package documentation), logon, lock, unlock, or
@@ -830,7 +823,7 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		return
 	}
 	key := Key(sc.ID, sc.JobID)
-	if c, ok := s.inflight[key]; ok {
+	if c, ok := s.inflight[sc.ID]; ok {
 		if now.Before(c.deadline) {
 			s.mu.Unlock()
 			log.Debug("scheduler: previous run still in flight; skip")
@@ -872,12 +865,12 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		log.Warn("scheduler: cannot build the command; skip", "err", err)
 		return
 	}
-	if c, ok := s.inflight[key]; ok {
+	if c, ok := s.inflight[sc.ID]; ok {
 		log.Warn("scheduler: previous run overran its claim; reclaiming", "request_id", c.requestID)
 		delete(s.pending, c.requestID)
 	}
-	s.inflight[key] = claim{requestID: cmd.RequestID, deadline: now.Add(claimTTL(cmd))}
-	s.pending[cmd.RequestID] = key
+	s.inflight[sc.ID] = claim{requestID: cmd.RequestID, deadline: now.Add(claimTTL(cmd))}
+	s.pending[cmd.RequestID] = fireRef{scheduleID: sc.ID, key: key}
 	s.mu.Unlock()
 
 	log.Info("scheduler: firing (runs_on: agent)", "request_id", cmd.RequestID, "exec_id", cmd.ExecID)
@@ -885,8 +878,8 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		log.Warn("scheduler: command not accepted; the next fire tries again", "request_id", cmd.RequestID, "err", err)
 		s.mu.Lock()
 		delete(s.pending, cmd.RequestID)
-		if c, ok := s.inflight[key]; ok && c.requestID == cmd.RequestID {
-			delete(s.inflight, key)
+		if c, ok := s.inflight[sc.ID]; ok && c.requestID == cmd.RequestID {
+			delete(s.inflight, sc.ID)
 		}
 		s.mu.Unlock()
 	}

@@ -813,3 +813,27 @@ func TestInFlightClaimKeptWhileLive(t *testing.T) {
 		t.Fatalf("%d commands once the first is gone, want 2", n)
 	}
 }
+
+// The claim is the schedule's, as upstream's in_flight (by schedule id): a
+// schedule edited to another job while its run is in flight does not fire
+// the new job alongside it.
+func TestInFlightClaimIsPerSchedule(t *testing.T) {
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetJob("j2", mustJob(t, `{"id":"j2","version":"1","execute":{"shell":"sh","script":"echo 2","timeout":"30s"}}`), "")
+	h.fire(mustSchedule(t, `{"id":"s","when":{"on":["logon"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`), t0, "test")
+	edited := mustSchedule(t, `{"id":"s","when":{"on":["logon"]},"job_id":"j2","target":{"all":true},"runs_on":"agent"}`)
+	h.SetSchedule("s", edited)
+	h.fire(edited, t0.Add(time.Second), "test")
+	if n := len(h.submitted()); n != 1 {
+		t.Fatalf("%d commands while the schedule's run is in flight, want 1", n)
+	}
+	h.Completed(h.submitted()[0].RequestID, 0)
+	if _, ok := h.LastCompletion("s", "j"); !ok {
+		t.Fatal("completion not recorded under s::j")
+	}
+	h.fire(edited, t0.Add(2*time.Second), "test")
+	if c := h.submitted(); len(c) != 2 || c[1].ID != "j2" {
+		t.Fatalf("after completion: %d commands", len(c))
+	}
+}
