@@ -26,7 +26,10 @@ import (
 // without one. A fire's command runs through the same pipeline as a
 // received one (claimAndStart: dedup ledger, limiter, results outbox) with
 // the version pin skipped; its outcome is reported back (Completed) when
-// its result is stored.
+// its result is stored. A fire the scheduler finds unsupported on this
+// agent (a constraints.require it cannot sense, a when.on kind it never
+// emits) is stored as a skipped result, exit 122, through the results
+// outbox (skipScheduled), once per schedule and reason per agent start.
 
 // errNotAccepting is returned by submitScheduled while the agent stops.
 var errNotAccepting = errors.New("agent: not accepting commands (stopping)")
