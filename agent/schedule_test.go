@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -501,6 +502,49 @@ func TestScheduleUnsupportedRequire(t *testing.T) {
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if b, _ := os.ReadFile(comp); !bytes.Contains(b, []byte("needs-idle::needs-idle")) {
 			return fmt.Errorf("no completion yet: %s", b)
+		}
+		return nil
+	})
+}
+
+// On Linux the agent emits no lock event: a schedule on it yields one
+// skipped result, exit 122, naming when.on lock; once the host program
+// triggers lock, the schedule fires.
+func TestScheduleUnsupportedEvent(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("lock is emitted on " + runtime.GOOS)
+	}
+	e := newEnv(t)
+	e.schedBuckets()
+	e.putJob("on-lock", noopScript)
+	e.putSchedule("on-lock", "on-lock", `{"on":["lock"]}`, "")
+	r := e.start("pc-lock", "", fastPoll)
+	var skip wire.ExecResult
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		rs, err := e.allResultsFor("on-lock")
+		if err != nil {
+			return err
+		}
+		if len(rs) != 1 {
+			return fmt.Errorf("%d results, want 1", len(rs))
+		}
+		skip = rs[0]
+		return nil
+	})
+	if skip.ExitCode != wire.ExitUnsupported || !skip.Skipped || !strings.Contains(skip.Stderr, "when.on lock is never emitted on this agent (linux)") {
+		t.Fatalf("result %+v", skip)
+	}
+	r.Trigger(wire.TriggerLock)
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		rs, err := e.allResultsFor("on-lock")
+		if err != nil {
+			return err
+		}
+		if len(rs) != 2 {
+			return fmt.Errorf("%d results, want 2", len(rs))
+		}
+		if rs[1].ExitCode != 0 || rs[1].Skipped {
+			return fmt.Errorf("run %+v", rs[1])
 		}
 		return nil
 	})

@@ -59,7 +59,8 @@
 // Linux, no or an unknown connectivity hint on Windows), checked at the
 // require gate of each fire; and a when.on kind this host never emits
 // (not in Options.Events, DefaultEvents by OS, and never passed to
-// Trigger), checked at each poll past the freeze and active gates (the
+// Trigger), checked whenever Run wakes (a schedule change wakes it; at
+// least once a minute) past the freeze and active gates (the
 // schedule's other kinds still fire). A machine with no power supply at
 // all (a desktop, a server) is on AC, not unsupported. The result is
 // reported once per schedule and reason per Scheduler (agent start), so a

@@ -714,9 +714,7 @@ func (s *Scheduler) tick(from, to time.Time) {
 				s.fire(sc, to, "calendar")
 			}
 		case len(w.On) > 0:
-			if polled {
-				s.checkEvents(sc, to)
-			}
+			s.checkEvents(sc, to)
 		}
 	}
 }
@@ -736,8 +734,8 @@ func (s *Scheduler) Unsourced(on []string) []string {
 }
 
 // checkEvents reports an event schedule that lists a kind this host never
-// emits (at a poll, past the freeze and active gates). Its other kinds
-// still fire.
+// emits (at each tick of Run, which a schedule change wakes; past the
+// freeze and active gates). Its other kinds still fire.
 func (s *Scheduler) checkEvents(sc *wire.Schedule, now time.Time) {
 	k := s.Unsourced(sc.When.On)
 	if len(k) == 0 || s.Frozen(now) || !ActiveContains(sc.Active, now, wire.TzLocation(sc.Tz)) {
