@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kanade/kanade-agent/internal/ledger"
 	"github.com/kanade/kanade-agent/scheduler"
 	"github.com/kanade/kanade-agent/subject"
 	"github.com/kanade/kanade-agent/wire"
@@ -25,10 +26,17 @@ import (
 // without one. A fire's command runs through the same pipeline as a
 // received one (claimAndStart: dedup ledger, limiter, results outbox) with
 // the version pin skipped; its outcome is reported back (Completed) when
-// its result is stored.
+// its result is stored. A fire the scheduler finds unsupported on this
+// agent (a constraints.require it cannot sense, a when.on kind it never
+// emits) is stored as a skipped result, exit 122, through the results
+// outbox (skipScheduled), once per schedule and reason per agent start.
 
 // errNotAccepting is returned by submitScheduled while the agent stops.
 var errNotAccepting = errors.New("agent: not accepting commands (stopping)")
+
+// errSkipNotStored is returned by skipScheduled when the result was not
+// stored (rate limit, outbox error).
+var errSkipNotStored = errors.New("agent: skipped result not stored")
 
 // startScheduler creates the scheduler over its state in the data dir and
 // fires the startup trigger; run starts Run. A scheduler that cannot be
@@ -45,6 +53,8 @@ func (a *Agent) startScheduler() (run func(context.Context) error) {
 		Log:          a.log.With("component", "scheduler"),
 		PollInterval: a.opts.SchedulePollInterval,
 		Idle:         a.opts.Idle,
+		Skip:         a.skipScheduled,
+		Live:         a.liveScheduled,
 	})
 	if err != nil {
 		a.log.Error("local scheduler not started", "err", err)
@@ -81,6 +91,29 @@ func (a *Agent) submitScheduled(_ context.Context, cmd *wire.Command) error {
 	a.counters.received.Add(1)
 	a.claimAndStart(cmd, nil)
 	return nil
+}
+
+// skipScheduled stores the skipped result of a fire the scheduler found
+// unsupported on this agent (a constraints.require it cannot sense, a
+// when.on kind it never emits): exit 122, skipped, the note as stderr,
+// request_id and exec_id those of cmd (new, never run), manifest_id the
+// job id, result_id derived from the request. It goes through the results
+// outbox with the refusals' rate limit.
+func (a *Agent) skipScheduled(_ context.Context, cmd *wire.Command, note string) error {
+	now := time.Now()
+	r := a.newResult(cmd, refusalID(cmd.RequestID, a.opts.PcID, "unsupported"), now)
+	r.ExitCode, r.Skipped, r.FinishedAt, r.Stderr = wire.ExitUnsupported, true, now, note
+	if !a.store(r) {
+		return errSkipNotStored
+	}
+	return nil
+}
+
+// liveScheduled reports whether a fire's command is still waiting or
+// running: its ledger entry is pending or launching.
+func (a *Agent) liveScheduled(requestID string) bool {
+	e, ok := a.ledger.get().Lookup(requestID)
+	return ok && (e.State == ledger.StatePending || e.State == ledger.StateLaunching)
 }
 
 // scheduled reports whether a command is a local scheduler's fire.

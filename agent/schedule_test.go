@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,8 +73,22 @@ func (e *env) putSchedule(id, jobID, when, extra string) {
 }
 
 // resultsFor returns the results stored for a manifest (job) id, in stream
-// order, read one by one without a consumer.
+// order, read one by one without a consumer. The skipped results reporting
+// a when.on kind this host does not emit (logon on Linux: the tests trigger
+// it by hand) are left out.
 func (e *env) resultsFor(manifestID string) ([]wire.ExecResult, error) {
+	all, err := e.allResultsFor(manifestID)
+	out := all[:0]
+	for _, r := range all {
+		if !(r.Skipped && r.ExitCode == wire.ExitUnsupported && strings.Contains(r.Stderr, "when.on")) {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+// allResultsFor is resultsFor with every result.
+func (e *env) allResultsFor(manifestID string) ([]wire.ExecResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := e.js.Stream(ctx, subject.StreamResults)
@@ -439,4 +455,97 @@ func TestScheduleFiresAfterRestartWithoutBroker(t *testing.T) {
 	if rs[0].ExitCode != 0 || !strings.Contains(rs[0].Stdout, "cold-start") || rs[0].StartedAt.Before(from) {
 		t.Fatalf("result %+v", rs[0])
 	}
+}
+
+// A schedule requiring what the agent cannot sense (idle, with an Idle hook
+// that cannot tell) yields one skipped result, exit 122, through the
+// results outbox, however many polls find it unsupported; no completion is
+// recorded, and it runs once the hook can tell.
+func TestScheduleUnsupportedRequire(t *testing.T) {
+	e := newEnv(t)
+	e.schedBuckets()
+	e.putJob("needs-idle", noopScript)
+	e.putSchedule("needs-idle", "needs-idle", `{"per_pc":"once"}`, `,"constraints":{"require":{"idle":"5m"}}`)
+	var known atomic.Bool
+	var calls atomic.Int64
+	r := e.start("pc-unsup", "", func(o *agent.Options) {
+		fastPoll(o)
+		o.Idle = func() (time.Duration, bool) { calls.Add(1); return time.Hour, known.Load() }
+	})
+	rs := e.waitResultsFor("needs-idle", 1, 20*time.Second)
+	got := rs[0]
+	if got.ExitCode != wire.ExitUnsupported || !got.Skipped || got.PcID != "pc-unsup" || got.ManifestID != "needs-idle" ||
+		got.RequestID == "" || got.ExecID == "" || got.ResultID == "" || got.Stdout != "" ||
+		!strings.HasPrefix(got.Stderr, "kanade-agent: skipped: constraints.require idle cannot be sensed on this agent (") {
+		t.Fatalf("result %+v", got)
+	}
+	// Several more polls find it unsupported: no other result.
+	seen := calls.Load()
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if n := calls.Load(); n < seen+3 {
+			return fmt.Errorf("%d polls since the report, want 3", n-seen)
+		}
+		return nil
+	})
+	if n := e.countResultsFor("needs-idle"); n != 1 {
+		t.Fatalf("%d results while unsupported, want 1", n)
+	}
+	comp := filepath.Join(r.dir, "scheduler", "local_completions.json")
+	if b, _ := os.ReadFile(comp); bytes.Contains(b, []byte("needs-idle")) {
+		t.Fatalf("a completion was recorded for the unsupported fire: %s", b)
+	}
+	known.Store(true)
+	rs = e.waitResultsFor("needs-idle", 2, 20*time.Second)
+	if rs[1].ExitCode != 0 || rs[1].Skipped {
+		t.Fatalf("run once supported: %+v", rs[1])
+	}
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if b, _ := os.ReadFile(comp); !bytes.Contains(b, []byte("needs-idle::needs-idle")) {
+			return fmt.Errorf("no completion yet: %s", b)
+		}
+		return nil
+	})
+}
+
+// On Linux the agent emits no lock event: a schedule on it yields one
+// skipped result, exit 122, naming when.on lock; once the host program
+// triggers lock, the schedule fires.
+func TestScheduleUnsupportedEvent(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("lock is emitted on " + runtime.GOOS)
+	}
+	e := newEnv(t)
+	e.schedBuckets()
+	e.putJob("on-lock", noopScript)
+	e.putSchedule("on-lock", "on-lock", `{"on":["lock"]}`, "")
+	r := e.start("pc-lock", "", fastPoll)
+	var skip wire.ExecResult
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		rs, err := e.allResultsFor("on-lock")
+		if err != nil {
+			return err
+		}
+		if len(rs) != 1 {
+			return fmt.Errorf("%d results, want 1", len(rs))
+		}
+		skip = rs[0]
+		return nil
+	})
+	if skip.ExitCode != wire.ExitUnsupported || !skip.Skipped || !strings.Contains(skip.Stderr, "when.on lock is never emitted on this agent (linux)") {
+		t.Fatalf("result %+v", skip)
+	}
+	r.Trigger(wire.TriggerLock)
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		rs, err := e.allResultsFor("on-lock")
+		if err != nil {
+			return err
+		}
+		if len(rs) != 2 {
+			return fmt.Errorf("%d results, want 2", len(rs))
+		}
+		if rs[1].ExitCode != 0 || rs[1].Skipped {
+			return fmt.Errorf("run %+v", rs[1])
+		}
+		return nil
+	})
 }

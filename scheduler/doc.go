@@ -40,17 +40,42 @@
 // value or bound that does not decode freezes), active {from, until}
 // ([from, until); an unparseable bound is ignored), constraints.skip_dates
 // and constraints.window (in tz; unparseable blocks), constraints.require
-// (ac_power, idle, cpu_below, network: every set requirement must hold,
-// one that cannot be read does not), the job in the cache, the in-flight
-// claim (a fire while the previous run of the same <schedule>::<job> has
-// not completed is skipped; the claim lapses after jitter + timeout +
-// retries + 60 s), and the per_pc completion.
+// (ac_power, idle, cpu_below, network: every set requirement must hold),
+// the job in the cache, the in-flight claim (a fire while the schedule's
+// previous run has not completed is skipped; the claim lapses after
+// jitter + timeout + retries + 60 s unless Options.Live says the command
+// is still queued or running), and the per_pc completion (an every that
+// does not parse skips every fire).
+//
+// # Unsupported (exit 122)
+//
+// A schedule needing what this agent cannot sense or source fails closed:
+// the job does not run, no completion is recorded, and Options.Skip stores
+// a skipped result (wire.ExitUnsupported, skipped true; stderr
+// UnsupportedNote) so the operator sees why. That is a constraints.require
+// whose sensor reports not known (ac_power: no /sys/class/power_supply on
+// Linux, ACLineStatus unknown on Windows; idle: no Options.Idle or it
+// cannot tell; cpu_below: no CPU sample; network: no routing tables on
+// Linux, no or an unknown connectivity hint on Windows), checked at the
+// require gate of each fire; and a when.on kind this host never emits
+// (not in Options.Events, DefaultEvents by OS, and never passed to
+// Trigger), checked whenever Run wakes (a schedule change wakes it; at
+// least once a minute) past the freeze and active gates (the
+// schedule's other kinds still fire). A machine with no power supply at
+// all (a desktop, a server) is on AC, not unsupported. The result is
+// reported once per schedule and reason per Scheduler (agent start), so a
+// per-minute poll cannot flood the results outbox; a different reason, a
+// re-created schedule or a Skip that failed reports again. The schedule
+// runs as soon as what it needs becomes supported.
 //
 // # Commands
 //
-// A fire builds a command with new request_id and exec_id (UUIDv4) and no
-// deadline (BuildCommand). The agent runs it through its pipeline with the
-// version pin skipped and reports the outcome with Completed.
+// A fire builds a command with new request_id and exec_id (UUIDv4) and,
+// when the schedule has a starting_deadline, deadline_at = the fire's
+// instant + starting_deadline (BuildCommand), so jitter or a wait for a
+// slot cannot start it later (exit 125); a starting_deadline that does
+// not parse skips the fire. The agent runs it through its pipeline with
+// the version pin skipped and reports the outcome with Completed.
 //
 // # Durable state
 //

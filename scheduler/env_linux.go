@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kanade/kanade-agent/wire"
 )
 
 // powerSupplyDir is where Linux lists the power supplies (a variable for tests).
@@ -78,3 +80,9 @@ func networkUp() (up, known bool) {
 	}
 	return false, read > 0
 }
+
+// DefaultEvents are the when.on kinds a Linux agent emits: startup (the
+// agent fires it) and network_change (the agent's network watcher). Linux
+// has no logon, lock or unlock source here; a host program that calls
+// Trigger with one makes it emitted from then on.
+var DefaultEvents = []string{wire.TriggerStartup, wire.TriggerNetworkChange}

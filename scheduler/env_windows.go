@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/kanade/kanade-agent/wire"
 )
 
 var (
@@ -70,3 +72,8 @@ func networkUp() (up, known bool) {
 	}
 	return h.ConnectivityLevel == networkLevelInternet, true
 }
+
+// DefaultEvents are the when.on kinds a Windows agent emits: startup (the
+// agent fires it), logon, lock and unlock (the service's session change
+// notifications) and network_change (the agent's network watcher).
+var DefaultEvents = []string{wire.TriggerStartup, wire.TriggerLogon, wire.TriggerLock, wire.TriggerUnlock, wire.TriggerNetworkChange}

@@ -92,37 +92,61 @@ func ConstraintsAllow(c *wire.Constraints, now time.Time, loc *time.Location) bo
 // RequireMet evaluates constraints.require on this host (upstream's
 // require_met): every set requirement must hold, and one that cannot be
 // read does not hold (fail closed). An idle that does not parse is no
-// requirement, as upstream.
+// requirement, as upstream. A fire tells the two apart: an unreadable
+// requirement is unsupported (a skipped result, exit 122), an unmet one a
+// silent skip.
 func (s *Scheduler) RequireMet(r *wire.Require) bool {
+	met, unsup := s.evalRequire(r)
+	return met && len(unsup) == 0
+}
+
+// evalRequire reads each set requirement once: met is false when a
+// readable one does not hold; unsupported names, in the document's field
+// names, those this agent cannot sense (its sensor reports not known:
+// ac_power without /sys/class/power_supply or with ACLineStatus unknown,
+// idle without Options.Idle or when it cannot tell, cpu_below without a
+// CPU sample, network without routing tables or a connectivity hint).
+func (s *Scheduler) evalRequire(r *wire.Require) (met bool, unsupported []string) {
+	met = true
 	if r.IsEmpty() {
-		return true
+		return met, nil
 	}
 	if r.ACPower {
-		if on, known := s.opts.ACPower(); !known || !on {
-			return false
+		if on, known := s.opts.ACPower(); !known {
+			unsupported = append(unsupported, "ac_power")
+		} else if !on {
+			met = false
 		}
 	}
 	if r.Idle != "" {
 		if min, err := wire.ParseDuration(strings.TrimSpace(r.Idle)); err == nil {
-			if s.opts.Idle == nil {
-				return false
+			var idle time.Duration
+			known := false
+			if s.opts.Idle != nil {
+				idle, known = s.opts.Idle()
 			}
-			if idle, known := s.opts.Idle(); !known || idle < min {
-				return false
+			if !known {
+				unsupported = append(unsupported, "idle")
+			} else if idle < min {
+				met = false
 			}
 		}
 	}
 	if r.CPUBelow != nil {
-		if pct, known := s.opts.CPUPercent(); !known || !(pct < *r.CPUBelow) {
-			return false
+		if pct, known := s.opts.CPUPercent(); !known {
+			unsupported = append(unsupported, "cpu_below")
+		} else if !(pct < *r.CPUBelow) {
+			met = false
 		}
 	}
 	if r.Network {
-		if up, known := s.opts.NetworkUp(); !known || !up {
-			return false
+		if up, known := s.opts.NetworkUp(); !known {
+			unsupported = append(unsupported, "network")
+		} else if !up {
+			met = false
 		}
 	}
-	return true
+	return met, unsupported
 }
 
 // cronParser parses the 6-field crons a calendar lowers to (upstream's

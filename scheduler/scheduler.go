@@ -9,7 +9,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +98,22 @@ type Options struct {
 	// the OS's (a default route on Linux, GetNetworkConnectivityHint
 	// InternetAccess on Windows).
 	NetworkUp func() (up, known bool)
+	// Events are the when.on kinds this host emits (calls Trigger with).
+	// A schedule listing a kind outside them, and never passed to Trigger
+	// since New, is reported unsupported. Default DefaultEvents.
+	Events []string
+	// Skip stores the skipped result (exit wire.ExitUnsupported, skipped
+	// true, stderr note) of a fire that needs what this agent cannot sense
+	// or source: cmd carries the job id and version and a new request_id
+	// and exec_id; it is not run. An error lets the next fire report
+	// again. Default: nil, only logged.
+	Skip func(ctx context.Context, cmd *wire.Command, note string) error
+	// Live reports whether a submitted command (by request id) is still
+	// waiting or running in the agent's pipeline. A claim past its
+	// lifetime whose command is live is kept (a run queued for a slot may
+	// outlast jitter + timeout), as upstream's live-fire guard; otherwise
+	// it is reclaimed. Default: nil, the claim lapses at its lifetime.
+	Live func(requestID string) bool
 }
 
 // JobEntry is a job as the scheduler keeps it: the manifest and, for a
@@ -123,10 +141,12 @@ type Scheduler struct {
 	freeze      freezeState
 	completions map[string]time.Time
 	markers     map[string]int64
-	inflight    map[string]claim  // by <schedule>::<job>
-	pending     map[string]string // request id -> <schedule>::<job>
-	netDue      time.Time         // when a debounced network_change fires
+	inflight    map[string]claim   // by schedule id, as upstream
+	pending     map[string]fireRef // by request id
+	netDue      time.Time          // when a debounced network_change fires
 	started     time.Time
+	sourced     map[string]bool   // when.on kinds this host emits
+	reported    map[string]string // schedule id -> the unsupported note reported
 
 	wake chan struct{}
 	cpu  hostperf.Host
@@ -136,6 +156,12 @@ type Scheduler struct {
 type claim struct {
 	requestID string
 	deadline  time.Time
+}
+
+// fireRef is what a submitted command's outcome updates.
+type fireRef struct {
+	scheduleID string
+	key        string // <schedule>::<job>, the completion key
 }
 
 // freezeState is the last known fleet_config freeze.
@@ -181,6 +207,9 @@ func New(opts Options) (*Scheduler, error) {
 	if opts.NetworkUp == nil {
 		opts.NetworkUp = networkUp
 	}
+	if opts.Events == nil {
+		opts.Events = DefaultEvents
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
@@ -192,9 +221,14 @@ func New(opts Options) (*Scheduler, error) {
 		completions: map[string]time.Time{},
 		markers:     map[string]int64{},
 		inflight:    map[string]claim{},
-		pending:     map[string]string{},
+		pending:     map[string]fireRef{},
 		wake:        make(chan struct{}, 1),
 		started:     opts.Now(),
+		sourced:     map[string]bool{},
+		reported:    map[string]string{},
+	}
+	for _, k := range opts.Events {
+		s.sourced[k] = true
 	}
 	if s.opts.CPUPercent == nil {
 		_, _ = s.cpu.Sample(opts.Now()) // the baseline of the first reading
@@ -326,6 +360,7 @@ func (s *Scheduler) SetSchedule(id string, sc *wire.Schedule) {
 	s.mu.Lock()
 	if sc == nil {
 		delete(s.schedules, id)
+		delete(s.reported, id)
 		s.dropClaimsLocked(id)
 	} else {
 		s.schedules[id] = sc
@@ -345,6 +380,7 @@ func (s *Scheduler) ReplaceSchedules(all map[string]*wire.Schedule) {
 	s.mu.Lock()
 	for id := range s.schedules {
 		if _, ok := all[id]; !ok {
+			delete(s.reported, id)
 			s.dropClaimsLocked(id)
 		}
 	}
@@ -359,11 +395,7 @@ func (s *Scheduler) ReplaceSchedules(all map[string]*wire.Schedule) {
 }
 
 func (s *Scheduler) dropClaimsLocked(scheduleID string) {
-	for key := range s.inflight {
-		if sid, _ := splitKey(key); sid == scheduleID {
-			delete(s.inflight, key)
-		}
-	}
+	delete(s.inflight, scheduleID)
 }
 
 // SetJob records the job stored under id with the SHA-256 of its
@@ -446,16 +478,16 @@ func (s *Scheduler) frozenLocked(now time.Time) bool {
 func (s *Scheduler) Completed(requestID string, exitCode int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key, ok := s.pending[requestID]
+	ref, ok := s.pending[requestID]
 	if !ok {
 		return
 	}
 	delete(s.pending, requestID)
-	if c, ok := s.inflight[key]; ok && c.requestID == requestID {
-		delete(s.inflight, key)
+	if s.inflight[ref.scheduleID].requestID == requestID {
+		delete(s.inflight, ref.scheduleID)
 	}
 	if exitCode == 0 {
-		s.completions[key] = s.opts.Now().UTC()
+		s.completions[ref.key] = s.opts.Now().UTC()
 		s.save(completionsFile, s.completions)
 	}
 }
@@ -481,21 +513,18 @@ func (s *Scheduler) LastCompletion(scheduleID, jobID string) (time.Time, bool) {
 // "<schedule>::<job>", as upstream's local_completions.json.
 func Key(scheduleID, jobID string) string { return scheduleID + "::" + jobID }
 
-func splitKey(key string) (scheduleID, jobID string) {
-	for i := 0; i+1 < len(key); i++ {
-		if key[i] == ':' && key[i+1] == ':' {
-			return key[:i], key[i+2:]
-		}
-	}
-	return key, ""
-}
-
 // Trigger fires the event schedules that list kind: startup (once per OS
 // boot, see the package documentation), logon, lock, unlock, or
 // network_change (debounced: it fires once the network was quiet for
 // Options.NetworkDebounce). It does not block on the runs. An unknown kind
-// is logged and ignored.
+// is logged and ignored. A call marks kind as emitted on this host (see
+// Options.Events).
 func (s *Scheduler) Trigger(kind string) {
+	if slices.Contains(wire.Triggers, kind) {
+		s.mu.Lock()
+		s.sourced[kind] = true
+		s.mu.Unlock()
+	}
 	switch kind {
 	case wire.TriggerStartup:
 		s.fireStartup()
@@ -684,7 +713,73 @@ func (s *Scheduler) tick(from, to time.Time) {
 			if t, ok := NextCalendarFire(w.Calendar, sc.Tz, from); ok && !t.After(to) {
 				s.fire(sc, to, "calendar")
 			}
+		case len(w.On) > 0:
+			s.checkEvents(sc, to)
 		}
+	}
+}
+
+// Unsourced returns the kinds of on that this host never emits: not in
+// Options.Events and never passed to Trigger.
+func (s *Scheduler) Unsourced(on []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range on {
+		if !s.sourced[k] && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// checkEvents reports an event schedule that lists a kind this host never
+// emits (at each tick of Run, which a schedule change wakes; past the
+// freeze and active gates). Its other kinds still fire.
+func (s *Scheduler) checkEvents(sc *wire.Schedule, now time.Time) {
+	k := s.Unsourced(sc.When.On)
+	if len(k) == 0 || s.Frozen(now) || !ActiveContains(sc.Active, now, wire.TzLocation(sc.Tz)) {
+		return
+	}
+	s.reportUnsupported(sc, "when.on "+strings.Join(k, ", ")+" is never emitted on this agent")
+}
+
+// UnsupportedNote is the stderr of the skipped result (exit 122) of a
+// schedule needing what this agent cannot sense or source; what names it.
+func UnsupportedNote(what string) string {
+	return "kanade-agent: skipped: " + what + " (" + runtime.GOOS + "); the job did not run and runs once this is supported"
+}
+
+// reportUnsupported hands the skipped result of sc to Options.Skip, once
+// per schedule and note per Scheduler (agent start): a fire that stays
+// unsupported is skipped silently after the first report. No completion
+// is recorded, so the schedule runs once supported.
+func (s *Scheduler) reportUnsupported(sc *wire.Schedule, what string) {
+	note := UnsupportedNote(what)
+	log := s.log.With("schedule_id", sc.ID, "job_id", sc.JobID)
+	s.mu.Lock()
+	if s.reported[sc.ID] == note {
+		s.mu.Unlock()
+		log.Debug("scheduler: unsupported; skip (already reported)", "why", what)
+		return
+	}
+	s.reported[sc.ID] = note
+	cmd := &wire.Command{ID: sc.JobID, RequestID: uuid.NewString(), ExecID: uuid.NewString()}
+	if je, ok := s.jobs[sc.JobID]; ok && je.Job != nil {
+		cmd.Version = je.Job.Version
+	}
+	s.mu.Unlock()
+	log.Warn("scheduler: the schedule needs what this agent cannot sense or source; skipped (exit 122)", "why", what, "request_id", cmd.RequestID)
+	if s.opts.Skip == nil {
+		return
+	}
+	if err := s.opts.Skip(s.ctx, cmd, note); err != nil {
+		log.Warn("scheduler: skipped result not stored; reported again at the next fire", "err", err)
+		s.mu.Lock()
+		if s.reported[sc.ID] == note {
+			delete(s.reported, sc.ID)
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -707,9 +802,16 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		log.Debug("scheduler: outside constraints.window or on a skip date; skip")
 		return
 	}
-	if sc.Constraints != nil && !s.RequireMet(sc.Constraints.Require) {
-		log.Debug("scheduler: constraints.require not met; skip")
-		return
+	if sc.Constraints != nil {
+		met, unsup := s.evalRequire(sc.Constraints.Require)
+		if len(unsup) > 0 {
+			s.reportUnsupported(sc, "constraints.require "+strings.Join(unsup, ", ")+" cannot be sensed on this agent")
+			return
+		}
+		if !met {
+			log.Debug("scheduler: constraints.require not met; skip")
+			return
+		}
 	}
 	s.mu.Lock()
 	je, ok := s.jobs[sc.JobID]
@@ -719,22 +821,34 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		return
 	}
 	key := Key(sc.ID, sc.JobID)
-	if c, ok := s.inflight[key]; ok && now.Before(c.deadline) {
-		s.mu.Unlock()
-		log.Debug("scheduler: previous run still in flight; skip")
-		return
+	if c, ok := s.inflight[sc.ID]; ok {
+		if now.Before(c.deadline) {
+			s.mu.Unlock()
+			log.Debug("scheduler: previous run still in flight; skip")
+			return
+		}
+		if s.opts.Live != nil && s.opts.Live(c.requestID) {
+			s.mu.Unlock()
+			log.Debug("scheduler: previous run still queued or running past its claim lifetime; skip", "request_id", c.requestID)
+			return
+		}
 	}
 	if p := sc.When.PerPc; p != nil {
+		// As upstream, an every that does not parse skips every fire, the
+		// first one too (not "once").
+		var every time.Duration
+		if !p.Once() {
+			var err error
+			if every, err = wire.ParseDuration(p.Every); err != nil {
+				s.mu.Unlock()
+				log.Warn("scheduler: invalid when.every; skip", "every", p.Every, "err", err)
+				return
+			}
+		}
 		if last, done := s.completions[key]; done {
 			if p.Once() {
 				s.mu.Unlock()
 				log.Debug("scheduler: per_pc once already succeeded; skip")
-				return
-			}
-			every, err := wire.ParseDuration(p.Every)
-			if err != nil {
-				s.mu.Unlock()
-				log.Warn("scheduler: invalid when.every; skip", "every", p.Every, "err", err)
 				return
 			}
 			if now.Sub(last) < every {
@@ -743,18 +857,18 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 			}
 		}
 	}
-	cmd, err := BuildCommand(sc, je)
+	cmd, err := BuildCommand(sc, je, now)
 	if err != nil {
 		s.mu.Unlock()
 		log.Warn("scheduler: cannot build the command; skip", "err", err)
 		return
 	}
-	if c, ok := s.inflight[key]; ok {
+	if c, ok := s.inflight[sc.ID]; ok {
 		log.Warn("scheduler: previous run overran its claim; reclaiming", "request_id", c.requestID)
 		delete(s.pending, c.requestID)
 	}
-	s.inflight[key] = claim{requestID: cmd.RequestID, deadline: now.Add(claimTTL(cmd))}
-	s.pending[cmd.RequestID] = key
+	s.inflight[sc.ID] = claim{requestID: cmd.RequestID, deadline: now.Add(claimTTL(cmd))}
+	s.pending[cmd.RequestID] = fireRef{scheduleID: sc.ID, key: key}
 	s.mu.Unlock()
 
 	log.Info("scheduler: firing (runs_on: agent)", "request_id", cmd.RequestID, "exec_id", cmd.ExecID)
@@ -762,8 +876,8 @@ func (s *Scheduler) fire(sc *wire.Schedule, now time.Time, why string) {
 		log.Warn("scheduler: command not accepted; the next fire tries again", "request_id", cmd.RequestID, "err", err)
 		s.mu.Lock()
 		delete(s.pending, cmd.RequestID)
-		if c, ok := s.inflight[key]; ok && c.requestID == cmd.RequestID {
-			delete(s.inflight, key)
+		if c, ok := s.inflight[sc.ID]; ok && c.requestID == cmd.RequestID {
+			delete(s.inflight, sc.ID)
 		}
 		s.mu.Unlock()
 	}
@@ -780,13 +894,16 @@ func claimTTL(cmd *wire.Command) time.Duration {
 	return d
 }
 
-// BuildCommand builds the command of one fire of sc, as upstream's local
-// scheduler: new request_id and exec_id (UUIDv4), the job's id, version,
-// shell, script (inline, else script_object with the SHA-256 resolved
-// earlier), timeout (60 s when it does not parse), run_as, cwd, staleness,
-// emit, check, collect and lowered finalize; the schedule's jitter and
-// on_failure.retry; no deadline_at.
-func BuildCommand(sc *wire.Schedule, je JobEntry) (*wire.Command, error) {
+// BuildCommand builds the command of the fire of sc at firedAt, as
+// upstream's local scheduler: new request_id and exec_id (UUIDv4), the
+// job's id, version, shell, script (inline, else script_object with the
+// SHA-256 resolved earlier), timeout (60 s when it does not parse), run_as,
+// cwd, staleness, emit, check, collect and lowered finalize; the schedule's
+// jitter and on_failure.retry; deadline_at firedAt + starting_deadline when
+// the schedule has one (so jitter and a wait for a slot cannot start it
+// later: exit 125), none otherwise. A starting_deadline that does not parse
+// is an error (the fire is skipped, fail closed).
+func BuildCommand(sc *wire.Schedule, je JobEntry, firedAt time.Time) (*wire.Command, error) {
 	j := je.Job
 	if j == nil {
 		return nil, fmt.Errorf("%w: no job", ErrJob)
@@ -815,6 +932,14 @@ func BuildCommand(sc *wire.Schedule, je JobEntry) (*wire.Command, error) {
 		return nil, fmt.Errorf("%w: the SHA-256 of script_object %s is not known yet (resolved once the broker is reachable)", ErrJob, j.Execute.ScriptObject)
 	default:
 		return nil, fmt.Errorf("%w: job %s has no script source", ErrJob, j.ID)
+	}
+	if sc.StartingDeadline != "" {
+		d, err := wire.ParseDuration(sc.StartingDeadline)
+		if err != nil {
+			return nil, fmt.Errorf("%w: starting_deadline: %v", ErrJob, err)
+		}
+		at := firedAt.Add(d).UTC()
+		cmd.DeadlineAt = &at
 	}
 	if sc.Jitter != "" {
 		if d, err := wire.ParseDuration(sc.Jitter); err == nil {

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -554,11 +557,11 @@ func TestBuildCommand(t *testing.T) {
 	sc := mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","jitter":"30s","on_failure":{"retry":{"max":2,"backoff":"1m"}}}`)
 	j := mustJob(t, `{"id":"j","version":"2","execute":{"shell":"powershell","script_object":"j/2","timeout":"soon","run_as":"user","cwd":"C:\\x"},`+
 		`"emit":{"type":"events"},"staleness":{"mode":"unchecked"},"check":{"name":"c"},"finalize":{"shell":"powershell","script":"x"}}`)
-	if _, err := BuildCommand(sc, JobEntry{Job: j}); !errors.Is(err, ErrJob) {
+	if _, err := BuildCommand(sc, JobEntry{Job: j}, t0); !errors.Is(err, ErrJob) {
 		t.Errorf("script_object without digest: %v", err)
 	}
 	sha := "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
-	c, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha})
+	c, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +570,270 @@ func TestBuildCommand(t *testing.T) {
 		c.Retry == nil || c.Retry.Max != 2 || c.Retry.BackoffSecs != 60 || c.Finalize == nil || c.Finalize.Script != "x" {
 		t.Errorf("%+v", c)
 	}
+	if c.DeadlineAt != nil {
+		t.Errorf("deadline_at %v without starting_deadline", c.DeadlineAt)
+	}
+	sc.StartingDeadline = "5m"
+	if c, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha}, t0); err != nil || c.DeadlineAt == nil || !c.DeadlineAt.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("starting_deadline 5m: %v %v", c, err)
+	}
+	sc.StartingDeadline = "soon"
+	if _, err := BuildCommand(sc, JobEntry{Job: j, ScriptSHA256: sha}, t0); !errors.Is(err, ErrJob) {
+		t.Errorf("bad starting_deadline: %v", err)
+	}
 	if got := claimTTL(c); got != 30*time.Second+60*time.Second+60*time.Second+2*(60*time.Second+60*time.Second) {
 		t.Errorf("claim TTL %v", got)
+	}
+}
+
+// skips records Options.Skip calls.
+type skips struct {
+	mu    sync.Mutex
+	cmds  []*wire.Command
+	notes []string
+	fail  error
+}
+
+func (k *skips) skip(_ context.Context, cmd *wire.Command, note string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return k.fail
+	}
+	k.cmds = append(k.cmds, cmd)
+	k.notes = append(k.notes, note)
+	return nil
+}
+
+func (k *skips) n() int { k.mu.Lock(); defer k.mu.Unlock(); return len(k.cmds) }
+
+// A requirement this agent cannot sense is reported once per schedule
+// (a skipped result, exit 122), not run and not recorded; the schedule
+// runs once the requirement can be sensed.
+func TestRequireUnsupportedReportedOnce(t *testing.T) {
+	var k skips
+	var idleKnown, acKnown, acOn bool
+	acKnown, acOn = true, true
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
+		o.Skip = k.skip
+		o.ACPower = func() (bool, bool) { return acOn, acKnown }
+		o.Idle = func() (time.Duration, bool) { return time.Hour, idleKnown }
+	})
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("s", mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","constraints":{"require":{"idle":"10m","ac_power":true}}}`))
+	h.at(t0.Add(time.Minute))
+	if k.n() != 1 || len(h.submitted()) != 0 {
+		t.Fatalf("%d skips, %d commands; want 1, 0", k.n(), len(h.submitted()))
+	}
+	c := k.cmds[0]
+	if c.ID != "j" || c.Version != "1.2.3" || c.RequestID == "" || c.ExecID == "" || c.RequestID == c.ExecID {
+		t.Errorf("skip command %+v", c)
+	}
+	if want := UnsupportedNote("constraints.require idle cannot be sensed on this agent"); k.notes[0] != want {
+		t.Errorf("note %q, want %q", k.notes[0], want)
+	}
+	if !strings.HasPrefix(k.notes[0], "kanade-agent: skipped: constraints.require idle cannot be sensed on this agent (") {
+		t.Errorf("note %q", k.notes[0])
+	}
+	// Still unsupported: skipped silently, the next polls too.
+	h.at(t0.Add(2 * time.Minute))
+	h.at(t0.Add(3 * time.Minute))
+	if k.n() != 1 || len(h.submitted()) != 0 {
+		t.Fatalf("%d skips, %d commands after more polls; want 1, 0", k.n(), len(h.submitted()))
+	}
+	if _, ok := h.LastCompletion("s", "j"); ok {
+		t.Fatal("an unsupported fire recorded a completion")
+	}
+	// Another reason is reported again.
+	acKnown = false
+	h.at(t0.Add(4 * time.Minute))
+	if k.n() != 2 || !strings.Contains(k.notes[1], "constraints.require ac_power, idle cannot") {
+		t.Fatalf("%d skips %q; want a second naming ac_power, idle", k.n(), k.notes)
+	}
+	// Readable but unmet: a silent skip.
+	acKnown, acOn, idleKnown = true, false, true
+	h.at(t0.Add(5 * time.Minute))
+	if n := len(h.submitted()); n != 0 || k.n() != 2 {
+		t.Fatalf("%d commands, %d skips on battery; want 0, 2", n, k.n())
+	}
+	// Supported and met: it runs.
+	acOn = true
+	h.at(t0.Add(6 * time.Minute))
+	if n := len(h.submitted()); n != 1 || k.n() != 2 {
+		t.Fatalf("%d commands, %d skips once supported; want 1, 2", n, k.n())
+	}
+	h.Completed(h.submitted()[0].RequestID, 0)
+	if _, ok := h.LastCompletion("s", "j"); !ok {
+		t.Fatal("no completion after the run")
+	}
+}
+
+// A skipped result that was not stored is reported again at the next fire;
+// a deleted schedule forgets its report.
+func TestRequireUnsupportedRetriedWhenNotStored(t *testing.T) {
+	k := skips{fail: errors.New("outbox full")}
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) { o.Skip = k.skip })
+	h.SetJob("j", mustJob(t, testJob), "")
+	doc := `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","constraints":{"require":{"cpu_below":50}}}`
+	h.SetSchedule("s", mustSchedule(t, doc)) // the harness's CPU is never known
+	h.at(t0.Add(time.Minute))
+	k.mu.Lock()
+	k.fail = nil
+	k.mu.Unlock()
+	h.at(t0.Add(2 * time.Minute))
+	h.at(t0.Add(3 * time.Minute))
+	if k.n() != 1 || !strings.Contains(k.notes[0], "cpu_below") {
+		t.Fatalf("%d skips stored, want 1: %q", k.n(), k.notes)
+	}
+	h.SetSchedule("s", nil)
+	h.SetSchedule("s", mustSchedule(t, doc))
+	h.at(t0.Add(4 * time.Minute))
+	if k.n() != 2 {
+		t.Fatalf("%d skips after the schedule was recreated, want 2", k.n())
+	}
+	if len(h.submitted()) != 0 {
+		t.Fatal("an unsupported schedule ran")
+	}
+}
+
+// A when.on kind this host never emits is reported once per schedule; once
+// the host program triggers it, it is emitted and fires.
+func TestEventUnsupportedReportedOnce(t *testing.T) {
+	var k skips
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
+		o.Skip = k.skip
+		o.Events = []string{wire.TriggerStartup}
+	})
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("sess", mustSchedule(t, `{"id":"sess","when":{"on":["logon","startup","lock"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
+	startups := len(h.submitted()) // a new startup schedule fires in this boot
+	h.at(t0.Add(time.Minute))
+	h.at(t0.Add(2 * time.Minute))
+	if k.n() != 1 {
+		t.Fatalf("%d skips, want 1", k.n())
+	}
+	if want := UnsupportedNote("when.on logon, lock is never emitted on this agent"); k.notes[0] != want {
+		t.Errorf("note %q, want %q", k.notes[0], want)
+	}
+	if k.cmds[0].ID != "j" || len(h.submitted()) != startups {
+		t.Errorf("skip %+v, %d commands", k.cmds[0], len(h.submitted()))
+	}
+	h.Trigger(wire.TriggerLogon)
+	if n := len(h.submitted()); n != startups+1 {
+		t.Fatalf("logon: %d commands, want %d", n, startups+1)
+	}
+	if got := h.Unsourced([]string{wire.TriggerLogon, wire.TriggerLock}); len(got) != 1 || got[0] != wire.TriggerLock {
+		t.Errorf("unsourced %q, want [lock]", got)
+	}
+	// Frozen: not reported.
+	h.SetSchedule("other", mustSchedule(t, `{"id":"other","when":{"on":["unlock"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
+	h.SetFreeze([]byte(`{}`), true)
+	h.at(t0.Add(3 * time.Minute))
+	if k.n() != 1 {
+		t.Fatalf("%d skips while frozen, want 1", k.n())
+	}
+}
+
+// The default events: Windows emits the session kinds, Linux does not.
+func TestDefaultEvents(t *testing.T) {
+	has := func(k string) bool { return slices.Contains(DefaultEvents, k) }
+	if !has(wire.TriggerStartup) {
+		t.Error("startup not emitted")
+	}
+	switch runtime.GOOS {
+	case "windows":
+		for _, k := range wire.Triggers {
+			if !has(k) {
+				t.Errorf("%s not emitted on windows", k)
+			}
+		}
+	case "linux":
+		if has(wire.TriggerLogon) || has(wire.TriggerLock) || has(wire.TriggerUnlock) || !has(wire.TriggerNetworkChange) {
+			t.Errorf("linux events %q", DefaultEvents)
+		}
+	}
+}
+
+// A per_pc every that does not parse skips every fire, the first too, as
+// upstream.
+func TestInvalidEverySkipsFirstFire(t *testing.T) {
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("bad", mustSchedule(t, `{"id":"bad","when":{"per_pc":{"every":"6x"}},"job_id":"j","target":{"all":true},"runs_on":"agent"}`))
+	h.at(t0.Add(time.Minute))
+	h.at(t0.Add(2 * time.Minute))
+	if n := len(h.submitted()); n != 0 {
+		t.Fatalf("%d commands from an every that does not parse, want 0", n)
+	}
+}
+
+// A schedule's starting_deadline becomes the command's deadline_at, from
+// the fire's instant (upstream's local_starting_deadline); one that does
+// not parse skips the fire.
+func TestStartingDeadlineIsDeadlineAt(t *testing.T) {
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetSchedule("s", mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","starting_deadline":"10m"}`))
+	h.SetSchedule("bad", mustSchedule(t, `{"id":"bad","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","starting_deadline":"soon"}`))
+	h.at(t0.Add(time.Minute))
+	cmds := h.submitted()
+	if len(cmds) != 1 {
+		t.Fatalf("%d commands, want 1 (the bad starting_deadline skips)", len(cmds))
+	}
+	if d := cmds[0].DeadlineAt; d == nil || !d.Equal(t0.Add(11*time.Minute)) {
+		t.Fatalf("deadline_at %v, want %v", d, t0.Add(11*time.Minute))
+	}
+}
+
+// A claim past its lifetime whose command is still queued or running
+// (Options.Live) is kept, as upstream's live-fire guard; once the command
+// is gone it is reclaimed.
+func TestInFlightClaimKeptWhileLive(t *testing.T) {
+	var mu sync.Mutex
+	live := map[string]bool{}
+	h := newHarness(t, natstest.TempDir(t), t0, func(o *Options) {
+		o.Live = func(id string) bool { mu.Lock(); defer mu.Unlock(); return live[id] }
+	})
+	h.SetJob("j", mustJob(t, testJob), "")
+	sc := mustSchedule(t, `{"id":"s","when":{"on":["logon"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`)
+	h.fire(sc, t0, "test")
+	first := h.submitted()[0].RequestID
+	mu.Lock()
+	live[first] = true
+	mu.Unlock()
+	h.fire(sc, t0.Add(10*time.Minute), "test") // past 30 s + 60 s, still queued
+	if n := len(h.submitted()); n != 1 {
+		t.Fatalf("%d commands while the first is live, want 1", n)
+	}
+	mu.Lock()
+	live[first] = false
+	mu.Unlock()
+	h.fire(sc, t0.Add(11*time.Minute), "test")
+	if n := len(h.submitted()); n != 2 {
+		t.Fatalf("%d commands once the first is gone, want 2", n)
+	}
+}
+
+// The claim is the schedule's, as upstream's in_flight (by schedule id): a
+// schedule edited to another job while its run is in flight does not fire
+// the new job alongside it.
+func TestInFlightClaimIsPerSchedule(t *testing.T) {
+	h := newHarness(t, natstest.TempDir(t), t0, nil)
+	h.SetJob("j", mustJob(t, testJob), "")
+	h.SetJob("j2", mustJob(t, `{"id":"j2","version":"1","execute":{"shell":"sh","script":"echo 2","timeout":"30s"}}`), "")
+	h.fire(mustSchedule(t, `{"id":"s","when":{"on":["logon"]},"job_id":"j","target":{"all":true},"runs_on":"agent"}`), t0, "test")
+	edited := mustSchedule(t, `{"id":"s","when":{"on":["logon"]},"job_id":"j2","target":{"all":true},"runs_on":"agent"}`)
+	h.SetSchedule("s", edited)
+	h.fire(edited, t0.Add(time.Second), "test")
+	if n := len(h.submitted()); n != 1 {
+		t.Fatalf("%d commands while the schedule's run is in flight, want 1", n)
+	}
+	h.Completed(h.submitted()[0].RequestID, 0)
+	if _, ok := h.LastCompletion("s", "j"); !ok {
+		t.Fatal("completion not recorded under s::j")
+	}
+	h.fire(edited, t0.Add(2*time.Second), "test")
+	if c := h.submitted(); len(c) != 2 || c[1].ID != "j2" {
+		t.Fatalf("after completion: %d commands", len(c))
 	}
 }
