@@ -567,41 +567,15 @@ func (l *stateLoop) snapshotGates(ctx context.Context) error {
 	return nil
 }
 
-// walk reads every key of a bucket.
+// walk reads every key of a bucket (walkRaw), values trimmed of white space.
 func (l *stateLoop) walk(ctx context.Context, bucket string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	kv := l.kv[bucket]
-	if kv == nil {
-		var err error
-		if kv, err = l.a.js.KeyValue(ctx, bucket); err != nil {
-			return nil, fmt.Errorf("agent: bucket %s: %w", bucket, err)
-		}
-		l.kv[bucket] = kv
-	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	raw, err := l.walkRaw(ctx, bucket)
 	if err != nil {
-		delete(l.kv, bucket)
-		return nil, fmt.Errorf("agent: walk %s: %w", bucket, err)
+		return nil, err
 	}
-	defer w.Stop() // deletes the walk's consumer
-	out := map[string]string{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("agent: walk %s: %w", bucket, ctx.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("agent: walk %s: ended early", bucket)
-			}
-			if e == nil {
-				return out, nil
-			}
-			if e.Operation() == jetstream.KeyValuePut {
-				out[e.Key()] = strings.TrimSpace(string(e.Value()))
-			} else {
-				delete(out, e.Key())
-			}
-		}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		out[k] = strings.TrimSpace(string(v))
 	}
+	return out, nil
 }
