@@ -911,7 +911,8 @@ func BuildCommand(sc *wire.Schedule, je JobEntry, firedAt time.Time) (*wire.Comm
 	cmd := &wire.Command{
 		ID: j.ID, Version: j.Version, RequestID: uuid.NewString(), ExecID: uuid.NewString(),
 		Shell: j.Execute.Shell, TimeoutSecs: j.TimeoutSecs(), RunAs: j.Execute.RunAs, Cwd: j.Execute.Cwd,
-		Staleness: j.Staleness,
+		BypassLocalLimit: j.Execute.BypassLocalLimit,
+		Staleness:        j.Staleness,
 	}
 	if len(j.Check) > 0 && string(j.Check) != "null" {
 		if err := json.Unmarshal(j.Check, &cmd.Check); err != nil {

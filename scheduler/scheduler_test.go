@@ -555,7 +555,7 @@ func TestPersistedCatalogAndCompletions(t *testing.T) {
 
 func TestBuildCommand(t *testing.T) {
 	sc := mustSchedule(t, `{"id":"s","when":{"per_pc":"once"},"job_id":"j","target":{"all":true},"runs_on":"agent","jitter":"30s","on_failure":{"retry":{"max":2,"backoff":"1m"}}}`)
-	j := mustJob(t, `{"id":"j","version":"2","execute":{"shell":"powershell","script_object":"j/2","timeout":"soon","run_as":"user","cwd":"C:\\x"},`+
+	j := mustJob(t, `{"id":"j","version":"2","execute":{"shell":"powershell","script_object":"j/2","timeout":"soon","run_as":"user","cwd":"C:\\x","bypass_local_limit":true},`+
 		`"emit":{"type":"events"},"staleness":{"mode":"unchecked"},"check":{"name":"c"},"finalize":{"shell":"powershell","script":"x"}}`)
 	if _, err := BuildCommand(sc, JobEntry{Job: j}, t0); !errors.Is(err, ErrJob) {
 		t.Errorf("script_object without digest: %v", err)
@@ -566,7 +566,7 @@ func TestBuildCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ScriptObject != "j/2" || c.ScriptObjectSHA256 != sha || c.TimeoutSecs != 60 || c.JitterSecs != 30 || c.RunAs != "user" ||
-		c.Cwd != `C:\x` || c.Emit == nil || c.Staleness.Mode != "unchecked" || c.Check == nil || c.Check.Name != "c" ||
+		c.Cwd != `C:\x` || !c.BypassLocalLimit || c.Emit == nil || c.Staleness.Mode != "unchecked" || c.Check == nil || c.Check.Name != "c" ||
 		c.Retry == nil || c.Retry.Max != 2 || c.Retry.BackoffSecs != 60 || c.Finalize == nil || c.Finalize.Script != "x" {
 		t.Errorf("%+v", c)
 	}

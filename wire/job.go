@@ -75,6 +75,10 @@ type JobExecute struct {
 	RunAs string `json:"run_as"`
 	// Cwd is the working directory.
 	Cwd string `json:"cwd,omitempty"`
+	// BypassLocalLimit runs the job's commands without waiting for the
+	// agent's concurrency limiter (copied onto Command.BypassLocalLimit,
+	// as upstream's schedulers do); omitted when false.
+	BypassLocalLimit bool `json:"bypass_local_limit,omitempty"`
 }
 
 // JobEmit is a job's emit block.
