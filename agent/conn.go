@@ -102,6 +102,7 @@ func (a *Agent) connEvent(w *connWatch, st nats.Status) {
 		a.kick()
 	case nats.RECONNECTING, nats.DISCONNECTED:
 		a.kv.markGateLive(false, now)
+		a.kv.abortReads()
 	case nats.CLOSED:
 		a.kv.markGateLive(false, now)
 		w.closeOnce.Do(func() { close(w.closed) })

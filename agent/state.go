@@ -32,6 +32,37 @@ type kvState struct {
 	staleSince time.Time
 	// resync is signalled on a reconnect: the state is read again in full.
 	resync chan struct{}
+	// readMu guards readCancel, which ends the state loop's reads in
+	// flight (abortReads).
+	readMu     sync.Mutex
+	readCancel context.CancelFunc
+}
+
+// beginReads returns the ctx of one step of the state loop's reads, which
+// abortReads ends; end releases it.
+func (s *kvState) beginReads(ctx context.Context) (rctx context.Context, end func()) {
+	rctx, cancel := context.WithCancel(ctx)
+	s.readMu.Lock()
+	s.readCancel = cancel
+	s.readMu.Unlock()
+	return rctx, func() {
+		s.readMu.Lock()
+		s.readCancel = nil
+		s.readMu.Unlock()
+		cancel()
+	}
+}
+
+// abortReads ends the reads in flight when the connection drops: a read
+// or a bucket walk caught by the disconnect would otherwise hold the state
+// loop until its own timeout (up to 30 s), and with it the full re-read the
+// reconnect asks for. What it was reading is read again by that re-read.
+func (s *kvState) abortReads() {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.readCancel != nil {
+		s.readCancel()
+	}
 }
 
 func newKVState() *kvState {

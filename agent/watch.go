@@ -137,7 +137,9 @@ func (l *stateLoop) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
-		l.step(ctx)
+		rctx, endReads := a.kv.beginReads(ctx)
+		l.step(rctx)
+		endReads()
 		wait := time.Hour
 		if l.needConfig || l.needGates || l.needSched {
 			wait = time.Until(l.nextTry)
