@@ -1,6 +1,7 @@
 package natstest_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -70,17 +71,30 @@ func TestRunCluster(t *testing.T) {
 	if info.State.Msgs != 11 {
 		t.Fatalf("RESULTS holds %d messages, want 11", info.State.Msgs)
 	}
-	// The restarted node serves the stream: make it the leader and read.
-	for n := 0; c.StreamLeader(subject.StreamResults) != old; n++ {
-		if n == 20 {
-			t.Fatalf("node %d never became the leader again", old)
+	// The restarted node serves the stream: make it the leader (a stepdown
+	// naming it as the preferred peer, retried while the election lands
+	// elsewhere) and read.
+	natstest.CheckFor(t, 45*time.Second, 500*time.Millisecond, func() error {
+		if c.StreamLeader(subject.StreamResults) == old {
+			return nil
 		}
-		if err := c.Node(c.StreamLeader(subject.StreamResults)).NATS().JetStreamStepdownStream(natstest.GlobalAccount, subject.StreamResults); err != nil {
-			t.Fatal(err)
+		req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.Node(old).Name())
+		resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+subject.StreamResults, []byte(req), 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("stepdown: %w", err)
+		}
+		if !bytes.Contains(resp.Data, []byte(`"success":true`)) {
+			return fmt.Errorf("stepdown: %s", resp.Data)
 		}
 		c.WaitStreamLeader(subject.StreamResults, 30*time.Second)
-	}
-	m, err := st.GetMsg(ctx, 11)
+		if l := c.StreamLeader(subject.StreamResults); l != old {
+			return fmt.Errorf("node %d leads, not the restarted node %d", l, old)
+		}
+		return nil
+	})
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	m, err := st.GetMsg(rctx, 11)
 	if err != nil {
 		t.Fatalf("read from restarted leader: %v", err)
 	}
