@@ -461,25 +461,8 @@ func checkTz(tz, what string) error {
 // constraints, on_failure (each omitted when empty), tz, starting_deadline,
 // runs_on, enabled, tags, origin.
 func (s Schedule) MarshalJSON() ([]byte, error) {
-	type wireSchedule struct {
-		ID               string          `json:"id"`
-		When             When            `json:"when"`
-		JobID            string          `json:"job_id"`
-		Target           Target          `json:"target"`
-		Rollout          json.RawMessage `json:"rollout,omitempty"`
-		Jitter           string          `json:"jitter,omitempty"`
-		DeadlineAt       *time.Time      `json:"deadline_at,omitempty"`
-		Active           *Active         `json:"active,omitempty"`
-		Constraints      *Constraints    `json:"constraints,omitempty"`
-		OnFailure        *OnFailure      `json:"on_failure,omitempty"`
-		Tz               string          `json:"tz"`
-		StartingDeadline string          `json:"starting_deadline,omitempty"`
-		RunsOn           string          `json:"runs_on"`
-		Enabled          bool            `json:"enabled"`
-		Tags             []string        `json:"tags,omitempty"`
-		Origin           json.RawMessage `json:"origin,omitempty"`
-	}
-	w := wireSchedule(s)
+	type plain Schedule // Schedule's fields, in upstream's order, without this method
+	w := plain(s)
 	if w.Active != nil && w.Active.From == "" && w.Active.Until == "" {
 		w.Active = nil
 	}
