@@ -3,32 +3,17 @@ package hostperf
 import (
 	"fmt"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/kanade/kanade-agent/internal/winproc"
 )
 
 var (
-	modkernel32                 = windows.NewLazySystemDLL("kernel32.dll")
-	procK32GetProcessMemoryInfo = modkernel32.NewProc("K32GetProcessMemoryInfo")
-	procGetSystemTimes          = modkernel32.NewProc("GetSystemTimes")
-	procGlobalMemoryStatusEx    = modkernel32.NewProc("GlobalMemoryStatusEx")
-	procGetProcessIoCounters    = modkernel32.NewProc("GetProcessIoCounters")
+	modkernel32              = windows.NewLazySystemDLL("kernel32.dll")
+	procGetSystemTimes       = modkernel32.NewProc("GetSystemTimes")
+	procGlobalMemoryStatusEx = modkernel32.NewProc("GlobalMemoryStatusEx")
 )
-
-// processMemoryCounters is PROCESS_MEMORY_COUNTERS.
-type processMemoryCounters struct {
-	cb                         uint32
-	pageFaultCount             uint32
-	peakWorkingSetSize         uintptr
-	workingSetSize             uintptr
-	quotaPeakPagedPoolUsage    uintptr
-	quotaPagedPoolUsage        uintptr
-	quotaPeakNonPagedPoolUsage uintptr
-	quotaNonPagedPoolUsage     uintptr
-	pagefileUsage              uintptr
-	peakPagefileUsage          uintptr
-}
 
 // filetimeDuration converts a FILETIME holding a duration.
 func filetimeDuration(ft windows.Filetime) time.Duration {
@@ -42,38 +27,20 @@ func selfUsage() (cpu time.Duration, rss uint64, err error) {
 		return 0, 0, fmt.Errorf("hostperf: GetProcessTimes: %w", err)
 	}
 	cpu = filetimeDuration(kernel) + filetimeDuration(user)
-	var pmc processMemoryCounters
-	pmc.cb = uint32(unsafe.Sizeof(pmc))
-	if err := procK32GetProcessMemoryInfo.Find(); err != nil {
+	rss, err = winproc.WorkingSet(windows.CurrentProcess())
+	if err != nil {
 		return 0, 0, fmt.Errorf("hostperf: %w", err)
 	}
-	r, _, e := procK32GetProcessMemoryInfo.Call(uintptr(windows.CurrentProcess()), uintptr(unsafe.Pointer(&pmc)), uintptr(pmc.cb))
-	if r == 0 {
-		return 0, 0, fmt.Errorf("hostperf: K32GetProcessMemoryInfo: %w", e)
-	}
-	return cpu, uint64(pmc.workingSetSize), nil
-}
-
-// ioCounters is IO_COUNTERS.
-type ioCounters struct {
-	readOperationCount  uint64
-	writeOperationCount uint64
-	otherOperationCount uint64
-	readTransferCount   uint64
-	writeTransferCount  uint64
-	otherTransferCount  uint64
+	return cpu, rss, nil
 }
 
 // selfIO returns the bytes the process has read and written since it
 // started: the transfer counts of GetProcessIoCounters (every read and write
 // the process issued, files and devices alike).
 func selfIO() (read, written uint64, err error) {
-	if err := procGetProcessIoCounters.Find(); err != nil {
+	read, written, err = winproc.IOTransfer(windows.CurrentProcess())
+	if err != nil {
 		return 0, 0, fmt.Errorf("hostperf: %w", err)
 	}
-	var c ioCounters
-	if r, _, e := procGetProcessIoCounters.Call(uintptr(windows.CurrentProcess()), uintptr(unsafe.Pointer(&c))); r == 0 {
-		return 0, 0, fmt.Errorf("hostperf: GetProcessIoCounters: %w", e)
-	}
-	return c.readTransferCount, c.writeTransferCount, nil
+	return read, written, nil
 }

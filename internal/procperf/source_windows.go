@@ -8,37 +8,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/kanade/kanade-agent/internal/winproc"
 )
-
-var (
-	modkernel32                 = windows.NewLazySystemDLL("kernel32.dll")
-	procK32GetProcessMemoryInfo = modkernel32.NewProc("K32GetProcessMemoryInfo")
-	procGetProcessIoCounters    = modkernel32.NewProc("GetProcessIoCounters")
-)
-
-// processMemoryCounters is PROCESS_MEMORY_COUNTERS.
-type processMemoryCounters struct {
-	cb                         uint32
-	pageFaultCount             uint32
-	peakWorkingSetSize         uintptr
-	workingSetSize             uintptr
-	quotaPeakPagedPoolUsage    uintptr
-	quotaPagedPoolUsage        uintptr
-	quotaPeakNonPagedPoolUsage uintptr
-	quotaNonPagedPoolUsage     uintptr
-	pagefileUsage              uintptr
-	peakPagefileUsage          uintptr
-}
-
-// ioCounters is IO_COUNTERS.
-type ioCounters struct {
-	readOperationCount  uint64
-	writeOperationCount uint64
-	otherOperationCount uint64
-	readTransferCount   uint64
-	writeTransferCount  uint64
-	otherTransferCount  uint64
-}
 
 // winSource lists processes with a Toolhelp snapshot.
 type winSource struct{}
@@ -51,9 +23,6 @@ func filetime(ft windows.Filetime) uint64 {
 }
 
 func (winSource) list(ctx context.Context, dst []proc) ([]proc, error) {
-	if err := procK32GetProcessMemoryInfo.Find(); err != nil {
-		return dst, fmt.Errorf("procperf: %w", err)
-	}
 	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
 	if err != nil {
 		return dst, fmt.Errorf("procperf: CreateToolhelp32Snapshot: %w", err)
@@ -97,16 +66,11 @@ func readProcess(pid uint32) (p proc, ok bool) {
 	p.pid = pid
 	p.start = filetime(creation)
 	p.cpu = time.Duration(filetime(kernel)+filetime(user)) * 100
-	var pmc processMemoryCounters
-	pmc.cb = uint32(unsafe.Sizeof(pmc))
-	if r, _, _ := procK32GetProcessMemoryInfo.Call(uintptr(h), uintptr(unsafe.Pointer(&pmc)), uintptr(pmc.cb)); r != 0 {
-		p.rss = uint64(pmc.workingSetSize)
+	if rss, err := winproc.WorkingSet(h); err == nil {
+		p.rss = rss
 	}
-	if procGetProcessIoCounters.Find() == nil {
-		var c ioCounters
-		if r, _, _ := procGetProcessIoCounters.Call(uintptr(h), uintptr(unsafe.Pointer(&c))); r != 0 {
-			p.ioRead, p.ioWritten, p.ioOK = c.readTransferCount, c.writeTransferCount, true
-		}
+	if r, w, err := winproc.IOTransfer(h); err == nil {
+		p.ioRead, p.ioWritten, p.ioOK = r, w, true
 	}
 	return p, true
 }

@@ -15,5 +15,9 @@
 // (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), whatever else is inheritable in the
 // agent at that moment.
 //
+// WorkingSet and IOTransfer read a process's memory and I/O counters, for
+// the agent's own figures (internal/hostperf) and the process list
+// (internal/procperf).
+//
 // On other systems the package is empty.
 package winproc
