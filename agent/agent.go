@@ -62,6 +62,7 @@ type Agent struct {
 	procPerf   procPerfRunner
 	grpChanged chan struct{} // signalled when the effective groups change
 	kickCh     chan struct{} // signalled on (re)connect
+	connected  broadcast     // fired on every (re)connect, for retries waiting on it
 	replayUp   chan struct{} // closed once the EXEC consumer runs, or the first infra check failed
 	replayOnce sync.Once
 
@@ -175,6 +176,31 @@ func signal(c chan struct{}) {
 }
 
 func (a *Agent) kick() { signal(a.kickCh) }
+
+// broadcast wakes every waiter at once: wait returns a channel that the
+// next fire closes.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}
 
 // configChanged recomputes the effective configuration and applies it.
 func (a *Agent) configChanged() {

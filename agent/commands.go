@@ -445,10 +445,12 @@ func (a *Agent) execute(x *execution) {
 		}
 	}()
 
-	if x.killSub != nil {
+	if x.killSub != nil && a.nc.IsConnected() {
 		// The SUB for kill.<exec_id> was only buffered at the claim: make
 		// sure the server has it before anything (events.started, the
 		// script) can prompt an operator to send a kill, as upstream.
+		// Offline (a local schedule's fire) there is nobody to send one:
+		// the subscription reaches the server with the reconnect.
 		if err := a.nc.FlushTimeout(killArmTimeout); err != nil {
 			a.log.Warn("kill subscription not confirmed by the server; a kill sent now may be missed",
 				"exec_id", cmd.ExecID, "err", err)

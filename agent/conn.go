@@ -100,6 +100,7 @@ func (a *Agent) connEvent(w *connWatch, st nats.Status) {
 	case nats.CONNECTED:
 		a.kv.reconnected(now)
 		a.kick()
+		a.connected.fire()
 	case nats.RECONNECTING, nats.DISCONNECTED:
 		a.kv.markGateLive(false, now)
 		a.kv.abortReads()
@@ -310,12 +311,16 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// retry calls f until it succeeds or ctx ends, backing off between failures.
+// retry calls f until it succeeds or ctx ends, backing off between
+// failures; a (re)connect cuts the wait short and starts the backoff over,
+// so an agent that started offline, or was offline long enough for the
+// backoff to reach minutes, tries again as soon as the broker is back.
 // It logs the first failure and then every change of error text.
 func (a *Agent) retry(ctx context.Context, what string, f func(context.Context) error) error {
 	var b backoff
 	last := ""
 	for {
+		up := a.connected.wait()
 		err := f(ctx)
 		if err == nil {
 			return nil
@@ -328,8 +333,15 @@ func (a *Agent) retry(ctx context.Context, what string, f func(context.Context) 
 			a.log.Warn("waiting for "+what, "err", err, "retry_in", d.Round(time.Millisecond))
 			last = msg
 		}
-		if !sleepCtx(ctx, d) {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
+		case <-up:
+			t.Stop()
+			b = backoff{}
+		case <-t.C:
 		}
 	}
 }

@@ -451,9 +451,19 @@ func TestScheduleFiresAfterRestartWithoutBroker(t *testing.T) {
 		return nil
 	})
 	e.srv.Start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent after the restart: stats %+v", a.Stats())
+		}
+	})
 	rs := e.waitResultsFor("cold", 1, 30*time.Second)
 	if rs[0].ExitCode != 0 || !strings.Contains(rs[0].Stdout, "cold-start") || rs[0].StartedAt.Before(from) {
 		t.Fatalf("result %+v", rs[0])
+	}
+	// Offline, nothing waits on the dead broker before the script starts:
+	// not the kill subscription's flush (2 s), not a gate read (3 s).
+	if late := rs[0].StartedAt.Sub(from); late >= 4*time.Second {
+		t.Errorf("script started %v after the fire time; something waited on the broker", late)
 	}
 }
 

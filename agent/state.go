@@ -147,6 +147,9 @@ func (s *kvState) reconnected(time.Time) { signal(s.resync) }
 // fetchGate reads the gate state of id straight from the buckets, for the
 // strict staleness mode when the cache is too old.
 func (a *Agent) fetchGate(ctx context.Context, id string) (current string, hasCurrent bool, status string, err error) {
+	if !a.nc.IsConnected() {
+		return "", false, "", errNotConnected // offline: answer now, not after the timeout
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	get := func(bucket string) (string, bool, error) {

@@ -460,7 +460,9 @@ func TestConfigUpstreamFields(t *testing.T) {
 		`"process_perf_top_n":7,"client_display_name":"端末管理支援ツール","heartbeat_interval":"2min"}`)
 	e.kvPut(subject.BucketConfig, "pcs.pc-uf", `{"process_perf_top_n":3}`)
 	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	c := waitConfig(t, a, func(c wire.Config) bool { return c.ProcessPerfTopN == 3 })
+	// Both keys applied (the pcs scope may be applied before global: each
+	// key is read when announced).
+	c := waitConfig(t, a, func(c wire.Config) bool { return c.ProcessPerfTopN == 3 && c.ClientDisplayName != "" })
 	if !c.ProcessPerfEnabled || !c.ProcessPerfExpiresAt.Equal(expires) || c.ClientDisplayName != "端末管理支援ツール" ||
 		c.HeartbeatInterval != 2*time.Minute || !c.ProcessPerfActiveAt(expires.Add(-time.Second)) || c.ProcessPerfActiveAt(expires) {
 		t.Fatalf("config %+v", c)

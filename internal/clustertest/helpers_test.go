@@ -118,6 +118,7 @@ func publishCommand(t *testing.T, js jetstream.JetStream, subj string, c wire.Co
 
 // stored is one message of RESULTS.
 type stored struct {
+	seq    uint64
 	msgID  string
 	result wire.ExecResult
 }
@@ -148,7 +149,7 @@ func resultsFor(js jetstream.JetStream, requestID string) ([]stored, error) {
 		if err != nil {
 			return nil, fmt.Errorf("seq %d: %w", m.Sequence, err)
 		}
-		out = append(out, stored{msgID: m.Header.Get(jetstream.MsgIDHeader), result: *r})
+		out = append(out, stored{seq: m.Sequence, msgID: m.Header.Get(jetstream.MsgIDHeader), result: *r})
 		seq = m.Sequence + 1
 	}
 }
@@ -156,6 +157,18 @@ func resultsFor(js jetstream.JetStream, requestID string) ([]stored, error) {
 // onePerPC checks that rs holds exactly one result per pc id of pcs, each
 // with a distinct result_id and Nats-Msg-Id, exit 0 and stdout want.
 func onePerPC(rs []stored, pcs []string, want string) error {
+	if err := checkOnePerPC(rs, pcs, want); err != nil {
+		var b strings.Builder
+		for _, s := range rs {
+			fmt.Fprintf(&b, "\n  seq %d pc %q result_id %s msg_id %s exec_id %q started %s",
+				s.seq, s.result.PcID, s.result.ResultID, s.msgID, s.result.ExecID, s.result.StartedAt.Format(time.RFC3339Nano))
+		}
+		return fmt.Errorf("%w; stored:%s", err, b.String())
+	}
+	return nil
+}
+
+func checkOnePerPC(rs []stored, pcs []string, want string) error {
 	byPC := map[string]int{}
 	ids, msgIDs := map[string]bool{}, map[string]bool{}
 	for _, s := range rs {
