@@ -51,15 +51,23 @@
 // connection reports CONNECTED again) and the item is retried in order.
 // A long outage therefore never moves anything to stuck/.
 //
+// No stream answering for the subject (no responders after the client's
+// retries) is neither: the stream is not provisioned yet (the deployment's
+// state, possibly for hours) or has no leader for a moment (a cluster
+// electing one after a node died). Such an item does not count as an
+// attempt and never moves to stuck/; it is held, and one held item at a
+// time probes the server, BackoffBase doubling to 5 s apart for the first
+// two minutes, then to 30 s (never more than MaxBackoff). The first held
+// item acknowledged releases all held items at once; a reconnect probes at
+// once. Items that never failed keep flowing, so a subject without a
+// stream blocks nothing else, and a fleet whose streams are missing sends
+// one probe per outbox at a time, not one per item.
+//
 // An item failure is the server or Prepare refusing that item: any other
 // publish error (an API error in the PubAck such as a wrong expected
-// sequence or a sealed stream, no stream bound to the subject (no
-// responders after the client's retries), a Prepare error). It counts as an
-// attempt; the item alone backs off (BackoffBase doubling to MaxBackoff)
-// while the others keep flowing, and after MaxAttempts it moves to stuck/,
-// except when the failure is that no stream captures the subject: streams
-// not provisioned yet are the deployment's state, so such an item keeps
-// backing off (at most MaxBackoff apart) and is delivered once they exist.
+// sequence or a sealed stream, a Prepare error). It counts as an attempt;
+// the item alone backs off (BackoffBase doubling to MaxBackoff) while the
+// others keep flowing, and after MaxAttempts it moves to stuck/.
 // A message over the server's max payload can never succeed and moves to
 // stuck/ at once. Attempt counts live in memory: a restart starts them over.
 //

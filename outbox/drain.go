@@ -77,10 +77,17 @@ type drainer[T any] struct {
 
 	pausedUntil time.Time
 	gback       time.Duration
-	stalled     bool
-	acksDirty   bool   // some segment has ack entries to write
-	subj        string // subject of the last item published (shared)
-	batch       []cand // fill's, reused
+	// No stream answering (see noStreamFailure): items that failed so are
+	// held, and one of them at a time probes, nsBack apart, from nsNext;
+	// nsProbe is the probe in flight, nsSince when the trouble began.
+	nsBack    time.Duration
+	nsNext    int64
+	nsSince   time.Time
+	nsProbe   *flight
+	stalled   bool
+	acksDirty bool   // some segment has ack entries to write
+	subj      string // subject of the last item published (shared)
+	batch     []cand // fill's, reused
 
 	resMu sync.Mutex
 	res   []result
@@ -174,6 +181,7 @@ func (d *drainer[T]) loop() error {
 		case st := <-status:
 			if st == nats.CONNECTED {
 				d.pausedUntil = time.Time{}
+				d.nsNext = 0 // another server may have the stream's leader
 				d.learnMaxPayload()
 			}
 		}
@@ -255,7 +263,7 @@ func (d *drainer[T]) dropPub() {
 		delete(d.inflight, m)
 		d.requeueLocked(f.seg, f.idx, 0)
 	}
-	d.nBytes = 0
+	d.nBytes, d.nsProbe = 0, nil
 	d.o.mu.Unlock()
 	d.pub.CleanupPublisher()
 	d.nc.RemoveStatusListener(d.status)
@@ -327,9 +335,102 @@ func isTransport(err error) bool {
 	return false
 }
 
-// isNoStream reports whether err says that no stream captures the subject.
+// isNoStream reports whether no stream answered for the subject: none
+// captures it (not provisioned yet), or the one that does has no leader
+// for the moment (a cluster electing one after a node died).
 func isNoStream(err error) bool {
 	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// No stream answering is neither the item's fault nor the connection's:
+// the stream is missing (a deployment not provisioned yet: hours) or
+// leaderless (a cluster electing a new leader: seconds). Such an item is
+// not counted as an attempt and never goes stuck; it is held, and the
+// drain probes with one held item at a time, at nsBack intervals: from
+// BackoffBase doubling to 5 s for the first 2 minutes of trouble, then to
+// 30 s (both at most MaxBackoff). The first held item acknowledged releases
+// every held item at once. A reconnect probes at once. Items that never
+// failed keep flowing meanwhile (another stream's, or the same stream's
+// once it answers), so one subject without a stream blocks nothing else.
+const (
+	noStreamFastCap    = 5 * time.Second
+	noStreamFastPeriod = 2 * time.Minute
+)
+
+// noStreamCap is the largest probe interval now.
+func (d *drainer[T]) noStreamCap(now time.Time) time.Duration {
+	c := noStreamFastCap
+	if now.Sub(d.nsSince) >= noStreamFastPeriod {
+		c = maxTransportBackoff
+	}
+	return max(min(c, d.o.opts.MaxBackoff), d.o.opts.BackoffBase)
+}
+
+// noStreamFailure holds an item that found no stream answering (f is its
+// flight, nil when it failed before being sent). o.mu must be held.
+func (d *drainer[T]) noStreamFailureLocked(seg *segment, idx int, f *flight, err error) {
+	now := d.o.opts.Now()
+	probe := f != nil && f == d.nsProbe
+	if probe {
+		d.nsProbe = nil
+	}
+	switch {
+	case d.nsBack == 0:
+		d.nsBack, d.nsSince = d.o.opts.BackoffBase, now
+		d.nsNext = now.Add(d.nsBack).UnixNano()
+		d.o.log.Warn("outbox: no stream answers; holding such items and probing", "err", err, "every", d.nsBack)
+	case probe:
+		d.nsBack = min(2*d.nsBack, d.noStreamCap(now))
+		d.nsNext = now.Add(d.nsBack).UnixNano()
+		d.o.log.Debug("outbox: probe found no stream", "err", err, "next_in", d.nsBack)
+	}
+	if seg.fails == nil {
+		seg.fails = map[int32]fail{}
+	}
+	fl := seg.fails[int32(idx)]
+	fl.noStream = true
+	seg.fails[int32(idx)] = fl
+	d.requeueLocked(seg, idx, max(d.nsNext, now.UnixNano()+1))
+}
+
+// holdLocked reports whether a held item (one that found no stream) must
+// wait, requeueing it; otherwise it may go, as the probe when probe is
+// true. o.mu must be held.
+func (d *drainer[T]) holdLocked(seg *segment, idx int, nowNs int64, probeTaken bool) (hold, probe bool) {
+	f, ok := seg.fails[int32(idx)]
+	if !ok || !f.noStream {
+		return false, false
+	}
+	if d.nsBack == 0 {
+		return false, false // released
+	}
+	if d.nsProbe != nil || probeTaken || nowNs < d.nsNext {
+		d.requeueLocked(seg, idx, max(d.nsNext, nowNs+int64(d.nsBack)))
+		return true, false
+	}
+	return false, true
+}
+
+// releaseLocked ends the trouble: a held item was acknowledged, so the
+// stream answers again; every held item is due now. o.mu must be held.
+func (d *drainer[T]) releaseLocked(now int64) {
+	if d.nsBack == 0 {
+		return
+	}
+	d.o.log.Info("outbox: a stream answers again; releasing held items", "held_for", d.o.opts.Now().Sub(d.nsSince).Round(time.Millisecond))
+	d.nsBack, d.nsNext, d.nsSince, d.nsProbe = 0, 0, time.Time{}, nil
+	changed := false
+	for i := range d.retries {
+		r := &d.retries[i]
+		if f, ok := r.seg.fails[int32(r.idx)]; ok && f.noStream && r.next > now {
+			r.next, f.next = now, now
+			r.seg.fails[int32(r.idx)] = f
+			changed = true
+		}
+	}
+	if changed {
+		heap.Init(&d.retries)
+	}
 }
 
 // isPermanent reports whether retrying can never help.
@@ -338,10 +439,11 @@ func isPermanent(err error) bool {
 }
 
 type cand struct {
-	seg *segment
-	idx int
-	off int64
-	n   uint32
+	seg   *segment
+	idx   int
+	off   int64
+	n     uint32
+	probe bool // a held item sent as the probe (noStreamFailure)
 }
 
 // fill publishes due retries, then fresh items in order, while the window
@@ -354,9 +456,15 @@ func (d *drainer[T]) fill(now time.Time) {
 		return count < o.opts.Window && (bytes < o.opts.MaxInflightBytes || count == 0)
 	}
 	batch := d.batch[:0]
+	probeTaken := false
 	take := func(s *segment, i int) {
+		hold, probe := d.holdLocked(s, i, nowNs, probeTaken)
+		if hold {
+			return
+		}
+		probeTaken = probeTaken || probe
 		s.st[i] = stInflight
-		c := cand{seg: s, idx: i, off: s.off(i), n: s.n(i)}
+		c := cand{seg: s, idx: i, off: s.off(i), n: s.n(i), probe: probe}
 		batch = append(batch, c)
 		count++
 		bytes += int(c.n)
@@ -526,6 +634,9 @@ func (d *drainer[T]) publishOne(c cand, raw []byte) {
 	d.nBytes += f.size
 	_, err := d.pub.PublishMsgAsync(m)
 	if err == nil {
+		if c.probe {
+			d.nsProbe = f
+		}
 		return
 	}
 	delete(d.inflight, m)
@@ -559,6 +670,11 @@ func (d *drainer[T]) requeue(c cand, next int64) {
 func (d *drainer[T]) itemError(c cand, f *flight, _ *nats.Msg, err error) {
 	o := d.o
 	o.mu.Lock()
+	if isNoStream(err) {
+		d.noStreamFailureLocked(c.seg, c.idx, f, err)
+		o.mu.Unlock()
+		return
+	}
 	if c.seg.fails == nil {
 		c.seg.fails = map[int32]fail{}
 	}
@@ -568,9 +684,7 @@ func (d *drainer[T]) itemError(c cand, f *flight, _ *nats.Msg, err error) {
 	}
 	c.seg.fails[int32(c.idx)] = fl
 	attempts := int(fl.attempts)
-	// No stream for the subject is the deployment's state, not the item's
-	// fault (streams not provisioned yet): it backs off but never goes stuck.
-	stuck := f != nil && (attempts >= o.opts.MaxAttempts && !isNoStream(err) || isPermanent(err))
+	stuck := f != nil && (attempts >= o.opts.MaxAttempts || isPermanent(err))
 	if !stuck {
 		d.requeueLocked(c.seg, c.idx, o.opts.Now().Add(d.backoff(attempts)).UnixNano())
 	}
@@ -650,13 +764,21 @@ func (d *drainer[T]) handleResults() {
 		}
 		delete(d.inflight, r.msg)
 		d.nBytes -= f.size
+		if f == d.nsProbe && (r.err == nil || !isNoStream(r.err)) {
+			d.nsProbe = nil // answered otherwise: the next probe may go
+		}
 		switch {
 		case r.err == nil:
+			if fl, ok := f.seg.fails[int32(f.idx)]; ok && fl.noStream {
+				d.releaseLocked(o.opts.Now().UnixNano())
+			}
 			d.doneLocked(f.seg, f.idx)
 			acked = append(acked, f)
 		case isTransport(r.err):
 			d.requeueLocked(f.seg, f.idx, 0)
 			transportErr = r.err
+		case isNoStream(r.err):
+			d.noStreamFailureLocked(f.seg, f.idx, f, r.err)
 		default:
 			failed = append(failed, f)
 			errs = append(errs, r.err)

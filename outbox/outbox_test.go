@@ -606,6 +606,69 @@ func TestNoStreamNeverStuck(t *testing.T) {
 	})
 }
 
+// TestNoStreamProbes: items that find no stream answering (none
+// provisioned yet, or one electing a leader) are held, and one of them at
+// a time probes, not each on its own backoff: 100 held items with a 100 ms
+// probe cap make about 10 publishes a second, where per-item retries made
+// 1,000. The first probe acknowledged releases every held item at once.
+func TestNoStreamProbes(t *testing.T) {
+	s := natstest.RunServer(t)
+	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
+	o := testOptions(natstest.TempDir(t), js)
+	o.MaxAttempts, o.BackoffBase, o.MaxBackoff = 2, 20*time.Millisecond, 100*time.Millisecond
+	ob := mustNew(t, o)
+	const n = 100
+	for i := range n {
+		if _, err := ob.Enqueue(context.Background(), item{Seq: i, Sub: "later.x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inMsgs := func() int64 {
+		v, err := s.NATS().Varz(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.InMsgs
+	}
+	base := inMsgs()
+	startRun(t, ob)
+	// Every item is tried once (nats.go sends a publish that finds no
+	// responders three times: its own retries), then held.
+	natstest.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if d := inMsgs() - base; d < 3*n {
+			return fmt.Errorf("%d publishes", d)
+		}
+		return nil
+	})
+	// 20 more publishes take 20 probes, at least 20 ms apart (the lower
+	// bound holds on a loaded machine; per-item retries take a few ms).
+	from, began := inMsgs(), time.Now()
+	natstest.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if d := inMsgs() - from; d < 20 {
+			return fmt.Errorf("%d publishes since", d)
+		}
+		return nil
+	})
+	if took := time.Since(began); took < 400*time.Millisecond {
+		t.Fatalf("20 publishes in %v while no stream answers: held items are retried each on its own", took)
+	}
+	if st := ob.Stats(); st.Pending != n || st.Stuck != 0 {
+		t.Fatalf("stats %+v: held items must stay pending, never stuck", st)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LATER", Subjects: []string{"later.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if c, err := streamCount(js, "LATER"); err != nil || c != n {
+			return fmt.Errorf("delivered %d (%v)", c, err)
+		}
+		return nil
+	})
+	if st := ob.Stats(); st.Pending != 0 || st.Stuck != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // TestSecondOpenLocked: a directory open in one Outbox is refused to a
 // second one (same process here; the lock is per open file) until Close.
 func TestSecondOpenLocked(t *testing.T) {

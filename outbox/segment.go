@@ -45,6 +45,9 @@ const (
 // finished: kept in a map per segment, only for such items.
 type fail struct {
 	attempts uint8
+	// noStream: the last publish found no stream answering for the
+	// subject; the item waits for the drain's probe (drain.go, noStream).
+	noStream bool
 	next     int64 // earliest next attempt, unix ns
 }
 
