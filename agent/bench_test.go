@@ -55,7 +55,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		reportLatency(b, lat)
 	})
 	b.Run("baseline=reqreply-no-durability", func(b *testing.B) {
-		srv := natstest.RunServer(b)
+		srv := natstest.RunServerWith(b, natstest.Options{Direct: true})
 		nc := natstest.Connect(b, srv.URL())
 		sub, err := nc.Subscribe("bench.echo", func(m *nats.Msg) {
 			r := runner.Run(context.Background(), runner.Spec{Shell: testShell, Script: noopScript, Timeout: 10 * time.Second})
@@ -161,7 +161,7 @@ func benchLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // connection and a channel of every result stored in RESULTS.
 func benchAgent(b *testing.B, pcID string, defaults *wire.Config) (*nats.Conn, <-chan *nats.Msg) {
 	b.Helper()
-	srv := natstest.RunServer(b)
+	srv := natstest.RunServerWith(b, natstest.Options{Direct: true})
 	nc := natstest.Connect(b, srv.URL())
 	a, err := agent.New(agent.Options{PcID: pcID, DataDir: natstest.TempDir(b), Servers: []string{srv.URL()},
 		Logger: benchLogger(), DisableInventory: true, Defaults: defaults})

@@ -102,7 +102,7 @@ func BenchmarkEnqueue(b *testing.B) {
 func BenchmarkDrain(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 50 * time.Millisecond} {
 		b.Run(fmt.Sprintf("rtt=%v", rtt), func(b *testing.B) {
-			s := natstest.RunServer(b)
+			s := natstest.RunServerWith(b, natstest.Options{Direct: true})
 			p := natstest.NewProxy(b, s.Addr(), rtt/2)
 			js := natstest.JetStream(b, natstest.Connect(b, p.URL()))
 			var acked atomic.Int64
@@ -131,7 +131,7 @@ func BenchmarkDrain(b *testing.B) {
 	}
 	for _, rtt := range []time.Duration{0, 50 * time.Millisecond} {
 		b.Run(fmt.Sprintf("baseline=publishasync-window4096/rtt=%v", rtt), func(b *testing.B) {
-			s := natstest.RunServer(b)
+			s := natstest.RunServerWith(b, natstest.Options{Direct: true})
 			p := natstest.NewProxy(b, s.Addr(), rtt/2)
 			js := natstest.JetStream(b, natstest.Connect(b, p.URL()), jetstream.WithPublishAsyncMaxPending(4096))
 			data, _ := json.Marshal(benchEvent(1))

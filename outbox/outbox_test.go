@@ -658,12 +658,14 @@ func TestNoStreamProbes(t *testing.T) {
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LATER", Subjects: []string{"later.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	natstest.CheckFor(t, 30*time.Second, 5*time.Millisecond, func() error {
-		if c, err := streamCount(js, "LATER"); err != nil || c != n {
-			return fmt.Errorf("delivered %d (%v)", c, err)
-		}
-		return nil
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ob.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v (stats %+v)", err, ob.Stats())
+	}
+	if c, err := streamCount(js, "LATER"); err != nil || c != n {
+		t.Fatalf("delivered %d (%v), want %d", c, err, n)
+	}
 	if st := ob.Stats(); st.Pending != 0 || st.Stuck != 0 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -74,7 +74,7 @@ func BenchmarkIdle(b *testing.B) {
 	}
 	full := build("kanade-agent")
 	lean := build("kanade-agent-noembed", "-tags", "kanade_noembed")
-	srv := natstest.RunServer(b)
+	srv := natstest.RunServerWith(b, natstest.Options{Direct: true})
 	cases := []struct {
 		name, bin string
 		args      []string

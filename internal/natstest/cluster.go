@@ -65,9 +65,10 @@ type Node struct {
 	name  string
 	dir   string
 
-	mu   sync.Mutex
-	ns   *server.Server
-	port int // client port, -1 until first started
+	front *front // holds the client port for the test's life (front.go)
+
+	mu sync.Mutex
+	ns *server.Server
 	// clusterPort is the cluster listener's port, -1 until first picked;
 	// atomic, as the links read it while the node starts.
 	clusterPort atomic.Int64
@@ -108,8 +109,13 @@ func RunClusterWith(t testing.TB, o ClusterOptions) *Cluster {
 	}
 	c := &Cluster{t: t, opts: o}
 	for i := range o.Nodes {
+		f, err := newFront(0)
+		if err != nil {
+			t.Fatalf("natstest: cluster listen: %v", err)
+		}
+		t.Cleanup(f.close) // after c.shutdown (cleanups run last first)
 		c.nodes = append(c.nodes, &Node{c: c, index: i, name: fmt.Sprintf("%s-%d", o.Name, i),
-			dir: TempDir(t), port: -1})
+			dir: TempDir(t), front: f})
 		c.nodes[i].clusterPort.Store(-1)
 	}
 	c.links = make([][]*link, o.Nodes)
@@ -207,11 +213,14 @@ func (nd *Node) start() error {
 	opts := &server.Options{
 		ServerName: nd.name,
 		Host:       "127.0.0.1",
-		Port:       nd.port,
-		JetStream:  true,
-		StoreDir:   nd.dir,
-		NoLog:      true,
-		NoSigs:     true,
+		Port:       -1, // any: clients use the front's port, which the servers gossip
+		// The front's address, not the server's own, is what clients
+		// learn from the cluster's INFO (connect_urls).
+		ClientAdvertise: nd.front.addr(),
+		JetStream:       true,
+		StoreDir:        nd.dir,
+		NoLog:           true,
+		NoSigs:          true,
 		Cluster: server.ClusterOpts{
 			Name:      c.opts.Name,
 			Host:      "127.0.0.1",
@@ -241,14 +250,13 @@ func (nd *Node) start() error {
 		go ns.Start()
 		if ns.ReadyForConnections(5 * time.Second) {
 			nd.ns = ns
-			nd.port = ns.Addr().(*net.TCPAddr).Port
 			nd.started = true
-			opts.Port = nd.port
+			nd.front.setTarget(ns.Addr().String())
 			return nil
 		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		lastErr = fmt.Errorf("node %s (client port %d, cluster port %d) not ready", nd.name, nd.port, nd.clusterPort.Load())
+		lastErr = fmt.Errorf("node %s (client port %d, cluster port %d) not ready", nd.name, nd.front.port(), nd.clusterPort.Load())
 		time.Sleep(50 * time.Millisecond)
 	}
 	return lastErr
@@ -270,6 +278,7 @@ func (nd *Node) shutdown() {
 	nd.ns = nil
 	nd.mu.Unlock()
 	if ns != nil {
+		nd.front.setTarget("")
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	}
@@ -285,12 +294,9 @@ func (nd *Node) Index() int { return nd.index }
 // across Stop, Crash and Start.
 func (nd *Node) URL() string { return "nats://" + nd.Addr() }
 
-// Addr returns host:port of the node's client listener.
-func (nd *Node) Addr() string {
-	nd.mu.Lock()
-	defer nd.mu.Unlock()
-	return fmt.Sprintf("127.0.0.1:%d", nd.port)
-}
+// Addr returns host:port of the node's client listener (held by the test
+// for its life, in front of the server: front.go).
+func (nd *Node) Addr() string { return nd.front.addr() }
 
 // StoreDir returns the node's JetStream store directory.
 func (nd *Node) StoreDir() string { return nd.dir }

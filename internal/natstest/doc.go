@@ -7,17 +7,26 @@
 //	s := natstest.RunServer(t)             // JetStream, protocol streams provisioned
 //	s := natstest.RunBareServer(t)         // JetStream, no streams (for "wait for streams" tests)
 //	s := natstest.RunServerWith(t, natstest.Options{StoreDir: dir, Port: p, Bare: true, MaxPayload: 1 << 20})
-//	s.URL()                                // nats://127.0.0.1:<port>; stable across Restart
+//	s.URL()                                // nats://127.0.0.1:<port>; stable across Restart (held by a relay)
 //	s.Port(), s.StoreDir(), s.NATS()       // the running *server.Server (changes on Restart)
 //	s.Shutdown()                           // stop (idempotent); the broker is down
 //	s.Start()                              // start again on the same port and store dir
 //	s.Restart()                            // Shutdown then Start
 //
-// Every server listens on 127.0.0.1 with Port -1 (a free port) unless told
-// otherwise, stores in TempDir(t) unless told otherwise, runs with NoLog and
-// NoSigs, is waited for with ReadyForConnections, and is shut down (and
-// waited for) by t.Cleanup. Start after Shutdown reuses the port and the store,
-// so streams and their messages survive, as with a real broker restart.
+// Every server stores in TempDir(t) unless told otherwise, runs with NoLog
+// and NoSigs, is waited for with ReadyForConnections, and is shut down (and
+// waited for) by t.Cleanup. Start after Shutdown reuses the store, so
+// streams and their messages survive, as with a real broker restart.
+//
+// The client port (Port, default a free one) is held by the test for its
+// whole life: a relay listens there and forwards to the server, which
+// listens on a port of its own; while the server is down the relay accepts
+// and closes at once, as a refused connection looks. go test runs packages
+// in parallel processes: a port freed by a Shutdown could otherwise be
+// taken by another package's server, and this test's agents would
+// reconnect to it (and another's to this one). Cluster nodes have the same
+// relay (their routes go through links the cluster holds). Benchmarks use
+// Options{Direct: true}, which skips the relay.
 //
 // # Clusters
 //

@@ -25,6 +25,12 @@ type Options struct {
 	Bare bool
 	// MaxPayload is the server's max_payload in bytes; default the server's (1 MiB).
 	MaxPayload int32
+	// Direct lets clients dial the server itself rather than the relay
+	// that holds the port for the test's life (front.go), for benchmarks,
+	// which must not measure the relay. The port is then free while the
+	// server is down: do not Restart a Direct server where other test
+	// processes run.
+	Direct bool
 }
 
 // Server is an embedded nats-server with JetStream that can be stopped and
@@ -33,9 +39,11 @@ type Server struct {
 	t    testing.TB
 	opts Options
 
+	front *front // holds the client port for the test's life; nil if Direct
+
 	mu   sync.Mutex
 	ns   *server.Server
-	port int
+	port int // the server's own port (the clients' if Direct)
 }
 
 // RunServer starts a JetStream server with every stream, bucket and object
@@ -56,6 +64,14 @@ func RunServerWith(t testing.TB, o Options) *Server {
 		o.Port = -1
 	}
 	s := &Server{t: t, opts: o, port: o.Port}
+	if !o.Direct {
+		f, err := newFront(o.Port)
+		if err != nil {
+			t.Fatalf("natstest: listen: %v", err)
+		}
+		t.Cleanup(f.close) // after Shutdown (cleanups run last first)
+		s.front, s.port = f, -1
+	}
 	t.Cleanup(s.Shutdown)
 	if err := s.start(); err != nil {
 		t.Fatalf("natstest: %v", err)
@@ -76,12 +92,15 @@ func (s *Server) start() error {
 	}
 	opts := &server.Options{
 		Host:       "127.0.0.1",
-		Port:       s.port,
+		Port:       s.port, // -1 behind a front: any, clients use the front's
 		JetStream:  true,
 		StoreDir:   s.opts.StoreDir,
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: s.opts.MaxPayload,
+	}
+	if s.front != nil {
+		opts.ClientAdvertise = s.front.addr()
 	}
 	var lastErr error
 	// A just-closed port can take a moment to be reusable; retry briefly.
@@ -93,12 +112,17 @@ func (s *Server) start() error {
 		go ns.Start()
 		if ns.ReadyForConnections(10 * time.Second) {
 			s.ns = ns
-			s.port = ns.Addr().(*net.TCPAddr).Port
+			if s.front != nil {
+				s.front.setTarget(ns.Addr().String())
+			} else {
+				s.port = ns.Addr().(*net.TCPAddr).Port
+				opts.Port = s.port
+			}
 			return nil
 		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		lastErr = fmt.Errorf("server on port %d not ready", s.port)
+		lastErr = fmt.Errorf("server for %s not ready", s.addrLocked())
 		time.Sleep(50 * time.Millisecond)
 	}
 	return lastErr
@@ -120,20 +144,41 @@ func (s *Server) provision() error {
 }
 
 // URL returns the client URL, nats://127.0.0.1:<port>. It does not change
-// across Restart.
+// across Restart: the port is held by the test (a relay in front of the
+// server, see front) for the test's life.
 func (s *Server) URL() string { return "nats://" + s.Addr() }
 
 // Addr returns host:port of the client listener (for NewProxy).
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.addrLocked()
+}
+
+func (s *Server) addrLocked() string {
+	if s.front != nil {
+		return s.front.addr()
+	}
 	return fmt.Sprintf("127.0.0.1:%d", s.port)
+}
+
+// RelayGoroutines returns how many goroutines the relay in front of the
+// server runs now (one, plus two per client connection), for tests that
+// count the goroutines of what they test.
+func (s *Server) RelayGoroutines() int {
+	if s.front == nil {
+		return 0
+	}
+	return s.front.goroutines()
 }
 
 // Port returns the client port.
 func (s *Server) Port() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.front != nil {
+		return s.front.port()
+	}
 	return s.port
 }
 
@@ -158,6 +203,9 @@ func (s *Server) Shutdown() {
 	s.ns = nil
 	s.mu.Unlock()
 	if ns != nil {
+		if s.front != nil {
+			s.front.setTarget("")
+		}
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	}
