@@ -683,7 +683,27 @@ func (a *Agent) open(ctx context.Context) error {
 	}
 	a.sweepJobTemps()
 	var err error
-	if a.ledger, err = openLedgerBox(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log}); err != nil {
+	// The ledger's lock is the first the agent takes. A predecessor killed
+	// a moment ago (a crash, a SIGKILL, TerminateProcess) may still hold
+	// it through a child it was starting: between fork and exec the child
+	// has a copy of every descriptor, the lock's included. Wait for that
+	// briefly; a running agent on the same directory still fails within
+	// lockWait.
+	deadline := time.Now().Add(lockWait)
+	for logged := false; ; {
+		a.ledger, err = openLedgerBox(filepath.Join(a.opts.DataDir, "ledger"), ledger.Options{Logger: a.log})
+		if err == nil || !errors.Is(err, ledger.ErrLocked) || !time.Now().Before(deadline) {
+			break
+		}
+		if !logged {
+			a.log.Warn("data directory locked; waiting for its previous holder to exit", "err", err, "for_at_most", lockWait)
+			logged = true
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -699,6 +719,10 @@ func (a *Agent) open(ctx context.Context) error {
 	a.host = &hostperf.Host{}
 	return nil
 }
+
+// lockWait is how long the agent waits for its data directory's lock
+// (see open).
+const lockWait = 2 * time.Second
 
 // Stats is a snapshot of an agent's counters since it started.
 type Stats struct {

@@ -95,7 +95,8 @@ func deadURL(t *testing.T) string {
 }
 
 // TestWaitReadyLockedDataDir: a second agent on the data directory of a
-// running one fails at once, and its WaitReady returns that error (Ready
+// running one fails within 2 s (the wait for a predecessor's lock, see
+// agent.open), and its WaitReady returns that error (Ready
 // alone would never fire); the first agent's WaitReady returns nil.
 func TestWaitReadyLockedDataDir(t *testing.T) {
 	e := newEnv(t)

@@ -151,6 +151,39 @@ func TestProxyPauseAndCutMidDrain(t *testing.T) {
 	}
 }
 
+// TestReconnectRepublishesInflight: the PubAcks of items in flight when
+// the connection drops are lost with it; the items are published again as
+// soon as the connection is back, not after AckTimeout (here a minute),
+// and stored once (the server drops the duplicates by Nats-Msg-Id).
+func TestReconnectRepublishesInflight(t *testing.T) {
+	s := natstest.RunServer(t)
+	p := natstest.NewProxy(t, s.Addr(), 300*time.Millisecond)
+	js := natstest.JetStream(t, natstest.Connect(t, p.URL()))
+	check := natstest.JetStream(t, natstest.Connect(t, s.URL()))
+	o := testOptions(natstest.TempDir(t), js)
+	o.AckTimeout = time.Minute
+	ob := mustNew(t, o)
+	ids := enqueueN(t, ob, 0, 50)
+	startRun(t, ob)
+	// Stored, with the acks still in the proxy's 300 ms: cut them off.
+	natstest.CheckFor(t, 30*time.Second, time.Millisecond, func() error {
+		if c, _ := streamCount(check, "OBS_EVENTS"); c == 0 {
+			return errors.New("nothing stored yet")
+		}
+		return nil
+	})
+	p.Cut()
+	if st := ob.Stats(); st.Pending == 0 {
+		t.Fatal("every ack arrived before the cut: nothing was in flight")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := ob.Flush(ctx); err != nil {
+		t.Fatalf("flush after the reconnect: %v (stats %+v): in-flight items waited for AckTimeout", err, ob.Stats())
+	}
+	checkExactly(t, check, idMap(ids, 0))
+}
+
 func enqueueConcurrent(t testing.TB, ob *Outbox[item], from, n, producers int) []string {
 	t.Helper()
 	ids := make([]string, n)
