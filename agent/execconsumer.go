@@ -119,26 +119,37 @@ func (a *Agent) runConsumer(ctx context.Context) {
 		if bind {
 			chk.start()
 		}
-		if !a.consumeUntil(ctx, cons, cc, gone, bind, &chk) {
+		switch a.consumeUntil(ctx, cons, cc, gone, bind, &chk) {
+		case consumeStopped:
 			return
-		}
-		// A consume that ended at once (a server refusing the pulls) is
-		// not started again in a tight loop.
-		if time.Since(started) > time.Minute {
-			pause = backoff{}
-		} else if !sleepCtx(ctx, pause.next()) {
-			return
+		case consumeEnded:
+			// A consume that ends at once (a server refusing the pulls)
+			// is not started again in a tight loop.
+			if time.Since(started) > time.Minute {
+				pause = backoff{}
+			} else if !sleepCtx(ctx, pause.next()) {
+				return
+			}
 		}
 	}
 }
 
-// consumeUntil waits while cc consumes cons. It returns false when ctx
-// ended (cc stopped), true when the consumer must be created or bound
-// again: the consume ended, the consumer is gone, or (create mode) the
-// groups changed. In bind mode it checks the filters (chk) at its times
-// and after each change of the groups.
+// consumeEnd says why consumeUntil returned.
+type consumeEnd int
+
+const (
+	consumeStopped consumeEnd = iota // ctx ended
+	consumeEnded                     // the consume ended by itself
+	consumeAgain                     // the consumer is gone, or (create mode) the groups changed
+)
+
+// consumeUntil waits while cc consumes cons, until ctx ends (cc is
+// stopped) or the consumer must be created or bound again: the consume
+// ended, the consumer is gone, or (create mode) the groups changed. In
+// bind mode it checks the filters (chk) at its times and after each change
+// of the groups.
 func (a *Agent) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc jetstream.ConsumeContext,
-	gone <-chan struct{}, bind bool, chk *bindCheck) bool {
+	gone <-chan struct{}, bind bool, chk *bindCheck) consumeEnd {
 	stop := func() {
 		cc.Stop()
 		<-cc.Closed()
@@ -147,16 +158,16 @@ func (a *Agent) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc je
 		select {
 		case <-ctx.Done():
 			cc.Stop()
-			return false
+			return consumeStopped
 		case <-cc.Closed():
 			a.log.Info("EXEC consumer stopped; looking it up again", "bind", bind)
-			return true
+			return consumeEnded
 		case <-gone:
 			info, err := a.consumerInfo(ctx, cons)
 			if errors.Is(err, jetstream.ErrConsumerNotFound) {
 				a.log.Warn("EXEC consumer is gone (deleted?); looking it up again", "bind", bind)
 				stop()
-				return true
+				return consumeAgain
 			}
 			if err == nil && bind {
 				a.bindCompare(chk, info.Config)
@@ -164,7 +175,7 @@ func (a *Agent) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc je
 		case <-a.grpChanged:
 			if !bind {
 				stop()
-				return true
+				return consumeAgain
 			}
 			chk.start() // the operator's sync follows the groups: check after a moment
 		case <-chk.due():
@@ -173,7 +184,7 @@ func (a *Agent) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc je
 			case errors.Is(err, jetstream.ErrConsumerNotFound):
 				a.log.Warn("EXEC consumer is gone (deleted?); looking it up again", "bind", bind)
 				stop()
-				return true
+				return consumeAgain
 			case err != nil:
 				a.log.Debug("EXEC consumer info", "err", err)
 				chk.again()
