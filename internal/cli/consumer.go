@@ -259,10 +259,14 @@ func (s *syncer) sync(ctx context.Context, pc string) (syncOutcome, string, erro
 	if err != nil {
 		return 0, "", jsError("look up", err)
 	}
-	diffs := execconsumer.Differences(cons.CachedInfo().Config, want)
+	have := cons.CachedInfo().Config
+	diffs := execconsumer.Differences(have, want)
 	if len(diffs) == 0 {
 		return syncUnchanged, "", nil
 	}
+	// What sync does not manage stays the operator's: replicas (an R1
+	// consumer on an R3 stream), description, metadata.
+	want.Replicas, want.Description, want.Metadata = have.Replicas, have.Description, have.Metadata
 	if _, err := s.exec.UpdateConsumer(ctx, want); err != nil {
 		return 0, "", jsError("update ("+strings.Join(diffs, "; ")+")", err)
 	}

@@ -105,7 +105,7 @@ func TestConsumerSync(t *testing.T) {
 	if _, err := e.exec.CreateConsumer(e.ctx, jetstream.ConsumerConfig{Durable: "agent-pc-z",
 		FilterSubjects: []string{"commands.all", "commands.pc.pc-z", "commands.group.old"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: time.Minute}); err != nil {
+		AckWait: time.Minute, Description: "the operator's", Metadata: map[string]string{"owner": "ops"}}); err != nil {
 		t.Fatal(err)
 	}
 	// Not an agent's: left alone.
@@ -122,6 +122,9 @@ func TestConsumerSync(t *testing.T) {
 	e.wantConsumer(t, "pc-a", "lab", "ops", "site-1")
 	e.wantConsumer(t, "pc-b", "site-2")
 	e.wantConsumer(t, "pc-z")
+	if c, _ := e.config("pc-z"); c.Description != "the operator's" || c.Metadata["owner"] != "ops" {
+		t.Errorf("sync dropped what it does not manage: description %q, metadata %v", c.Description, c.Metadata)
+	}
 	if c, err := e.exec.Consumer(e.ctx, "audit"); err != nil || c.CachedInfo().Config.AckPolicy != jetstream.AckNonePolicy {
 		t.Errorf("consumer audit changed: %v", err)
 	}
