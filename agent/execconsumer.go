@@ -117,7 +117,7 @@ func (a *Agent) runConsumer(ctx context.Context) {
 		}
 		started := time.Now()
 		if bind {
-			chk.start()
+			chk.start(bindSettle) // the groups may still be being read
 		}
 		switch a.consumeUntil(ctx, cons, cc, gone, bind, &chk) {
 		case consumeStopped:
@@ -177,7 +177,7 @@ func (a *Agent) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc je
 				stop()
 				return consumeAgain
 			}
-			chk.start() // the operator's sync follows the groups: check after a moment
+			chk.start(0) // the operator's sync follows the groups: check after a moment
 		case <-chk.due():
 			info, err := a.consumerInfo(ctx, cons)
 			switch {
@@ -203,9 +203,9 @@ func (a *Agent) consumerInfo(ctx context.Context, cons jetstream.Consumer) (*jet
 }
 
 // bindCheck schedules the checks of a bound consumer's filters against the
-// agent's: shortly after binding and after each change of the groups,
-// then, while they differ, again on the retry backoff (1 s doubling to
-// 5 min) until they match. logged is the difference last logged, so each
+// agent's: bindSettle after binding and about a second after each change
+// of the groups, then, while they differ, again on the retry backoff (1 s
+// doubling to 5 min) until they match. logged is the difference last logged, so each
 // is logged once.
 type bindCheck struct {
 	timer  *time.Timer
@@ -213,17 +213,27 @@ type bindCheck struct {
 	logged string
 }
 
-// start schedules a check after a moment (the groups are read, or the
-// operator's sync follows their change, meanwhile) and starts the
-// backoff over.
-func (c *bindCheck) start() {
+// bindSettle is how long after binding the filters are first checked:
+// the agent's groups are read from KV meanwhile.
+const bindSettle = 5 * time.Second
+
+// start starts the backoff over and schedules a check after first, or
+// after its first step (about a second: the operator's sync follows a
+// change of the groups meanwhile) when first is 0.
+func (c *bindCheck) start(first time.Duration) {
 	c.b = backoff{}
-	c.again()
+	if first <= 0 {
+		c.again()
+		return
+	}
+	c.schedule(first)
 }
 
 // again schedules the next check on the backoff.
-func (c *bindCheck) again() {
-	d := c.b.next()
+func (c *bindCheck) again() { c.schedule(c.b.next()) }
+
+// schedule schedules the next check after d.
+func (c *bindCheck) schedule(d time.Duration) {
 	if c.timer == nil {
 		c.timer = time.NewTimer(d)
 		return
