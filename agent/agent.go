@@ -602,67 +602,6 @@ func (a *Agent) unsubscribeAll() {
 	}
 }
 
-// commandFilters lists the agent's own command subjects.
-func (a *Agent) commandFilters() []string {
-	pc, _ := subject.CommandsPC(a.opts.PcID)
-	out := []string{subject.CommandsAll, pc}
-	for _, g := range a.kv.effectiveGroups() {
-		if s, err := subject.CommandsGroup(g); err == nil {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// runConsumer keeps the durable EXEC replay consumer agent-<pc_id> alive,
-// filtered to the agent's command subjects, until ctx ends.
-func (a *Agent) runConsumer(ctx context.Context) {
-	name, _ := subject.ExecConsumer(a.opts.PcID) // checked by Options.Validate
-	for ctx.Err() == nil {
-		var cc jetstream.ConsumeContext
-		err := a.retry(ctx, "EXEC consumer", func(ctx context.Context) error {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			cons, err := a.js.CreateOrUpdateConsumer(cctx, subject.StreamExec, jetstream.ConsumerConfig{
-				Durable:        name,
-				DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-				AckPolicy:      jetstream.AckExplicitPolicy,
-				AckWait:        30 * time.Second,
-				MaxAckPending:  1024,
-				FilterSubjects: a.commandFilters(),
-			})
-			if err != nil {
-				return err
-			}
-			cc, err = cons.Consume(func(m jetstream.Msg) {
-				a.in.replay(ctx, m.Subject(), m.Headers(), m.Data(), func() {
-					if err := m.Ack(); err != nil {
-						a.log.Debug("cannot ack replayed command", "err", err)
-					}
-				})
-			}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				a.log.Debug("EXEC consumer", "err", err)
-			}))
-			if err == nil {
-				a.replayOnce.Do(func() { close(a.replayUp) })
-			}
-			return err
-		})
-		if err != nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			cc.Stop()
-			return
-		case <-cc.Closed():
-		case <-a.grpChanged:
-			cc.Stop()
-			<-cc.Closed()
-		}
-	}
-}
-
 // open creates the data directories and opens the ledger and outboxes,
 // returning ctx.Err() between steps once ctx ended (what it opened is
 // closed again).

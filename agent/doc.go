@@ -47,6 +47,13 @@
 //
 // # Commands
 //
+// The EXEC replay consumer is created by the agent (Options.ExecConsumer
+// ExecConsumerCreate, the default, as upstream) or, in bind mode
+// (ExecConsumerBind), created and kept in step with the PC's groups by the
+// operator ('kanade consumer sync', built by internal/execconsumer as the
+// agent would) and only bound to by the agent, whose NATS user then needs
+// no right to create consumers: see docs/cluster.md.
+//
 // Live commands (commands.all, commands.pc.<pc_id>, commands.group.<g> for
 // each effective group) and the EXEC replay consumer (agent-<pc_id>, for
 // commands published while the agent was away) feed one ordered queue,

@@ -111,6 +111,14 @@ type Options struct {
 	// (jetstream.NewWithDomain). Default empty: the JetStream of the
 	// server the agent is connected to ($JS.API). Applies with Conn too.
 	JSDomain string
+	// ExecConsumer says how the agent gets its durable EXEC replay
+	// consumer agent-<pc_id>: ExecConsumerCreate (the default, upstream's
+	// behaviour) creates it and keeps its filters in step with the groups;
+	// ExecConsumerBind only binds to the consumer the operator created
+	// ('kanade consumer sync'), so that the agent's NATS user needs no
+	// right to create consumers on EXEC (docs/cluster.md, gap 2). In bind
+	// mode Ready does not wait for a missing consumer.
+	ExecConsumer ExecConsumerMode
 	// Logger receives the agent's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// LogFile is the agent log served by logs.fetch.<pc_id>. Default: none
@@ -274,6 +282,9 @@ func (o *Options) Validate() error {
 		if err := validInboxPrefix(o.InboxPrefix); err != nil {
 			return fmt.Errorf("agent: Options.InboxPrefix %q: %w", o.InboxPrefix, err)
 		}
+	}
+	if !o.ExecConsumer.valid() {
+		return fmt.Errorf("agent: Options.ExecConsumer %q: want %q or %q", o.ExecConsumer, ExecConsumerCreate, ExecConsumerBind)
 	}
 	for _, r := range o.CollectRoots {
 		if !filepath.IsAbs(r) {

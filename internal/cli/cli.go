@@ -115,7 +115,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		execCmd, pingCmd, logsCmd, killCmd, tailCmd, scheduleCmd, jobCmd, obsCmd, provisionCmd, keygenCmd, releaseCmd,
+		execCmd, pingCmd, logsCmd, killCmd, tailCmd, scheduleCmd, jobCmd, obsCmd, provisionCmd, consumerCmd, keygenCmd, releaseCmd,
 		{name: "version", args: "", summary: "print the version", run: runVersion},
 		{name: "help", args: "[COMMAND]", summary: "list the commands, or show one command's usage", run: runHelp},
 	}

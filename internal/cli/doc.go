@@ -15,6 +15,7 @@
 //	kanade job put FILE | ls [--json] | rm ID
 //	kanade obs tail [--pc PC] [--since D] [--count N] [--json]
 //	kanade provision [--check] [--max-bytes SIZE] [--replicas N]
+//	kanade consumer sync [--pc PC ...] [--watch] | ls
 //	kanade keygen --kid KID --out FILE [--force] [--label TEXT] [--max-age-secs N]
 //	kanade release put --version V --file BINARY [--key FILE] [--force]
 //	kanade release ls [--keyring FILE]
@@ -39,7 +40,10 @@
 // delete them (job rm refuses a job a schedule uses and writes REVOKED into
 // script_status, as upstream). obs tail follows stream OBS_EVENTS with an
 // ordered consumer. provision runs provision.ProvisionWith and lists what
-// exists. keygen writes an ed25519 private
+// exists. consumer sync creates and updates the agents' durable EXEC
+// consumers agent-<pc> with execconsumer.Config (the agent's own filters
+// and settings) for agents run in bind mode, and with --watch follows the
+// groups buckets; consumer ls lists them. keygen writes an ed25519 private
 // key file ({"kid","private_key"}, read back by [LoadKey]) and prints the
 // public wire.KeyringEntry for the agents' keyring. release put publishes a
 // binary to the agent_releases object store with update.PutRelease.

@@ -50,7 +50,7 @@ func example(t *testing.T, name string) string {
 // Users of permissions.conf.
 var (
 	backendUser = nats.UserInfo("backend", "backend-secret")
-	pcPasswords = map[string]string{"pc-a": "pc-a-secret", "pc-b": "pc-b-secret"}
+	pcPasswords = map[string]string{"pc-a": "pc-a-secret", "pc-b": "pc-b-secret", "pc-c": "pc-c-secret"}
 )
 
 // runConfigServer starts a server from the configuration file path, moved
@@ -444,8 +444,10 @@ func TestPermissionsIsolation(t *testing.T) {
 // the filters of its own EXEC consumer to pc-b's subject (the filters of a
 // multi-filter consumer travel in the request body, which subject
 // permissions do not see) and so read pc-b's stored commands, and (3) write
-// any object of result_output. If this test fails, the server or the
-// protocol closed a gap: update docs/cluster.md.
+// any object of result_output. Gap 2 exists only for a PC allowed to create
+// its consumer (create mode, pc-a): pc-c, whose agent runs in bind mode,
+// may not, so it cannot read pc-b's stored commands. If this test fails,
+// the server or the protocol closed a gap: update docs/cluster.md.
 func TestPermissionsKnownGaps(t *testing.T) {
 	e := newPermEnv(t)
 	nc, v := connectAs(t, e.ns.ClientURL(), "pc-a")
@@ -489,6 +491,22 @@ func TestPermissionsKnownGaps(t *testing.T) {
 	if got != 1 {
 		t.Fatalf("gap (2): read %d messages (%v)", got, batch.Error())
 	}
+
+	// (2) is closed in bind mode: pc-c, with the same try, is refused.
+	cnc, cv := connectAs(t, e.ns.ClientURL(), "pc-c")
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if _, err := natstest.JetStream(t, cnc).CreateOrUpdateConsumer(short, subject.StreamExec, jetstream.ConsumerConfig{
+		Durable: "agent-pc-c", FilterSubjects: []string{"commands.all", "commands.pc.pc-b"},
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, AckPolicy: jetstream.AckExplicitPolicy}); err == nil {
+		t.Fatal("gap (2) open in bind mode: pc-c created a consumer filtered to pc-b's commands")
+	}
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if !cv.has("Publish", "$JS.API.CONSUMER.CREATE.EXEC.agent-pc-c") {
+			return errors.New("pc-c creating its consumer was not refused")
+		}
+		return nil
+	})
 
 	// (3) An object of result_output named as pc-b's output.
 	out, err := js.ObjectStore(ctx, subject.ObjectResultOutput)

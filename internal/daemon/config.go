@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/kanade/kanade-agent/agent"
 	"github.com/kanade/kanade-agent/internal/bytesize"
 	"github.com/kanade/kanade-agent/signing"
 	"github.com/kanade/kanade-agent/subject"
@@ -44,6 +45,9 @@ type Config struct {
 	// JSDomain is the JetStream domain holding the protocol's streams
 	// (agent.Options.JSDomain), for agents behind a leaf node.
 	JSDomain string
+	// ExecConsumer is "create" (the default) or "bind": how the agent gets
+	// its EXEC replay consumer (agent.Options.ExecConsumer).
+	ExecConsumer string
 	// KeyringFile is the command signing keyring; default, off Windows,
 	// signing.DefaultKeysFile (on Windows the agent reads the registry
 	// value signing.RegistryKeysValue first).
@@ -157,6 +161,8 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.InboxPrefix }, check: checkInboxPrefix},
 	{flag: "nats-js-domain", env: "KANADE_NATS_JS_DOMAIN", usage: "JetStream domain of the servers holding the protocol's streams, for agents behind a leaf node whose hub has its own domain (default: none)",
 		field: func(c *Config) any { return &c.JSDomain }, check: checkJSDomain},
+	{flag: "exec-consumer", env: "KANADE_EXEC_CONSUMER", def: "create", usage: "create: the agent creates its EXEC replay consumer agent-<pc_id> and keeps its filters in step with its groups (upstream's way); bind: it only binds to the consumer the operator created with 'kanade consumer sync', so its NATS user needs no right to create consumers (see docs/cluster.md)",
+		field: func(c *Config) any { return &c.ExecConsumer }, check: checkExecConsumer},
 	{flag: "keyring", env: "KANADE_KEYRING", kind: kindPath, usage: "JSON command signing keyring (default: " + signing.DefaultKeysFile + " off Windows, read when it exists; on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryKeysValue + " comes first, as upstream); reloaded when a signature names an unknown key",
 		field: func(c *Config) any { return &c.KeyringFile }},
 	{flag: "enforce-signatures", env: "KANADE_ENFORCE_SIGNATURES", kind: kindBool, def: "false", usage: "refuse commands not signed by a key of the keyring. Also on, whatever this setting says, when " + signing.DefaultEnforceFile + " (on Windows the registry value " + signing.RegistryKey + `\` + signing.RegistryEnforceValue + ") holds 1, true or yes, or exists but cannot be trusted or read, as upstream",
@@ -407,6 +413,13 @@ func checkJSDomain(v string) error {
 		return nil
 	}
 	return subject.ValidToken("jetstream domain", v)
+}
+
+func checkExecConsumer(v string) error {
+	if v != string(agent.ExecConsumerCreate) && v != string(agent.ExecConsumerBind) {
+		return fmt.Errorf("want %s or %s", agent.ExecConsumerCreate, agent.ExecConsumerBind)
+	}
+	return nil
 }
 
 func checkListen(v string) error {

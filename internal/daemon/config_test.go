@@ -122,6 +122,10 @@ func TestPrecedence(t *testing.T) {
 		{"inbox prefix default", layers{}, func(c *Config) any { return c.InboxPrefix }, ""},
 		{"inbox prefix flag", layers{args: []string{"--nats-inbox-prefix", "_INBOX.pc-1"}}, func(c *Config) any { return c.InboxPrefix }, "_INBOX.pc-1"},
 		{"js domain file", layers{file: `nats_js_domain = "hub"`}, func(c *Config) any { return c.JSDomain }, "hub"},
+		{"exec consumer default", layers{}, func(c *Config) any { return c.ExecConsumer }, "create"},
+		{"exec consumer file", layers{file: `exec_consumer = "bind"`}, func(c *Config) any { return c.ExecConsumer }, "bind"},
+		{"exec consumer flag over env", layers{env: map[string]string{"KANADE_EXEC_CONSUMER": "bind"}, args: []string{"--exec-consumer", "create"}},
+			func(c *Config) any { return c.ExecConsumer }, "create"},
 
 		{"listen default: no TCP port", layers{}, func(c *Config) any { return c.EmbeddedListen }, ""},
 		{"listen env", layers{env: map[string]string{"KANADE_EMBEDDED_LISTEN": "127.0.0.1:0"}}, func(c *Config) any { return c.EmbeddedListen }, "127.0.0.1:0"},
@@ -201,6 +205,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad level env", nil, map[string]string{"KANADE_LOG_LEVEL": "loud"}, "", []string{"invalid log-level (from environment variable KANADE_LOG_LEVEL)"}},
 		{"bad level flag", []string{"--log-level", "trace"}, nil, "", []string{"invalid log-level (from flag --log-level)", `"trace"`}},
 		{"bad format", []string{"--log-format", "xml"}, nil, "", []string{"invalid log-format", "text or json"}},
+		{"bad exec consumer", nil, nil, `exec_consumer = "pull"`, []string{"invalid exec-consumer", "create or bind"}},
 		{"bad bool env", nil, map[string]string{"KANADE_ENFORCE_SIGNATURES": "maybe"}, "", []string{"invalid enforce-signatures", "KANADE_ENFORCE_SIGNATURES"}},
 		{"bad duration", []string{"--update-restart-wait", "soon"}, nil, "", []string{"invalid update-restart-wait", "90s or 15m"}},
 		{"negative duration", nil, map[string]string{"KANADE_UPDATE_RESTART_WAIT": "-1m"}, "", []string{"invalid update-restart-wait", "KANADE_UPDATE_RESTART_WAIT"}},

@@ -231,6 +231,7 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 		},
 		InboxPrefix:        cfg.InboxPrefix,
 		JSDomain:           cfg.JSDomain,
+		ExecConsumer:       agent.ExecConsumerMode(cfg.ExecConsumer),
 		Logger:             log,
 		LogFile:            logPath,
 		Version:            Version(),
