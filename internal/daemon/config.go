@@ -60,6 +60,9 @@ type Config struct {
 	// EnforceFrom says what turned enforcement on: "setting", the switch's
 	// source, or "" when off.
 	EnforceFrom string
+	// Warnings are what the checks of the files found wrong without
+	// refusing them (checkSecret); the daemon logs them at start.
+	Warnings []string
 	// EnforceErr is why the switch could not be trusted or read, which
 	// turns enforcement on (signing.Sources.EnforceRequested).
 	EnforceErr error
@@ -141,7 +144,7 @@ var settings = []*setting{
 		field: func(c *Config) any { return &c.NATSURLs }},
 	{flag: "nats-token", env: "KANADE_NATS_TOKEN", kind: kindSecret, usage: "NATS auth token; prefer --nats-token-file (a command line is visible to every user). On Windows the registry value " + RegistryTokenPath + " wins over this variable and config key, not over the flags",
 		field: func(c *Config) any { return &c.Token }},
-	{flag: "nats-token-file", env: "KANADE_NATS_TOKEN_FILE", kind: kindPath, usage: "file holding the NATS auth token (surrounding white space ignored); on Unix it must not be writable by other users",
+	{flag: "nats-token-file", env: "KANADE_NATS_TOKEN_FILE", kind: kindPath, usage: "file holding the NATS auth token (surrounding white space ignored); refused if other users can change it, or (Unix) read it",
 		field: func(c *Config) any { return &c.TokenFile }},
 	{flag: "nats-user", env: "KANADE_NATS_USER", usage: "NATS user name",
 		field: func(c *Config) any { return &c.User }},
@@ -279,10 +282,21 @@ func loadConfig(f *flags, sy *system) (*Config, error) {
 		}
 		cfg.ConfigFile = abs
 		if err := checkTrusted(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, usageErrorf("config file %s refused: %w (it must be changeable only by root or the agent's user)", abs, err)
+			return nil, usageErrorf("config file %s refused: %w (it must be changeable only by root/SYSTEM/Administrators or the agent's user)", abs, err)
 		}
 		if err := loadFile(abs, raw); err != nil {
 			return nil, err
+		}
+		// A config file that holds a secret is a secret file.
+		for _, k := range []string{"nats-token", "nats-password"} {
+			if _, ok := raw[k]; !ok {
+				continue
+			}
+			if err := checkSecret(cfg, "config file (holding "+strings.ReplaceAll(k, "-", "_")+")", abs); err != nil {
+				return nil, usageErrorf("config file %s refused: it holds %s: %w (make it readable only by root/SYSTEM/Administrators or the agent's user, or use --nats-token-file)",
+					abs, strings.ReplaceAll(k, "-", "_"), err)
+			}
+			break
 		}
 	}
 	for _, s := range settings {
@@ -571,7 +585,7 @@ func finish(cfg *Config, sy *system) error {
 		if cfg.Token != "" {
 			return usageErrorf("conflicting NATS credentials --nats-token, --nats-token-file: set only one")
 		}
-		tok, err := readTokenFile(cfg.TokenFile)
+		tok, err := readTokenFile(cfg, cfg.TokenFile)
 		if err != nil {
 			return &UsageError{Err: err}
 		}
@@ -608,6 +622,27 @@ func finish(cfg *Config, sy *system) error {
 		}
 		if len(set) > 0 {
 			return usageErrorf("%s set but no --nats-url: without a URL the agent runs an embedded server, whose token it generates itself (%s in the data directory) and which has no TLS", strings.Join(set, ", "), LocalConnFile)
+		}
+	}
+	// Files that decide which server the agent trusts, or who it is to that
+	// server: others must not change them, nor read the secret ones.
+	for _, f := range []struct {
+		flag, path string
+		secret     bool
+	}{
+		{"--nats-creds", cfg.CredsFile, true}, {"--nats-nkey", cfg.NKeyFile, true}, {"--tls-key", cfg.TLSKey, true},
+		{"--tls-ca", cfg.TLSCA, false}, {"--tls-cert", cfg.TLSCert, false},
+	} {
+		if f.path == "" {
+			continue
+		}
+		check, must := checkTrusted, "changeable only by root/SYSTEM/Administrators or the agent's user"
+		if f.secret {
+			check = func(p string) error { return checkSecret(cfg, f.flag, p) }
+			must = "readable and changeable only by root/SYSTEM/Administrators or the agent's user"
+		}
+		if err := check(f.path); err != nil {
+			return usageErrorf("%s %s refused: %w (it must be %s)", f.flag, f.path, err, must)
 		}
 	}
 	return nil

@@ -169,6 +169,9 @@ func runAgent(ctx context.Context, cfg *Config, console, stderr io.Writer) int {
 
 	log.Info("kanade-agent starting", "version", Version(), "pc_id", cfg.PcID, "data_dir", cfg.DataDir,
 		"os", runtime.GOOS, "arch", runtime.GOARCH, "config_file", cfg.ConfigFile, "log_file", logPath)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	if cfg.EnforceErr != nil {
 		log.Error("the signature enforcement switch cannot be trusted or read: enforcing signatures", "err", cfg.EnforceErr)
 	}

@@ -57,10 +57,11 @@ func applyRegistryToken(raw map[string]rawValue) error {
 }
 
 // readTokenFile returns the token in path, without surrounding white
-// space. On Unix a file that other users could write is refused.
-func readTokenFile(path string) (string, error) {
-	if err := checkTrusted(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("--nats-token-file refused: %w (it must be changeable only by root or the agent's user)", err)
+// space. A file that other users could change or read is refused
+// (checkSecret: on Windows, a readable one is a warning).
+func readTokenFile(cfg *Config, path string) (string, error) {
+	if err := checkSecret(cfg, "--nats-token-file", path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("--nats-token-file refused: %w (it must be readable and changeable only by root/SYSTEM/Administrators or the agent's user)", err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

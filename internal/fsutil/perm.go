@@ -16,6 +16,9 @@ type UntrustedError struct {
 	Path string
 	// Reason is a short phrase, e.g. "writable by group or others (mode 0666)".
 	Reason string
+	// Readable is set when CheckPrivate refused the path only because
+	// others may read it (they cannot change it).
+	Readable bool
 }
 
 // Error reads like `fsutil: untrusted file /etc/kanade/command-keys.json: owned by uid 65534, not root or uid 0`.

@@ -40,6 +40,24 @@ func CheckTrusted(path string) error {
 	return nil
 }
 
+// CheckPrivate is CheckTrusted for a file holding a secret (a token, an
+// nkey seed, a private key): the file must also not be readable by group
+// or others (mode & 0044 == 0), as ssh demands of a private key. Whoever
+// reads it can act as the agent towards the broker.
+func CheckPrivate(path string) error {
+	if err := CheckTrusted(path); err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("fsutil: checking %s: %w", path, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
+		return &UntrustedError{Path: path, Reason: fmt.Sprintf("secret readable by group or others (mode %04o)", perm), Readable: true}
+	}
+	return nil
+}
+
 // checkOwnerMode checks the owner and mode of path itself.
 func checkOwnerMode(path string) error {
 	fi, err := os.Stat(path)

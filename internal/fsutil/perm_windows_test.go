@@ -89,3 +89,65 @@ func TestCheckTrustedWindows(t *testing.T) {
 		t.Errorf("missing: %v", err)
 	}
 }
+
+// TestCheckPrivateWindows: a secret file that Everyone or Users may read is
+// refused by CheckPrivate with Readable set (CheckTrusted accepts it); one
+// they may write is refused without it; a directory where Users may only
+// add files (as every folder below %ProgramData% by default) is trusted,
+// one where they may delete entries is not.
+func TestCheckPrivateWindows(t *testing.T) {
+	dir := natstest.TempDir(t)
+	p := filepath.Join(dir, "agent.creds")
+	if err := os.WriteFile(p, []byte("seed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const private = "D:P(A;;FA;;;OW)(A;;FA;;;SY)(A;;FA;;;BA)"
+	setDACL(t, dir, private)
+	setDACL(t, p, private)
+	readable := func(what string) {
+		t.Helper()
+		if err := fsutil.CheckTrusted(p); err != nil {
+			t.Errorf("%s, CheckTrusted: %v, want it trusted (readable is not writable)", what, err)
+		}
+		err := fsutil.CheckPrivate(p)
+		var ue *fsutil.UntrustedError
+		if !errors.As(err, &ue) || ue.Path != p || !ue.Readable || !strings.Contains(err.Error(), "may read it") {
+			t.Errorf("%s, CheckPrivate: %v, want a refusal saying it may be read", what, err)
+		}
+	}
+	if underWine() {
+		// Wine keeps no DACL: every file it makes shows Everyone read, and
+		// SetNamedSecurityInfo changes nothing.
+		readable("under Wine")
+		setDACL(t, p, private+"(A;;FA;;;WD)")
+		err := fsutil.CheckPrivate(p)
+		var ue *fsutil.UntrustedError
+		if !errors.As(err, &ue) || ue.Readable || !strings.Contains(err.Error(), "may write it") {
+			t.Errorf("Everyone may write, under Wine: %v, want a refusal saying it may be written", err)
+		}
+		t.Log("under Wine: only the Everyone ACEs its Unix mode gives are checked")
+		return
+	}
+	if err := fsutil.CheckPrivate(p); err != nil {
+		t.Fatalf("private secret: %v", err)
+	}
+	for _, ace := range []string{"(A;;FR;;;WD)", "(A;;FR;;;BU)", "(A;;GR;;;AU)"} {
+		setDACL(t, p, private+ace)
+		readable("with " + ace)
+	}
+	// Read first, write after: the write wins.
+	setDACL(t, p, private+"(A;;FR;;;BU)(A;;FW;;;WD)")
+	var ue *fsutil.UntrustedError
+	if err := fsutil.CheckPrivate(p); !errors.As(err, &ue) || ue.Readable {
+		t.Errorf("readable and writable: %v, want the write refused", err)
+	}
+	setDACL(t, p, private)
+	setDACL(t, dir, private+"(A;CI;0x6;;;BU)") // add file, add subdirectory: %ProgramData%'s default
+	if err := fsutil.CheckPrivate(p); err != nil {
+		t.Errorf("directory Users may add files to: %v, want it trusted", err)
+	}
+	setDACL(t, dir, private+"(A;;0x40;;;BU)") // delete child
+	if err := fsutil.CheckPrivate(p); !errors.Is(err, fsutil.ErrUntrusted) {
+		t.Errorf("directory Users may delete entries of: %v, want it refused", err)
+	}
+}
