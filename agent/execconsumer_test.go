@@ -30,6 +30,12 @@ func TestExecConsumerValidate(t *testing.T) {
 // found gone after the reconnect and made again, in create mode, with the
 // agent's filters; a command stored meanwhile is then replayed.
 func TestExecConsumerDeletedWhileOffline(t *testing.T) {
+	if natstest.UnderWine() {
+		// nats-server removes a consumer's directory with os.RemoveAll,
+		// which Wine 8 lacks (unlinkat: "Invalid function",
+		// .ci/wine/README.md): the delete this test needs fails there.
+		t.Skip("natstest: a JetStream consumer cannot be deleted under Wine (nats-server calls os.RemoveAll)")
+	}
 	e := newEnv(t)
 	proxy := natstest.NewProxy(t, e.srv.Addr(), 0)
 	e.start("pc-del", "", func(o *agent.Options) { o.Servers = []string{proxy.URL()} })
