@@ -3,7 +3,6 @@ package clustertest_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,7 +21,11 @@ import (
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
+		lvl := slog.LevelInfo
+		if os.Getenv("KANADE_TEST_DEBUG") != "" {
+			lvl = slog.LevelDebug
+		}
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("test", t.Name())
 	}
 	return slog.New(slog.DiscardHandler)
 }
@@ -124,7 +127,10 @@ type stored struct {
 }
 
 // resultsFor returns every message stored on results.<requestID>, in
-// stream order, with next-by-subject gets (no consumer is created).
+// stream order, with next-by-subject gets (no consumer is created) that
+// the stream's leader answers ($JS.API.STREAM.MSG.GET): a direct get may be
+// answered by a follower still catching up after a crash, which would
+// show fewer results than were acknowledged.
 func resultsFor(js jetstream.JetStream, requestID string) ([]stored, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -132,25 +138,45 @@ func resultsFor(js jetstream.JetStream, requestID string) ([]stored, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := js.Stream(ctx, subject.StreamResults)
-	if err != nil {
-		return nil, err
-	}
 	var out []stored
 	for seq := uint64(1); ; {
-		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return out, nil
-		}
+		req, _ := json.Marshal(map[string]any{"seq": seq, "next_by_subj": subj})
+		m, err := js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+subject.StreamResults, req)
 		if err != nil {
 			return nil, err
 		}
-		r, err := wire.DecodeExecResult(m.Data)
-		if err != nil {
-			return nil, fmt.Errorf("seq %d: %w", m.Sequence, err)
+		var resp struct {
+			Error *struct {
+				Code        int    `json:"code"`
+				Description string `json:"description"`
+			} `json:"error"`
+			Message struct {
+				Seq  uint64 `json:"seq"`
+				Hdrs []byte `json:"hdrs"`
+				Data []byte `json:"data"`
+			} `json:"message"`
 		}
-		out = append(out, stored{seq: m.Sequence, msgID: m.Header.Get(jetstream.MsgIDHeader), result: *r})
-		seq = m.Sequence + 1
+		if err := json.Unmarshal(m.Data, &resp); err != nil {
+			return nil, fmt.Errorf("msg get: %w", err)
+		}
+		if resp.Error != nil {
+			if resp.Error.Code == 404 {
+				return out, nil
+			}
+			return nil, fmt.Errorf("msg get: %d %s", resp.Error.Code, resp.Error.Description)
+		}
+		r, err := wire.DecodeExecResult(resp.Message.Data)
+		if err != nil {
+			return nil, fmt.Errorf("seq %d: %w", resp.Message.Seq, err)
+		}
+		msgID := ""
+		for _, line := range strings.Split(string(resp.Message.Hdrs), "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), jetstream.MsgIDHeader) {
+				msgID = strings.TrimSpace(v)
+			}
+		}
+		out = append(out, stored{seq: resp.Message.Seq, msgID: msgID, result: *r})
+		seq = resp.Message.Seq + 1
 	}
 }
 
