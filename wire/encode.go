@@ -6,16 +6,17 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Marshal encodes v as upstream's serde_json::to_vec does for the wire
 // types: compact, no trailing newline, and '<', '>' and '&' written as
 // themselves (encoding/json's json.Marshal writes them as \u003c, \u003e
 // and \u0026, which decode to the same strings but are different bytes).
-// Publishers should use it for every message they send. Two differences
-// remain, both only in bytes, not in meaning: Go writes U+2028 and U+2029
-// escaped, and Go trims trailing zeros of fractional seconds in timestamps
-// (".5Z") where chrono writes 3, 6 or 9 digits (".500Z").
+// Publishers should use it for every message they send. Timestamps of the
+// wire types are written as chrono writes a DateTime<Utc> (see chronoTime).
+// One difference remains, only in bytes, not in meaning: Go writes U+2028
+// and U+2029 escaped.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -113,4 +114,55 @@ func jsonFloatPtr(p *float64) *jsonFloat {
 	}
 	f := jsonFloat(*p)
 	return &f
+}
+
+// chronoTime is a time.Time written as upstream's chrono (serde feature)
+// writes a DateTime<Utc>: RFC 3339 in UTC with "Z" (never an offset,
+// whatever the time's location), and fractional seconds as
+// SecondsFormat::AutoSi selects them: none when the nanoseconds are 0,
+// else 3, 6 or 9 digits, the fewest that hold every non-zero digit
+// ("…:05.500Z", "…:05.123456Z", "…:05.123456780Z"). encoding/json's
+// time.Time trims trailing zeros instead (".5Z", ".12345678Z") and keeps
+// the location's offset ("+09:00").
+type chronoTime time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t chronoTime) MarshalJSON() ([]byte, error) {
+	u := time.Time(t).UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		// Outside RFC 3339's years: encoding/json's error, as before.
+		return u.MarshalJSON()
+	}
+	b := make([]byte, 0, len(`"2006-01-02T15:04:05.000000000Z"`))
+	b = append(b, '"')
+	b = u.AppendFormat(b, "2006-01-02T15:04:05")
+	switch ns := u.Nanosecond(); {
+	case ns == 0:
+	case ns%1_000_000 == 0:
+		b = appendFraction(b, ns/1_000_000, 3)
+	case ns%1_000 == 0:
+		b = appendFraction(b, ns/1_000, 6)
+	default:
+		b = appendFraction(b, ns, 9)
+	}
+	return append(b, 'Z', '"'), nil
+}
+
+// appendFraction appends '.' and n zero-padded to width digits.
+func appendFraction(b []byte, n, width int) []byte {
+	b = append(b, '.')
+	d := strconv.Itoa(n)
+	for i := len(d); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, d...)
+}
+
+// chronoTimePtr converts p for encoding.
+func chronoTimePtr(p *time.Time) *chronoTime {
+	if p == nil {
+		return nil
+	}
+	t := chronoTime(*p)
+	return &t
 }

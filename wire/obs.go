@@ -39,7 +39,7 @@ type ObsEvent struct {
 // obsEventWire is ObsEvent as upstream encodes it.
 type obsEventWire struct {
 	PcID          string          `json:"pc_id"`
-	At            time.Time       `json:"at"`
+	At            chronoTime      `json:"at"`
 	Kind          string          `json:"kind"`
 	Source        string          `json:"source"`
 	EventRecordID *string         `json:"event_record_id"`
@@ -49,7 +49,7 @@ type obsEventWire struct {
 // MarshalJSON encodes e as upstream does: every field present,
 // event_record_id and payload null when unset.
 func (e ObsEvent) MarshalJSON() ([]byte, error) {
-	w := obsEventWire{PcID: e.PcID, At: e.At, Kind: e.Kind, Source: e.Source, Payload: e.Payload}
+	w := obsEventWire{PcID: e.PcID, At: chronoTime(e.At), Kind: e.Kind, Source: e.Source, Payload: e.Payload}
 	if e.EventRecordID != "" {
 		w.EventRecordID = &e.EventRecordID
 	}

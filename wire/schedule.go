@@ -478,7 +478,28 @@ func (s Schedule) MarshalJSON() ([]byte, error) {
 	if w.RunsOn == "" {
 		w.RunsOn = RunsOnBackend
 	}
-	return marshal(w)
+	// plain with deadline_at written as chrono writes it (see Marshal).
+	return marshal(struct {
+		ID               string          `json:"id"`
+		When             When            `json:"when"`
+		JobID            string          `json:"job_id"`
+		Target           Target          `json:"target"`
+		Rollout          json.RawMessage `json:"rollout,omitempty"`
+		Jitter           string          `json:"jitter,omitempty"`
+		DeadlineAt       *chronoTime     `json:"deadline_at,omitempty"`
+		Active           *Active         `json:"active,omitempty"`
+		Constraints      *Constraints    `json:"constraints,omitempty"`
+		OnFailure        *OnFailure      `json:"on_failure,omitempty"`
+		Tz               string          `json:"tz"`
+		StartingDeadline string          `json:"starting_deadline,omitempty"`
+		RunsOn           string          `json:"runs_on"`
+		Enabled          bool            `json:"enabled"`
+		Tags             []string        `json:"tags,omitempty"`
+		Origin           json.RawMessage `json:"origin,omitempty"`
+	}{
+		w.ID, w.When, w.JobID, w.Target, w.Rollout, w.Jitter, chronoTimePtr(w.DeadlineAt), w.Active, w.Constraints,
+		w.OnFailure, w.Tz, w.StartingDeadline, w.RunsOn, w.Enabled, w.Tags, w.Origin,
+	})
 }
 
 // UnmarshalJSON decodes a Freeze with tz defaulting to local.

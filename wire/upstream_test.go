@@ -126,6 +126,20 @@ func TestUpstreamDocuments(t *testing.T) {
 			`{"result_id":"","request_id":"r","pc_id":"x","exit_code":0,"stdout":"","stderr":"",` +
 				`"started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:00Z"}`},
 
+		// chrono writes a DateTime<Utc> with SecondsFormat::AutoSi: 0, 3, 6
+		// or 9 fractional digits, never trimmed further (chrono's
+		// src/datetime/serde.rs, Serialize for DateTime).
+		{"exec result chrono fractions", `{"result_id":"r2","request_id":"req","pc_id":"PC1","exit_code":0,"stdout":"","stderr":"",` +
+			`"started_at":"2026-06-15T00:00:00.500Z","finished_at":"2026-06-15T00:00:01.000001500Z"}`,
+			result, wire.ExecResult{ResultID: "r2", RequestID: "req", PcID: "PC1",
+				StartedAt: utc(2026, 6, 15, 0, 0, 0, 500_000_000), FinishedAt: utc(2026, 6, 15, 0, 0, 1, 1_500)}, ""},
+		{"obs event chrono micros", `{"pc_id":"pc-01","at":"2026-05-28T10:41:00.120000Z","kind":"lock","source":"winlog:Security",` +
+			`"event_record_id":"5","payload":null}`,
+			obs, wire.ObsEvent{PcID: "pc-01", At: utc(2026, 5, 28, 10, 41, 0, 120_000_000), Kind: "lock", Source: "winlog:Security",
+				EventRecordID: "5", Payload: json.RawMessage(`null`)},
+			// 120 ms: chrono picks 3 digits.
+			`{"pc_id":"pc-01","at":"2026-05-28T10:41:00.120Z","kind":"lock","source":"winlog:Security","event_record_id":"5","payload":null}`},
+
 		// EventStarted (event.rs): every field required. Ours: result_id, request_id.
 		{"event started", `{"exec_id":"exec-uuid-1","pc_id":"minipc","started_at":"2026-05-20T12:00:00Z","manifest_id":"inventory-hw","version":"1.0.0"}`,
 			started, wire.EventStarted{ExecID: "exec-uuid-1", PcID: "minipc", StartedAt: utc(2026, 5, 20, 12, 0, 0, 0), ManifestID: "inventory-hw", Version: "1.0.0"},
