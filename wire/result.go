@@ -75,7 +75,7 @@ type EventStarted struct {
 	ManifestID string `json:"manifest_id"`
 	// Version is the command's version; always sent.
 	Version string `json:"version"`
-	// ResultID is the result_id the ExecResult of this run will carry; always sent.
+	// ResultID is the result_id the ExecResult of this run will carry; always sent (ours).
 	ResultID string `json:"result_id"`
 	// RequestID is the command's request_id; always sent (ours).
 	RequestID string `json:"request_id"`

@@ -24,11 +24,13 @@ const (
 	upstreamJobMinimal = `{"id":"echo-test","version":"0.0.1","description":null,` +
 		`"execute":{"shell":"powershell","script":"echo 'kanade'","timeout":"30s","run_as":"system"},` +
 		`"require_approval":false,"inventory":null,"emit":null,"check":null,"staleness":{"mode":"cached"}}`
-	upstreamJobFull = `{"id":"collect-fin","version":"0.1.0","description":"diag","execute":{"shell":"powershell","script_object":"collect/0.1.0",` +
+	// manifest.rs Manifest: Execute writes bypass_local_limit first (when
+	// true), FinalizeSpec always writes on_each_bundle.
+	upstreamJobFull = `{"id":"collect-fin","version":"0.1.0","description":"diag","execute":{"bypass_local_limit":true,"shell":"powershell","script_object":"collect/0.1.0",` +
 		`"timeout":"120s","run_as":"user","cwd":"C:\\temp"},"require_approval":true,"inventory":null,"emit":null,` +
 		`"check":{"name":"bitlocker","status_field":"status","detail_field":"detail","fleet":true,"health":true},` +
 		`"collect":{"name":"diag","max_size":"50MB","files_field":"files"},"staleness":{"mode":"strict","max_cache_age":"0s"},` +
-		`"tags":["security"],"finalize":{"shell":"powershell","script":"Write-Output cleanup","timeout":"30s","run_as":"system"}}`
+		`"tags":["security"],"finalize":{"shell":"powershell","script":"Write-Output cleanup","timeout":"30s","run_as":"system","on_each_bundle":false}}`
 )
 
 func TestScheduleUpstreamRoundTrip(t *testing.T) {
@@ -266,7 +268,7 @@ func TestJobUpstreamRoundTrip(t *testing.T) {
 		}
 	}
 	j, _ := wire.DecodeJob([]byte(upstreamJobFull))
-	if j.Execute.ScriptObject != "collect/0.1.0" || j.Execute.RunAs != wire.RunAsUser || j.TimeoutSecs() != 120 ||
+	if j.Execute.ScriptObject != "collect/0.1.0" || !j.Execute.BypassLocalLimit || j.Execute.RunAs != wire.RunAsUser || j.TimeoutSecs() != 120 ||
 		j.Staleness.Mode != wire.StalenessStrict || j.Finalize.Timeout != "30s" {
 		t.Errorf("decoded %+v", j)
 	}
@@ -309,5 +311,55 @@ func TestJobDecode(t *testing.T) {
 	bad := &wire.Job{ID: "j", Version: "1", Execute: wire.JobExecute{Shell: "sh", Script: "x", ScriptObject: "o/1", Timeout: "1s"}}
 	if err := bad.Validate(); err == nil {
 		t.Error("two script sources validated")
+	}
+}
+
+// TestJobValidateUpstreamRules checks Job.Validate against upstream's
+// create-time checks (manifest.rs Manifest::validate and
+// Execute::validate_script_source).
+func TestJobValidateUpstreamRules(t *testing.T) {
+	base := `"id":"j","version":"1",`
+	good := []string{
+		`{` + base + `"execute":{"shell":"powershell","script_object":"collect.v2/0.1.0-rc_1","timeout":"1s"}}`,
+		`{` + base + `"execute":{"shell":"powershell","script":"x","timeout":"1s"},"tier":"controller"}`,
+		`{` + base + `"execute":{"shell":"powershell","script":"x","timeout":"1s"},"collect":{"name":"c","max_size":"1GiB"},` +
+			`"finalize":{"shell":"pwsh","script":"y","on_each_bundle":true}}`,
+	}
+	for _, doc := range good {
+		j, err := wire.DecodeJob([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		if err := j.Validate(); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+	bad := map[string]string{
+		// A whitespace-only script is unset: no script source at all.
+		"blank script":                  `{` + base + `"execute":{"shell":"sh","script":"  \n","timeout":"1s"}}`,
+		"script_object without version": `{` + base + `"execute":{"shell":"sh","script_object":"collect","timeout":"1s"}}`,
+		"script_object with a space":    `{` + base + `"execute":{"shell":"sh","script_object":"collect/0.1 ","timeout":"1s"}}`,
+		"script_object three parts":     `{` + base + `"execute":{"shell":"sh","script_object":"a/b/c","timeout":"1s"}}`,
+		"unknown tier":                  `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"tier":"controler"}`,
+		"finalize sh":                   `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"finalize":{"shell":"sh","script":"y"}}`,
+		"on_each_bundle without collect": `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},` +
+			`"finalize":{"shell":"pwsh","script":"y","on_each_bundle":true}}`,
+		"collect bad max_size":      `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"collect":{"name":"c","max_size":"50 parsecs"}}`,
+		"collect blank name":        `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"collect":{"name":" "}}`,
+		"collect blank files_field": `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"collect":{"name":"c","files_field":""}}`,
+	}
+	for name, doc := range bad {
+		j, err := wire.DecodeJob([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: decode: %v", name, err)
+		}
+		if err := j.Validate(); !errors.Is(err, wire.ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
+		}
+	}
+	// A whitespace-only script beside a script_object is one source, as upstream.
+	j := &wire.Job{ID: "j", Version: "1", Execute: wire.JobExecute{Shell: "sh", Script: " ", ScriptObject: "o/1", Timeout: "1s"}}
+	if err := j.Validate(); err != nil {
+		t.Errorf("blank script beside script_object: %v", err)
 	}
 }
