@@ -66,7 +66,7 @@ type JobExecute struct {
 	// as upstream's schedulers do); omitted when false. Upstream's first
 	// field.
 	BypassLocalLimit bool `json:"bypass_local_limit,omitempty"`
-	// Shell is powershell or cmd upstream; this agent also accepts pwsh and sh (ours).
+	// Shell is powershell, pwsh, cmd or sh (upstream ExecuteShell).
 	Shell string `json:"shell"`
 	// Script is the inline body; empty counts as unset.
 	Script string `json:"script,omitempty"`
