@@ -203,6 +203,19 @@ func TestUpstreamDocuments(t *testing.T) {
 				`"mem_total_bytes":16000000000,"swap_used_bytes":0,"swap_total_bytes":4000000000,"disk_read_bytes_per_sec":0.0,` +
 				`"disk_written_bytes_per_sec":0.0,"net_rx_bytes_per_sec":0.0,"net_tx_bytes_per_sec":0.0}`},
 
+		// ProcessPerf / ProcessSnapshot (process_perf.rs): processes always
+		// written; the disk rates are Option, skipped when None; f64 with a
+		// fraction.
+		{"process perf", `{"pc_id":"minipc","at":"2026-05-24T01:00:00Z","processes":[` +
+			`{"pid":4321,"name":"chrome.exe","cpu_pct":87.5,"rss_bytes":2000000000,"disk_read_bytes_per_sec":1048576.0,"disk_written_bytes_per_sec":0.0},` +
+			`{"pid":100,"name":"systemd","cpu_pct":0.1,"rss_bytes":50000000}]}`,
+			upstreamDecoder(wire.DecodeProcessPerf), wire.ProcessPerf{PcID: "minipc", At: utc(2026, 5, 24, 1, 0, 0, 0), Processes: []wire.ProcessSnapshot{
+				{PID: 4321, Name: "chrome.exe", CPUPct: 87.5, RSSBytes: 2000000000, DiskReadBytesPerSec: ptr(1048576.0), DiskWrittenBytesPerSec: ptr(0.0)},
+				{PID: 100, Name: "systemd", CPUPct: 0.1, RSSBytes: 50000000},
+			}}, ""},
+		{"process perf none", `{"pc_id":"minipc","at":"2026-05-24T01:00:00.250Z","processes":[]}`,
+			upstreamDecoder(wire.DecodeProcessPerf), wire.ProcessPerf{PcID: "minipc", At: utc(2026, 5, 24, 1, 0, 0, 250_000_000), Processes: []wire.ProcessSnapshot{}}, ""},
+
 		// ConfigScope (agent_config.rs): every field skipped when None.
 		// Ours: inventory_interval.
 		{"config scope", `{"target_version":"0.3.0","heartbeat_interval":"15s"}`,
