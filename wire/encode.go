@@ -3,7 +3,10 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -165,4 +168,122 @@ func chronoTimePtr(p *time.Time) *chronoTime {
 	}
 	t := chronoTime(*p)
 	return &t
+}
+
+// serdeValue rewrites the JSON document raw as serde_json writes it after
+// reading it into a serde_json::Value (what upstream does with an
+// ObsEvent's payload: the agent decodes the event and encodes it again):
+// compact; object keys sorted bytewise (serde_json's Map is a BTreeMap),
+// the last of duplicate keys kept; an integer that fits u64 or i64
+// written as an integer ("-0" as "0"), any other number as an f64 in
+// serde_json's form ("1E2" as "100.0"); strings with only '"', '\\' and
+// control characters escaped. It fails on what is not one JSON value and
+// on a number out of f64's range (serde_json refuses those too).
+func serdeValue(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errTrailingData
+	}
+	return appendSerdeValue(nil, v)
+}
+
+// errTrailingData is serdeValue's error for a second value after the first.
+var errTrailingData = errors.New("trailing data after the JSON value")
+
+func appendSerdeValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case string:
+		return appendSerdeString(b, x), nil
+	case json.Number:
+		return appendSerdeNumber(b, string(x))
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendSerdeValue(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendSerdeString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendSerdeValue(b, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	}
+	return nil, fmt.Errorf("wire: unexpected JSON value %T", v)
+}
+
+// appendSerdeNumber appends the JSON number s as serde_json writes the
+// serde_json::Number it reads s into.
+func appendSerdeNumber(b []byte, s string) ([]byte, error) {
+	if !strings.ContainsAny(s, ".eE") {
+		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return strconv.AppendUint(b, u, 10), nil
+		}
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return strconv.AppendInt(b, i, 10), nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil, fmt.Errorf("wire: number %s is out of range", truncateForError(s))
+	}
+	return appendSerdeFloat(b, f), nil
+}
+
+// appendSerdeString appends s quoted as serde_json writes a string: '"'
+// and '\\' escaped, \b \t \n \f \r by name, other control characters as
+// \u00xx, everything else (non-ASCII, '/', '<', U+2028) as itself.
+func appendSerdeString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

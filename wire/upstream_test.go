@@ -164,6 +164,23 @@ func TestUpstreamDocuments(t *testing.T) {
 			obs, wire.ObsEvent{PcID: "pc-01", At: utc(2026, 5, 28, 10, 0, 0, 0), Kind: "boot", Source: "winlog:System"},
 			`{"pc_id":"pc-01","at":"2026-05-28T10:00:00Z","kind":"boot","source":"winlog:System","event_record_id":null,"payload":null}`},
 
+		// An emit job's NDJSON line: upstream's agent reads it into an
+		// ObsEvent (payload a serde_json::Value, whose Map is a BTreeMap)
+		// and writes it again (kanade-agent commands.rs forward_obs_events):
+		// payload keys sorted, numbers and escapes in serde_json's form, at
+		// in UTC with chrono's fraction.
+		{"obs emit line rewritten as serde_json::Value",
+			`{"pc_id":"ignored","at":"2026-05-28T19:41:00.5+09:00","kind":"app_sample","source":"script:apps",` +
+				`"event_record_id":"a-1","payload":{"user":"CORP\\alice","foreground":{"app":"Teams.exe","title":"R\u0026D \/ <Q3>"},` +
+				`"count":1E2,"big":18446744073709551616,"neg":-0,"ratio":0.50,"dup":1,"dup":2,"ctl":"\u0001\u007f\u2028","list":[3,"two",null,true]}}`,
+			obs, wire.ObsEvent{PcID: "ignored", At: time.Date(2026, 5, 28, 19, 41, 0, 500_000_000, time.FixedZone("", 9*3600)), Kind: "app_sample",
+				Source: "script:apps", EventRecordID: "a-1",
+				Payload: json.RawMessage(`{"user":"CORP\\alice","foreground":{"app":"Teams.exe","title":"R\u0026D \/ <Q3>"},` +
+					`"count":1E2,"big":18446744073709551616,"neg":-0,"ratio":0.50,"dup":1,"dup":2,"ctl":"\u0001\u007f\u2028","list":[3,"two",null,true]}`)},
+			`{"pc_id":"ignored","at":"2026-05-28T10:41:00.500Z","kind":"app_sample","source":"script:apps","event_record_id":"a-1",` +
+				`"payload":{"big":1.8446744073709552e19,"count":100.0,"ctl":"\u0001` + "\x7f\u2028" + `","dup":2,` +
+				`"foreground":{"app":"Teams.exe","title":"R&D / <Q3>"},"list":[3,"two",null,true],"neg":0,"ratio":0.5,"user":"CORP\\alice"}}`},
+
 		// Heartbeat (heartbeat.rs): every Option skipped when None,
 		// quarantined_versions when empty. Ours: command_protocols, outbox.
 		{"heartbeat", `{"pc_id":"pc-01","at":"2026-05-16T00:00:00Z","agent_version":"0.12.0","hostname":"PC-01","os_family":"windows",` +
