@@ -148,18 +148,28 @@ type When struct {
 	On []string `json:"on,omitempty"`
 }
 
-// PerPolicy is upstream's untagged `once` | `{"every": "<humantime>"}`.
+// PerPolicy is upstream's untagged `once` | `once_per_version` |
+// `{"every": "<humantime>"}` (manifest.rs PerPolicy).
 type PerPolicy struct {
-	// Every is the re-arm interval; empty means once. (The tag is for the
-	// strict decoder's key matching; encoding is MarshalJSON's.)
+	// Every is the re-arm interval; empty means once (or once per version,
+	// see OncePerVersion). (The tag is for the strict decoder's key
+	// matching; encoding is MarshalJSON's.)
 	Every string `json:"every"`
+	// OncePerVersion is upstream's `once_per_version`: succeed once per
+	// job version, then skip until the job's version changes. Upstream
+	// allows it only on per_pc with runs_on backend (see Validate); an
+	// agent reads it so that such a schedule decodes, and does not run it.
+	OncePerVersion bool `json:"-"`
 }
 
 // Once reports whether the policy is `once` (succeed once, skip forever).
-func (p PerPolicy) Once() bool { return p.Every == "" }
+func (p PerPolicy) Once() bool { return p.Every == "" && !p.OncePerVersion }
 
-// MarshalJSON writes "once" or {"every":"..."}.
+// MarshalJSON writes "once", "once_per_version" or {"every":"..."}.
 func (p PerPolicy) MarshalJSON() ([]byte, error) {
+	if p.OncePerVersion {
+		return []byte(`"once_per_version"`), nil
+	}
 	if p.Every == "" {
 		return []byte(`"once"`), nil
 	}
@@ -168,15 +178,20 @@ func (p PerPolicy) MarshalJSON() ([]byte, error) {
 	}{p.Every})
 }
 
-// UnmarshalJSON accepts "once" or an object with a string "every" (other
-// keys ignored); anything else is an error, as serde's untagged enum.
+// UnmarshalJSON accepts "once", "once_per_version" or an object with a
+// string "every" (other keys ignored); anything else is an error, as
+// serde's untagged enum.
 func (p *PerPolicy) UnmarshalJSON(b []byte) error {
 	var s string
 	if json.Unmarshal(b, &s) == nil {
-		if s != "once" {
-			return fmt.Errorf("%w: per-policy %q is not \"once\" or {\"every\": ...}", ErrInvalid, s)
+		switch s {
+		case "once":
+			*p = PerPolicy{}
+		case "once_per_version":
+			*p = PerPolicy{OncePerVersion: true}
+		default:
+			return fmt.Errorf("%w: per-policy %q is not \"once\", \"once_per_version\" or {\"every\": ...}", ErrInvalid, s)
 		}
-		*p = PerPolicy{}
 		return nil
 	}
 	var aux struct {
@@ -229,7 +244,10 @@ func (w When) IsEvent() bool { return w.On != nil }
 // "at 09:00 [mon-fri]", "on [startup,logon]".
 func (w When) String() string {
 	policy := func(p *PerPolicy) string {
-		if p.Once() {
+		switch {
+		case p.OncePerVersion:
+			return "once_per_version"
+		case p.Once():
 			return "once"
 		}
 		return "every " + p.Every
@@ -573,8 +591,14 @@ func (s *Schedule) Validate() error {
 	case w.On != nil && len(w.On) == 0:
 		return bad("when.on must list at least one trigger")
 	}
+	switch {
+	case s.When.PerTarget != nil && s.When.PerTarget.OncePerVersion:
+		return bad("when.per_target: once_per_version is per_pc only")
+	case s.When.PerPc != nil && s.When.PerPc.OncePerVersion && agent:
+		return bad("when.per_pc: once_per_version is backend-only; it cannot be combined with runs_on: agent")
+	}
 	for _, p := range []*PerPolicy{s.When.PerPc, s.When.PerTarget} {
-		if p != nil && !p.Once() {
+		if p != nil && !p.Once() && !p.OncePerVersion {
 			if _, err := ParseDuration(p.Every); err != nil {
 				return bad("when.every: %v", err)
 			}

@@ -363,3 +363,37 @@ func TestJobValidateUpstreamRules(t *testing.T) {
 		t.Errorf("blank script beside script_object: %v", err)
 	}
 }
+
+// TestPerPolicyOncePerVersion checks upstream's third PerPolicy variant
+// (manifest.rs PerPolicy::OncePerVersion, the bare string
+// "once_per_version"): it decodes, encodes back to the same bytes, and
+// Validate allows it only on per_pc with runs_on backend, as upstream's
+// Schedule::validate.
+func TestPerPolicyOncePerVersion(t *testing.T) {
+	doc := `{"id":"redist","when":{"per_pc":"once_per_version"},"job_id":"install-app",` +
+		`"target":{"groups":["all-pcs"],"pcs":[],"all":false},"tz":"local","runs_on":"backend","enabled":true}`
+	s, err := wire.DecodeSchedule([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.When.PerPc; p == nil || !p.OncePerVersion || p.Once() || s.When.String() != "per_pc once_per_version" {
+		t.Fatalf("decoded %+v (%s)", s.When.PerPc, s.When)
+	}
+	if b, err := wire.Marshal(s); err != nil || string(b) != doc {
+		t.Errorf("encoding %s, %v\nwant     %s", b, err, doc)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	s.RunsOn = wire.RunsOnAgent
+	if err := s.Validate(); !errors.Is(err, wire.ErrInvalid) {
+		t.Errorf("runs_on agent: Validate = %v", err)
+	}
+	s.RunsOn, s.When = wire.RunsOnBackend, wire.When{PerTarget: &wire.PerPolicy{OncePerVersion: true}}
+	if err := s.Validate(); !errors.Is(err, wire.ErrInvalid) {
+		t.Errorf("per_target: Validate = %v", err)
+	}
+	if _, err := wire.DecodeSchedule([]byte(strings.Replace(doc, "once_per_version", "once_per_versoin", 1))); !errors.Is(err, wire.ErrInvalid) {
+		t.Errorf("typo decoded: %v", err)
+	}
+}
