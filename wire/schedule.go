@@ -467,6 +467,58 @@ func (s *Schedule) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// validatePlan applies upstream's create-time checks of the flattened
+// fan-out plan (manifest.rs Schedule::validate, #917): a target that names
+// someone (or, for runs_on backend, rollout waves instead), no rollout on
+// runs_on agent, rollout waves that are listed, each with a group and a
+// delay that parses and is shorter than starting_deadline, and no
+// hand-set deadline_at (the scheduler stamps it).
+func (s *Schedule) validatePlan() error {
+	specified := s.Target.All || len(s.Target.Groups) > 0 || len(s.Target.Pcs) > 0
+	rolloutSet := len(s.Rollout) > 0 && string(s.Rollout) != "null"
+	var rollout struct {
+		Waves []struct {
+			Group string `json:"group"`
+			Delay string `json:"delay"`
+		} `json:"waves"`
+	}
+	if rolloutSet {
+		if err := json.Unmarshal(s.Rollout, &rollout); err != nil {
+			return fmt.Errorf("rollout: %v", err)
+		}
+	}
+	switch {
+	case s.RunsOn == RunsOnAgent && !specified:
+		return errors.New("target must specify at least one of all / groups / pcs: a runs_on: agent schedule with an unspecified target never fires")
+	case s.RunsOn == RunsOnAgent && rolloutSet:
+		return errors.New("rollout waves are published by the backend and are ignored by runs_on: agent schedules; drop rollout or use runs_on: backend")
+	case s.RunsOn != RunsOnAgent && !specified && len(rollout.Waves) == 0:
+		return errors.New("target must specify at least one of all / groups / pcs (or set rollout.waves)")
+	}
+	if rolloutSet {
+		if len(rollout.Waves) == 0 {
+			return errors.New("rollout.waves must list at least one wave; omit rollout for a one-shot fan-out of target")
+		}
+		deadline, deadlineErr := ParseDuration(s.StartingDeadline)
+		for i, w := range rollout.Waves {
+			if strings.TrimSpace(w.Group) == "" {
+				return fmt.Errorf("rollout.waves[%d].group must not be blank", i)
+			}
+			d, err := ParseDuration(w.Delay)
+			if err != nil {
+				return fmt.Errorf("rollout.waves[%d].delay: %v", i, err)
+			}
+			if s.StartingDeadline != "" && deadlineErr == nil && d >= deadline {
+				return fmt.Errorf("rollout.waves[%d].delay (%q) must be shorter than starting_deadline (%q)", i, w.Delay, s.StartingDeadline)
+			}
+		}
+	}
+	if s.DeadlineAt != nil {
+		return errors.New("deadline_at is computed by the scheduler (tick time + starting_deadline); set starting_deadline instead")
+	}
+	return nil
+}
+
 func checkTz(tz, what string) error {
 	if tz != TzLocal && tz != TzUTC {
 		return fmt.Errorf("%w: %s: tz %q is not local or utc", ErrInvalid, what, tz)
@@ -618,6 +670,9 @@ func (s *Schedule) Validate() error {
 		if _, err := ParseDuration(s.StartingDeadline); err != nil {
 			return bad("starting_deadline: %v", err)
 		}
+	}
+	if err := s.validatePlan(); err != nil {
+		return bad("%v", err)
 	}
 	if a := s.Active; a != nil {
 		if err := checkBounds(a.From, a.Until, s.Tz, "active"); err != nil {

@@ -141,12 +141,21 @@ func TestScheduleDefaultsAndUnknownFields(t *testing.T) {
 
 func TestScheduleValidate(t *testing.T) {
 	mk := func(mut func(*wire.Schedule)) *wire.Schedule {
-		s := &wire.Schedule{ID: "s", JobID: "j", When: wire.When{PerPc: &wire.PerPolicy{}}, Tz: wire.TzUTC, RunsOn: wire.RunsOnAgent, Enabled: true}
+		s := &wire.Schedule{ID: "s", JobID: "j", When: wire.When{PerPc: &wire.PerPolicy{}}, Target: wire.Target{Groups: []string{"g"}},
+			Tz: wire.TzUTC, RunsOn: wire.RunsOnAgent, Enabled: true}
 		mut(s)
 		return s
 	}
 	if err := mk(func(*wire.Schedule) {}).Validate(); err != nil {
 		t.Fatalf("valid: %v", err)
+	}
+	// A backend schedule may name its targets by rollout waves alone.
+	waves := mk(func(s *wire.Schedule) {
+		s.RunsOn, s.Target, s.StartingDeadline = wire.RunsOnBackend, wire.Target{}, "1h"
+		s.Rollout = json.RawMessage(`{"strategy":"wave","waves":[{"group":"canary","delay":"0s"},{"group":"all","delay":"30m"}]}`)
+	})
+	if err := waves.Validate(); err != nil {
+		t.Errorf("rollout waves: %v", err)
 	}
 	one := uint32(1)
 	for name, mut := range map[string]func(*wire.Schedule){
@@ -183,6 +192,27 @@ func TestScheduleValidate(t *testing.T) {
 		"retry max": func(s *wire.Schedule) {
 			s.OnFailure = &wire.OnFailure{Retry: &wire.ScheduleRetry{Max: 11, Backoff: "1m"}}
 		},
+		// manifest.rs Schedule::validate #917: the fan-out plan.
+		"no target on agent":   func(s *wire.Schedule) { s.Target = wire.Target{} },
+		"no target on backend": func(s *wire.Schedule) { s.Target = wire.Target{}; s.RunsOn = wire.RunsOnBackend },
+		"rollout on agent":     func(s *wire.Schedule) { s.Rollout = json.RawMessage(`{"waves":[{"group":"g","delay":"0s"}]}`) },
+		"rollout no waves": func(s *wire.Schedule) {
+			s.RunsOn = wire.RunsOnBackend
+			s.Rollout = json.RawMessage(`{"strategy":"wave","waves":[]}`)
+		},
+		"rollout blank group": func(s *wire.Schedule) {
+			s.RunsOn = wire.RunsOnBackend
+			s.Rollout = json.RawMessage(`{"waves":[{"group":" ","delay":"0s"}]}`)
+		},
+		"rollout bad delay": func(s *wire.Schedule) {
+			s.RunsOn = wire.RunsOnBackend
+			s.Rollout = json.RawMessage(`{"waves":[{"group":"g","delay":"later"}]}`)
+		},
+		"wave past deadline": func(s *wire.Schedule) {
+			s.RunsOn, s.StartingDeadline = wire.RunsOnBackend, "30m"
+			s.Rollout = json.RawMessage(`{"waves":[{"group":"g","delay":"0s"},{"group":"h","delay":"30m"}]}`)
+		},
+		"deadline_at set": func(s *wire.Schedule) { at := time.Now(); s.DeadlineAt = &at },
 	} {
 		if err := mk(mut).Validate(); !errors.Is(err, wire.ErrInvalid) {
 			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
