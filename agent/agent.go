@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -509,7 +508,7 @@ func (a *Agent) startupEvent(now time.Time) wire.ObsEvent {
 	} else if secs := bt.Unix(); secs > 0 {
 		p.BootTime = &secs
 	}
-	payload, _ := json.Marshal(p) // cannot fail: a string and an integer
+	payload, _ := wire.Marshal(p) // cannot fail: a string and an integer
 	id := uuid.New()
 	return wire.ObsEvent{
 		At: now, Kind: wire.KindAgentOnline, Source: wire.SourceStartup,

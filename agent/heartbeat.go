@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -109,7 +108,7 @@ func (a *Agent) publishCore(subj string, v any) {
 	if !a.nc.IsConnected() {
 		return
 	}
-	b, err := json.Marshal(v)
+	b, err := wire.Marshal(v) // serde_json's bytes: no \u003c escapes
 	if err != nil {
 		a.log.Error("cannot encode", "subject", subj, "err", err)
 		return
@@ -295,7 +294,7 @@ func (a *Agent) onPing(m *nats.Msg) {
 		a.counters.requestsDropped.Add(1)
 		return
 	}
-	b, err := json.Marshal(a.pingReply(time.Now()))
+	b, err := wire.Marshal(a.pingReply(time.Now()))
 	if err == nil {
 		err = m.Respond(b)
 	}

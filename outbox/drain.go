@@ -618,7 +618,7 @@ func (d *drainer[T]) publishOne(c cand, raw []byte) {
 			v, err = o.opts.Prepare(d.ctx, id, v)
 		}
 		if err == nil {
-			out, err = json.Marshal(v)
+			out, err = encodeJSON(v)
 		}
 		if err != nil {
 			d.itemError(c, f, nil, fmt.Errorf("outbox: prepare: %w", err))

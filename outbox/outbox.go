@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -170,7 +171,7 @@ func (o *Outbox[T]) SetJetStream(js jetstream.JetStream) {
 func (o *Outbox[T]) Enqueue(ctx context.Context, v T) (string, error) {
 	o.inEnqueue.Add(1)
 	defer o.inEnqueue.Add(-1)
-	data, err := json.Marshal(v)
+	data, err := encodeJSON(v)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrEncode, err)
 	}
@@ -747,4 +748,18 @@ func (o *Outbox[T]) loadLegacy(ents []fs.DirEntry) error {
 		o.pending += seg.count()
 	}
 	return nil
+}
+
+// encodeJSON is json.Marshal without HTML escaping: '<', '>' and '&' are
+// written as themselves, as upstream's serde_json writes them (see
+// docs/protocol.md), not as \u003c escapes; what a wire type's MarshalJSON
+// returns is published byte for byte.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"encoding/json"
 	"strconv"
 	"sync"
 	"time"
@@ -104,7 +103,7 @@ func (t *Tracker) Report(d Decision, requestID string, at time.Time, emit func(w
 		from := t.last.Kind()
 		p.From = &from
 	}
-	b, _ := json.Marshal(p) // cannot fail: strings and bools
+	b, _ := wire.Marshal(p) // cannot fail: strings and bools; no \u003c escapes, as serde_json
 	ev := wire.ObsEvent{At: at, Kind: d.Outcome.Kind(), Source: wire.SourceCommandSign, Payload: b}
 	if err := emit(ev); err != nil {
 		return err
@@ -125,7 +124,7 @@ func AuditEvent(d Decision, requestID string, at time.Time) wire.ObsEvent {
 		Outcome: d.Outcome.Kind(), Reason: d.Reason, RequestID: shorten(requestID),
 		Subject: d.Subject, SignedAtMs: d.At.UnixMilli(), Refused: !d.Allowed,
 	}
-	b, _ := json.Marshal(p) // cannot fail
+	b, _ := wire.Marshal(p) // cannot fail; no \u003c escapes, as serde_json
 	return wire.ObsEvent{At: at, Kind: KindAudit, Source: wire.SourceCommandSign, Payload: b}
 }
 

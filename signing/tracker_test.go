@@ -126,3 +126,19 @@ func TestOutcomeAdvice(t *testing.T) {
 		t.Errorf("unprovisioned advice %q does not name %s", a, keyringLocation())
 	}
 }
+
+// TestTrackerPayloadUnescaped checks that the payload is written as
+// serde_json writes strings: '<', '>' and '&' as themselves, not \u003c.
+func TestTrackerPayloadUnescaped(t *testing.T) {
+	var tr Tracker
+	var got wire.ObsEvent
+	d := Decision{Outcome: OutcomeUnknownKid, Kid: "k<1>&", Reason: "kid <k1> & co not in keyring", Enforcing: true}
+	if err := tr.Report(d, "req-1", time.UnixMilli(1_800_000_000_000).UTC(), func(ev wire.ObsEvent) error { got = ev; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"from":null,"to":"command_signature_unknown_key","kid":"k<1>&","reason":"kid <k1> & co not in keyring",` +
+		`"request_id":"req-1","enforcing":true,"refused":true}`
+	if string(got.Payload) != want {
+		t.Errorf("payload %s\nwant    %s", got.Payload, want)
+	}
+}

@@ -164,7 +164,7 @@ func (c Command) MarshalJSON() ([]byte, error) {
 		JitterSecs         *int64           `json:"jitter_secs"`
 		RunAs              string           `json:"run_as"`
 		Cwd                string           `json:"cwd,omitempty"`
-		DeadlineAt         *time.Time       `json:"deadline_at,omitempty"`
+		DeadlineAt         *chronoTime      `json:"deadline_at,omitempty"`
 		Staleness          Staleness        `json:"staleness"`
 		Emit               *Emit            `json:"emit,omitempty"`
 		Check              *CheckHint       `json:"check,omitempty"`
@@ -175,7 +175,7 @@ func (c Command) MarshalJSON() ([]byte, error) {
 	w := wireCommand{
 		BypassLocalLimit: c.BypassLocalLimit, ID: c.ID, Version: c.Version, RequestID: c.RequestID,
 		Shell: c.Shell, Script: c.Script, ScriptObject: c.ScriptObject, ScriptObjectSHA256: c.ScriptObjectSHA256,
-		TimeoutSecs: c.TimeoutSecs, RunAs: c.EffectiveRunAs(), Cwd: c.Cwd, DeadlineAt: c.DeadlineAt,
+		TimeoutSecs: c.TimeoutSecs, RunAs: c.EffectiveRunAs(), Cwd: c.Cwd, DeadlineAt: chronoTimePtr(c.DeadlineAt),
 		Staleness: Staleness{Mode: StalenessCached}, Emit: c.Emit, Check: c.Check, Collect: c.Collect,
 		Retry: c.Retry, Finalize: c.Finalize,
 	}

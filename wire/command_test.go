@@ -22,7 +22,7 @@ const (
 		"jitter_secs": 30,
 		"run_as": "system_gui",
 		"cwd": "C:\\ProgramData\\kanade",
-		"deadline_at": "2026-03-01T10:15:00.5Z",
+		"deadline_at": "2026-03-01T10:15:00.500Z",
 		"staleness": {"mode": "strict", "max_cache_age": "10m"},
 		"emit": {"type": "events"},
 		"retry": {"max": 2, "backoff_secs": 15},

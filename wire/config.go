@@ -87,6 +87,27 @@ func (c *ConfigScope) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON encodes c as upstream's serde derive does (every unset field
+// omitted), with process_perf_expires_at written as chrono writes it (see
+// Marshal).
+func (c ConfigScope) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		MaxLocalConcurrent   *int        `json:"max_local_concurrent,omitempty"`
+		TargetVersion        *string     `json:"target_version,omitempty"`
+		TargetVersionJitter  *string     `json:"target_version_jitter,omitempty"`
+		HeartbeatInterval    *string     `json:"heartbeat_interval,omitempty"`
+		HostPerfInterval     *string     `json:"host_perf_interval,omitempty"`
+		ProcessPerfEnabled   *bool       `json:"process_perf_enabled,omitempty"`
+		ProcessPerfExpiresAt *chronoTime `json:"process_perf_expires_at,omitempty"`
+		ProcessPerfTopN      *uint32     `json:"process_perf_top_n,omitempty"`
+		ClientDisplayName    *string     `json:"client_display_name,omitempty"`
+		InventoryInterval    *string     `json:"inventory_interval,omitempty"`
+	}{
+		c.MaxLocalConcurrent, c.TargetVersion, c.TargetVersionJitter, c.HeartbeatInterval, c.HostPerfInterval,
+		c.ProcessPerfEnabled, chronoTimePtr(c.ProcessPerfExpiresAt), c.ProcessPerfTopN, c.ClientDisplayName, c.InventoryInterval,
+	})
+}
+
 func checkLocalConcurrent(p *int) error {
 	if p != nil && (*p < 1 || int64(*p) > math.MaxUint32) {
 		return fmt.Errorf("%w: config scope: max_local_concurrent %d is not in 1..%d", ErrInvalid, *p, uint32(math.MaxUint32))

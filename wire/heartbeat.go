@@ -76,7 +76,7 @@ func (h Heartbeat) MarshalJSON() ([]byte, error) {
 	}
 	return marshal(struct {
 		PcID                  string                 `json:"pc_id"`
-		At                    time.Time              `json:"at"`
+		At                    chronoTime             `json:"at"`
 		AgentVersion          string                 `json:"agent_version"`
 		Hostname              string                 `json:"hostname,omitempty"`
 		OSFamily              string                 `json:"os_family,omitempty"`
@@ -92,7 +92,7 @@ func (h Heartbeat) MarshalJSON() ([]byte, error) {
 		CommandProtocols      []string               `json:"command_protocols,omitempty"`
 		Outbox                map[string]OutboxStats `json:"outbox,omitempty"`
 	}{
-		h.PcID, h.At, h.AgentVersion, h.Hostname, h.OSFamily, jsonFloatPtr(h.AgentCPUPct), h.AgentRSSBytes,
+		h.PcID, chronoTime(h.At), h.AgentVersion, h.Hostname, h.OSFamily, jsonFloatPtr(h.AgentCPUPct), h.AgentRSSBytes,
 		h.AgentDiskReadBytes, h.AgentDiskWrittenBytes, h.QuarantinedVersions, h.LastLogonUser, h.LastLogonDisplayName,
 		keys, h.Enforcing, h.CommandProtocols, h.Outbox,
 	})
@@ -161,7 +161,7 @@ func (h HostPerf) MarshalJSON() ([]byte, error) {
 	}
 	return marshal(struct {
 		PcID                   string     `json:"pc_id"`
-		At                     time.Time  `json:"at"`
+		At                     chronoTime `json:"at"`
 		CPUPct                 *jsonFloat `json:"cpu_pct,omitempty"`
 		CPUCount               int        `json:"cpu_count"`
 		MemUsedBytes           uint64     `json:"mem_used_bytes"`
@@ -173,7 +173,7 @@ func (h HostPerf) MarshalJSON() ([]byte, error) {
 		NetRxBytesPerSec       *jsonFloat `json:"net_rx_bytes_per_sec,omitempty"`
 		NetTxBytesPerSec       *jsonFloat `json:"net_tx_bytes_per_sec,omitempty"`
 	}{
-		h.PcID, h.At, rate(h.CPUPct), h.CPUCount, h.MemUsedBytes, h.MemTotalBytes, h.SwapUsedBytes, h.SwapTotalBytes,
+		h.PcID, chronoTime(h.At), rate(h.CPUPct), h.CPUCount, h.MemUsedBytes, h.MemTotalBytes, h.SwapUsedBytes, h.SwapTotalBytes,
 		rate(h.DiskReadBytesPerSec), rate(h.DiskWrittenBytesPerSec), rate(h.NetRxBytesPerSec), rate(h.NetTxBytesPerSec),
 	})
 }

@@ -37,6 +37,19 @@ type InventoryReport struct {
 	Data map[string]any `json:"data"`
 }
 
+// MarshalJSON encodes r with its timestamp written as upstream's chrono
+// writes one (see Marshal).
+func (r InventoryReport) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		PcID      string         `json:"pc_id"`
+		At        chronoTime     `json:"at"`
+		Category  string         `json:"category"`
+		Collector string         `json:"collector"`
+		Hash      string         `json:"hash"`
+		Data      map[string]any `json:"data"`
+	}{r.PcID, chronoTime(r.At), r.Category, r.Collector, r.Hash, r.Data})
+}
+
 // HashData returns the hex SHA-256 of the canonical JSON encoding of data:
 // object keys sorted (encoding/json sorts map keys, so equal data gives an
 // equal hash whatever the order it was built in), no insignificant

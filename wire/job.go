@@ -57,11 +57,16 @@ type Job struct {
 	Tier json.RawMessage `json:"tier,omitempty"`
 }
 
-// JobExecute is a job's execute block. Exactly one script source is set
-// upstream at write time; an agent uses Script when non-empty, else
-// ScriptObject.
+// JobExecute is a job's execute block (upstream's manifest.rs Execute,
+// fields in its order). Exactly one script source is set upstream at write
+// time; an agent uses Script when non-empty, else ScriptObject.
 type JobExecute struct {
-	// Shell is powershell or cmd upstream; this agent also accepts pwsh and sh (ours).
+	// BypassLocalLimit runs the job's commands without waiting for the
+	// agent's concurrency limiter (copied onto Command.BypassLocalLimit,
+	// as upstream's schedulers do); omitted when false. Upstream's first
+	// field.
+	BypassLocalLimit bool `json:"bypass_local_limit,omitempty"`
+	// Shell is powershell, pwsh, cmd or sh (upstream ExecuteShell).
 	Shell string `json:"shell"`
 	// Script is the inline body; empty counts as unset.
 	Script string `json:"script,omitempty"`
@@ -75,10 +80,6 @@ type JobExecute struct {
 	RunAs string `json:"run_as"`
 	// Cwd is the working directory.
 	Cwd string `json:"cwd,omitempty"`
-	// BypassLocalLimit runs the job's commands without waiting for the
-	// agent's concurrency limiter (copied onto Command.BypassLocalLimit,
-	// as upstream's schedulers do); omitted when false.
-	BypassLocalLimit bool `json:"bypass_local_limit,omitempty"`
 }
 
 // JobEmit is a job's emit block.
@@ -101,8 +102,9 @@ type JobFinalize struct {
 	RunAs string `json:"run_as"`
 	// Cwd is the working directory.
 	Cwd string `json:"cwd,omitempty"`
-	// OnEachBundle runs the hook once per uploaded collect bundle.
-	OnEachBundle bool `json:"on_each_bundle,omitempty"`
+	// OnEachBundle runs the hook once per uploaded collect bundle; always
+	// written (upstream: #[serde(default)] without skip).
+	OnEachBundle bool `json:"on_each_bundle"`
 }
 
 // DefaultJobTimeout is the run timeout of a job whose execute.timeout does
@@ -248,9 +250,14 @@ func DecodeJob(b []byte) (*Job, error) {
 }
 
 // Validate applies upstream's create-time checks that concern the agent
-// (Manifest::validate): exactly one script source, a parseable timeout,
-// emit not combined with inventory/check/collect/feed, a finalize with a
-// non-empty script, a parseable timeout and not cmd.
+// (manifest.rs Manifest::validate and Execute::validate_script_source):
+// exactly one script source (a blank or whitespace-only script counts as
+// unset), a script_object of the form <name>/<version> with each half
+// [A-Za-z0-9._-], a parseable timeout, a tier of endpoint or controller,
+// emit not combined with inventory/check/collect/feed, a collect hint with
+// a name and a parseable max_size, and a finalize with a non-empty script,
+// a parseable timeout, a shell that is neither cmd nor sh, and
+// on_each_bundle only with a collect hint.
 func (j *Job) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: job %q: %s", ErrInvalid, j.ID, fmt.Sprintf(format, a...))
@@ -259,7 +266,7 @@ func (j *Job) Validate() error {
 		return bad("id is empty")
 	}
 	n := 0
-	for _, set := range []bool{j.Execute.Script != "", j.Execute.ScriptFile != "", j.Execute.ScriptObject != ""} {
+	for _, set := range []bool{strings.TrimSpace(j.Execute.Script) != "", j.Execute.ScriptFile != "", j.Execute.ScriptObject != ""} {
 		if set {
 			n++
 		}
@@ -267,8 +274,17 @@ func (j *Job) Validate() error {
 	if n != 1 {
 		return bad("execute: exactly one of script, script_file, script_object must be set")
 	}
+	if o := j.Execute.ScriptObject; o != "" {
+		name, version, ok := strings.Cut(o, "/")
+		if !ok || !isResourceID(name) || !isResourceID(version) {
+			return bad("execute.script_object must be <name>/<version> with each half [A-Za-z0-9._-] (got %q)", o)
+		}
+	}
 	if _, err := ParseDuration(j.Execute.Timeout); err != nil {
 		return bad("execute.timeout: %v", err)
+	}
+	if len(j.Tier) > 0 && string(j.Tier) != "null" && string(j.Tier) != `"endpoint"` && string(j.Tier) != `"controller"` {
+		return bad("tier %s is not endpoint or controller", truncateForError(string(j.Tier)))
 	}
 	if j.Emit != nil && (len(j.Inventory) > 0 || len(j.Check) > 0 || len(j.Collect) > 0 || len(j.Feed) > 0 && string(j.Feed) != "[]") {
 		return bad("emit: is incompatible with inventory: / check: / collect: / feed:")
@@ -280,8 +296,28 @@ func (j *Job) Validate() error {
 		if _, err := ParseDuration(f.Timeout); err != nil {
 			return bad("finalize.timeout: %v", err)
 		}
-		if f.Shell == ShellCmd {
-			return bad("finalize.shell: cmd is not supported for finalize hooks")
+		if f.Shell == ShellCmd || f.Shell == ShellSh {
+			return bad("finalize.shell: cmd and sh are not supported for finalize hooks; use powershell or pwsh")
+		}
+		if f.OnEachBundle && (len(j.Collect) == 0 || string(j.Collect) == "null") {
+			return bad("finalize.on_each_bundle: true requires a collect: hint")
+		}
+	}
+	if len(j.Collect) > 0 && string(j.Collect) != "null" {
+		var c CollectHint
+		if err := json.Unmarshal(j.Collect, &c); err != nil {
+			return bad("collect: %v", err)
+		}
+		if strings.TrimSpace(c.Name) == "" {
+			return bad("collect.name must not be empty")
+		}
+		if strings.TrimSpace(c.FilesField) == "" {
+			return bad("collect.files_field must not be empty")
+		}
+		if c.MaxSize != "" {
+			if _, err := ParseSize(c.MaxSize); err != nil {
+				return bad("collect.max_size: %v", err)
+			}
 		}
 	}
 	for _, t := range j.Tags {
@@ -320,4 +356,20 @@ func (j *Job) LoweredFinalize() (*FinalizeCommand, error) {
 	}
 	return &FinalizeCommand{Shell: f.Shell, Script: f.Script, TimeoutSecs: secs, RunAs: runAs,
 		Cwd: f.Cwd, OnEachBundle: f.OnEachBundle}, nil
+}
+
+// isResourceID reports whether s is a non-empty upstream resource id:
+// only ASCII letters, digits, '.', '_' and '-' (manifest.rs
+// is_valid_resource_id).
+func isResourceID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

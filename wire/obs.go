@@ -32,14 +32,16 @@ type ObsEvent struct {
 	// (pc_id, source, event_record_id). Empty means none: encoded as null,
 	// as upstream's Option<String> is.
 	EventRecordID string `json:"event_record_id,omitempty"`
-	// Payload is any JSON describing the event; always sent (null when unset).
+	// Payload is any JSON describing the event; always sent (null when
+	// unset), rewritten as upstream's serde_json::Value is written (keys
+	// sorted; see MarshalJSON).
 	Payload json.RawMessage `json:"payload"`
 }
 
 // obsEventWire is ObsEvent as upstream encodes it.
 type obsEventWire struct {
 	PcID          string          `json:"pc_id"`
-	At            time.Time       `json:"at"`
+	At            chronoTime      `json:"at"`
 	Kind          string          `json:"kind"`
 	Source        string          `json:"source"`
 	EventRecordID *string         `json:"event_record_id"`
@@ -47,9 +49,18 @@ type obsEventWire struct {
 }
 
 // MarshalJSON encodes e as upstream does: every field present,
-// event_record_id and payload null when unset.
+// event_record_id and payload null when unset, and the payload written as
+// serde_json writes a serde_json::Value (upstream's payload type): object
+// keys sorted, numbers and strings in serde_json's form (see serdeValue).
+// A payload that cannot be rewritten so is sent as it is.
 func (e ObsEvent) MarshalJSON() ([]byte, error) {
-	w := obsEventWire{PcID: e.PcID, At: e.At, Kind: e.Kind, Source: e.Source, Payload: e.Payload}
+	payload := e.Payload
+	if len(payload) > 0 {
+		if v, err := serdeValue(payload); err == nil {
+			payload = v
+		}
+	}
+	w := obsEventWire{PcID: e.PcID, At: chronoTime(e.At), Kind: e.Kind, Source: e.Source, Payload: payload}
 	if e.EventRecordID != "" {
 		w.EventRecordID = &e.EventRecordID
 	}

@@ -44,9 +44,9 @@ func (p ProcessPerf) MarshalJSON() ([]byte, error) {
 	}
 	return marshal(struct {
 		PcID      string            `json:"pc_id"`
-		At        time.Time         `json:"at"`
+		At        chronoTime        `json:"at"`
 		Processes []ProcessSnapshot `json:"processes"`
-	}{p.PcID, p.At, procs})
+	}{p.PcID, chronoTime(p.At), procs})
 }
 
 // MarshalJSON encodes s with its floats written as serde_json writes them

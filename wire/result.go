@@ -75,10 +75,52 @@ type EventStarted struct {
 	ManifestID string `json:"manifest_id"`
 	// Version is the command's version; always sent.
 	Version string `json:"version"`
-	// ResultID is the result_id the ExecResult of this run will carry; always sent.
+	// ResultID is the result_id the ExecResult of this run will carry; always sent (ours).
 	ResultID string `json:"result_id"`
 	// RequestID is the command's request_id; always sent (ours).
 	RequestID string `json:"request_id"`
+}
+
+// MarshalJSON encodes r with its timestamps written as upstream's chrono
+// writes them (see Marshal).
+func (r ExecResult) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		ResultID        string     `json:"result_id"`
+		RequestID       string     `json:"request_id"`
+		ExecID          string     `json:"exec_id,omitempty"`
+		ParentResultID  string     `json:"parent_result_id,omitempty"`
+		PcID            string     `json:"pc_id"`
+		ExitCode        int32      `json:"exit_code"`
+		Skipped         bool       `json:"skipped,omitempty"`
+		Stdout          string     `json:"stdout"`
+		Stderr          string     `json:"stderr"`
+		StartedAt       chronoTime `json:"started_at"`
+		FinishedAt      chronoTime `json:"finished_at"`
+		StdoutObject    string     `json:"stdout_object,omitempty"`
+		StderrObject    string     `json:"stderr_object,omitempty"`
+		ManifestID      string     `json:"manifest_id,omitempty"`
+		CollectObject   string     `json:"collect_object,omitempty"`
+		StdoutTruncated bool       `json:"stdout_truncated,omitempty"`
+		StderrTruncated bool       `json:"stderr_truncated,omitempty"`
+	}{
+		r.ResultID, r.RequestID, r.ExecID, r.ParentResultID, r.PcID, r.ExitCode, r.Skipped, r.Stdout, r.Stderr,
+		chronoTime(r.StartedAt), chronoTime(r.FinishedAt), r.StdoutObject, r.StderrObject, r.ManifestID, r.CollectObject,
+		r.StdoutTruncated, r.StderrTruncated,
+	})
+}
+
+// MarshalJSON encodes e with its timestamp written as upstream's chrono
+// writes it (see Marshal).
+func (e EventStarted) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		ExecID     string     `json:"exec_id"`
+		PcID       string     `json:"pc_id"`
+		StartedAt  chronoTime `json:"started_at"`
+		ManifestID string     `json:"manifest_id"`
+		Version    string     `json:"version"`
+		ResultID   string     `json:"result_id"`
+		RequestID  string     `json:"request_id"`
+	}{e.ExecID, e.PcID, chronoTime(e.StartedAt), e.ManifestID, e.Version, e.ResultID, e.RequestID})
 }
 
 // DecodeExecResult decodes an ExecResult.

@@ -148,18 +148,28 @@ type When struct {
 	On []string `json:"on,omitempty"`
 }
 
-// PerPolicy is upstream's untagged `once` | `{"every": "<humantime>"}`.
+// PerPolicy is upstream's untagged `once` | `once_per_version` |
+// `{"every": "<humantime>"}` (manifest.rs PerPolicy).
 type PerPolicy struct {
-	// Every is the re-arm interval; empty means once. (The tag is for the
-	// strict decoder's key matching; encoding is MarshalJSON's.)
+	// Every is the re-arm interval; empty means once (or once per version,
+	// see OncePerVersion). (The tag is for the strict decoder's key
+	// matching; encoding is MarshalJSON's.)
 	Every string `json:"every"`
+	// OncePerVersion is upstream's `once_per_version`: succeed once per
+	// job version, then skip until the job's version changes. Upstream
+	// allows it only on per_pc with runs_on backend (see Validate); an
+	// agent reads it so that such a schedule decodes, and does not run it.
+	OncePerVersion bool `json:"-"`
 }
 
 // Once reports whether the policy is `once` (succeed once, skip forever).
-func (p PerPolicy) Once() bool { return p.Every == "" }
+func (p PerPolicy) Once() bool { return p.Every == "" && !p.OncePerVersion }
 
-// MarshalJSON writes "once" or {"every":"..."}.
+// MarshalJSON writes "once", "once_per_version" or {"every":"..."}.
 func (p PerPolicy) MarshalJSON() ([]byte, error) {
+	if p.OncePerVersion {
+		return []byte(`"once_per_version"`), nil
+	}
 	if p.Every == "" {
 		return []byte(`"once"`), nil
 	}
@@ -168,15 +178,20 @@ func (p PerPolicy) MarshalJSON() ([]byte, error) {
 	}{p.Every})
 }
 
-// UnmarshalJSON accepts "once" or an object with a string "every" (other
-// keys ignored); anything else is an error, as serde's untagged enum.
+// UnmarshalJSON accepts "once", "once_per_version" or an object with a
+// string "every" (other keys ignored); anything else is an error, as
+// serde's untagged enum.
 func (p *PerPolicy) UnmarshalJSON(b []byte) error {
 	var s string
 	if json.Unmarshal(b, &s) == nil {
-		if s != "once" {
-			return fmt.Errorf("%w: per-policy %q is not \"once\" or {\"every\": ...}", ErrInvalid, s)
+		switch s {
+		case "once":
+			*p = PerPolicy{}
+		case "once_per_version":
+			*p = PerPolicy{OncePerVersion: true}
+		default:
+			return fmt.Errorf("%w: per-policy %q is not \"once\", \"once_per_version\" or {\"every\": ...}", ErrInvalid, s)
 		}
-		*p = PerPolicy{}
 		return nil
 	}
 	var aux struct {
@@ -229,7 +244,10 @@ func (w When) IsEvent() bool { return w.On != nil }
 // "at 09:00 [mon-fri]", "on [startup,logon]".
 func (w When) String() string {
 	policy := func(p *PerPolicy) string {
-		if p.Once() {
+		switch {
+		case p.OncePerVersion:
+			return "once_per_version"
+		case p.Once():
 			return "once"
 		}
 		return "every " + p.Every
@@ -449,6 +467,58 @@ func (s *Schedule) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// validatePlan applies upstream's create-time checks of the flattened
+// fan-out plan (manifest.rs Schedule::validate, #917): a target that names
+// someone (or, for runs_on backend, rollout waves instead), no rollout on
+// runs_on agent, rollout waves that are listed, each with a group and a
+// delay that parses and is shorter than starting_deadline, and no
+// hand-set deadline_at (the scheduler stamps it).
+func (s *Schedule) validatePlan() error {
+	specified := s.Target.All || len(s.Target.Groups) > 0 || len(s.Target.Pcs) > 0
+	rolloutSet := len(s.Rollout) > 0 && string(s.Rollout) != "null"
+	var rollout struct {
+		Waves []struct {
+			Group string `json:"group"`
+			Delay string `json:"delay"`
+		} `json:"waves"`
+	}
+	if rolloutSet {
+		if err := json.Unmarshal(s.Rollout, &rollout); err != nil {
+			return fmt.Errorf("rollout: %v", err)
+		}
+	}
+	switch {
+	case s.RunsOn == RunsOnAgent && !specified:
+		return errors.New("target must specify at least one of all / groups / pcs: a runs_on: agent schedule with an unspecified target never fires")
+	case s.RunsOn == RunsOnAgent && rolloutSet:
+		return errors.New("rollout waves are published by the backend and are ignored by runs_on: agent schedules; drop rollout or use runs_on: backend")
+	case s.RunsOn != RunsOnAgent && !specified && len(rollout.Waves) == 0:
+		return errors.New("target must specify at least one of all / groups / pcs (or set rollout.waves)")
+	}
+	if rolloutSet {
+		if len(rollout.Waves) == 0 {
+			return errors.New("rollout.waves must list at least one wave; omit rollout for a one-shot fan-out of target")
+		}
+		deadline, deadlineErr := ParseDuration(s.StartingDeadline)
+		for i, w := range rollout.Waves {
+			if strings.TrimSpace(w.Group) == "" {
+				return fmt.Errorf("rollout.waves[%d].group must not be blank", i)
+			}
+			d, err := ParseDuration(w.Delay)
+			if err != nil {
+				return fmt.Errorf("rollout.waves[%d].delay: %v", i, err)
+			}
+			if s.StartingDeadline != "" && deadlineErr == nil && d >= deadline {
+				return fmt.Errorf("rollout.waves[%d].delay (%q) must be shorter than starting_deadline (%q)", i, w.Delay, s.StartingDeadline)
+			}
+		}
+	}
+	if s.DeadlineAt != nil {
+		return errors.New("deadline_at is computed by the scheduler (tick time + starting_deadline); set starting_deadline instead")
+	}
+	return nil
+}
+
 func checkTz(tz, what string) error {
 	if tz != TzLocal && tz != TzUTC {
 		return fmt.Errorf("%w: %s: tz %q is not local or utc", ErrInvalid, what, tz)
@@ -478,7 +548,28 @@ func (s Schedule) MarshalJSON() ([]byte, error) {
 	if w.RunsOn == "" {
 		w.RunsOn = RunsOnBackend
 	}
-	return marshal(w)
+	// plain with deadline_at written as chrono writes it (see Marshal).
+	return marshal(struct {
+		ID               string          `json:"id"`
+		When             When            `json:"when"`
+		JobID            string          `json:"job_id"`
+		Target           Target          `json:"target"`
+		Rollout          json.RawMessage `json:"rollout,omitempty"`
+		Jitter           string          `json:"jitter,omitempty"`
+		DeadlineAt       *chronoTime     `json:"deadline_at,omitempty"`
+		Active           *Active         `json:"active,omitempty"`
+		Constraints      *Constraints    `json:"constraints,omitempty"`
+		OnFailure        *OnFailure      `json:"on_failure,omitempty"`
+		Tz               string          `json:"tz"`
+		StartingDeadline string          `json:"starting_deadline,omitempty"`
+		RunsOn           string          `json:"runs_on"`
+		Enabled          bool            `json:"enabled"`
+		Tags             []string        `json:"tags,omitempty"`
+		Origin           json.RawMessage `json:"origin,omitempty"`
+	}{
+		w.ID, w.When, w.JobID, w.Target, w.Rollout, w.Jitter, chronoTimePtr(w.DeadlineAt), w.Active, w.Constraints,
+		w.OnFailure, w.Tz, w.StartingDeadline, w.RunsOn, w.Enabled, w.Tags, w.Origin,
+	})
 }
 
 // UnmarshalJSON decodes a Freeze with tz defaulting to local.
@@ -552,8 +643,14 @@ func (s *Schedule) Validate() error {
 	case w.On != nil && len(w.On) == 0:
 		return bad("when.on must list at least one trigger")
 	}
+	switch {
+	case s.When.PerTarget != nil && s.When.PerTarget.OncePerVersion:
+		return bad("when.per_target: once_per_version is per_pc only")
+	case s.When.PerPc != nil && s.When.PerPc.OncePerVersion && agent:
+		return bad("when.per_pc: once_per_version is backend-only; it cannot be combined with runs_on: agent")
+	}
 	for _, p := range []*PerPolicy{s.When.PerPc, s.When.PerTarget} {
-		if p != nil && !p.Once() {
+		if p != nil && !p.Once() && !p.OncePerVersion {
 			if _, err := ParseDuration(p.Every); err != nil {
 				return bad("when.every: %v", err)
 			}
@@ -573,6 +670,9 @@ func (s *Schedule) Validate() error {
 		if _, err := ParseDuration(s.StartingDeadline); err != nil {
 			return bad("starting_deadline: %v", err)
 		}
+	}
+	if err := s.validatePlan(); err != nil {
+		return bad("%v", err)
 	}
 	if a := s.Active; a != nil {
 		if err := checkBounds(a.From, a.Until, s.Tz, "active"); err != nil {

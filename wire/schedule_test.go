@@ -24,11 +24,13 @@ const (
 	upstreamJobMinimal = `{"id":"echo-test","version":"0.0.1","description":null,` +
 		`"execute":{"shell":"powershell","script":"echo 'kanade'","timeout":"30s","run_as":"system"},` +
 		`"require_approval":false,"inventory":null,"emit":null,"check":null,"staleness":{"mode":"cached"}}`
-	upstreamJobFull = `{"id":"collect-fin","version":"0.1.0","description":"diag","execute":{"shell":"powershell","script_object":"collect/0.1.0",` +
+	// manifest.rs Manifest: Execute writes bypass_local_limit first (when
+	// true), FinalizeSpec always writes on_each_bundle.
+	upstreamJobFull = `{"id":"collect-fin","version":"0.1.0","description":"diag","execute":{"bypass_local_limit":true,"shell":"powershell","script_object":"collect/0.1.0",` +
 		`"timeout":"120s","run_as":"user","cwd":"C:\\temp"},"require_approval":true,"inventory":null,"emit":null,` +
 		`"check":{"name":"bitlocker","status_field":"status","detail_field":"detail","fleet":true,"health":true},` +
 		`"collect":{"name":"diag","max_size":"50MB","files_field":"files"},"staleness":{"mode":"strict","max_cache_age":"0s"},` +
-		`"tags":["security"],"finalize":{"shell":"powershell","script":"Write-Output cleanup","timeout":"30s","run_as":"system"}}`
+		`"tags":["security"],"finalize":{"shell":"powershell","script":"Write-Output cleanup","timeout":"30s","run_as":"system","on_each_bundle":false}}`
 )
 
 func TestScheduleUpstreamRoundTrip(t *testing.T) {
@@ -139,12 +141,21 @@ func TestScheduleDefaultsAndUnknownFields(t *testing.T) {
 
 func TestScheduleValidate(t *testing.T) {
 	mk := func(mut func(*wire.Schedule)) *wire.Schedule {
-		s := &wire.Schedule{ID: "s", JobID: "j", When: wire.When{PerPc: &wire.PerPolicy{}}, Tz: wire.TzUTC, RunsOn: wire.RunsOnAgent, Enabled: true}
+		s := &wire.Schedule{ID: "s", JobID: "j", When: wire.When{PerPc: &wire.PerPolicy{}}, Target: wire.Target{Groups: []string{"g"}},
+			Tz: wire.TzUTC, RunsOn: wire.RunsOnAgent, Enabled: true}
 		mut(s)
 		return s
 	}
 	if err := mk(func(*wire.Schedule) {}).Validate(); err != nil {
 		t.Fatalf("valid: %v", err)
+	}
+	// A backend schedule may name its targets by rollout waves alone.
+	waves := mk(func(s *wire.Schedule) {
+		s.RunsOn, s.Target, s.StartingDeadline = wire.RunsOnBackend, wire.Target{}, "1h"
+		s.Rollout = json.RawMessage(`{"strategy":"wave","waves":[{"group":"canary","delay":"0s"},{"group":"all","delay":"30m"}]}`)
+	})
+	if err := waves.Validate(); err != nil {
+		t.Errorf("rollout waves: %v", err)
 	}
 	one := uint32(1)
 	for name, mut := range map[string]func(*wire.Schedule){
@@ -181,6 +192,27 @@ func TestScheduleValidate(t *testing.T) {
 		"retry max": func(s *wire.Schedule) {
 			s.OnFailure = &wire.OnFailure{Retry: &wire.ScheduleRetry{Max: 11, Backoff: "1m"}}
 		},
+		// manifest.rs Schedule::validate #917: the fan-out plan.
+		"no target on agent":   func(s *wire.Schedule) { s.Target = wire.Target{} },
+		"no target on backend": func(s *wire.Schedule) { s.Target = wire.Target{}; s.RunsOn = wire.RunsOnBackend },
+		"rollout on agent":     func(s *wire.Schedule) { s.Rollout = json.RawMessage(`{"waves":[{"group":"g","delay":"0s"}]}`) },
+		"rollout no waves": func(s *wire.Schedule) {
+			s.RunsOn = wire.RunsOnBackend
+			s.Rollout = json.RawMessage(`{"strategy":"wave","waves":[]}`)
+		},
+		"rollout blank group": func(s *wire.Schedule) {
+			s.RunsOn = wire.RunsOnBackend
+			s.Rollout = json.RawMessage(`{"waves":[{"group":" ","delay":"0s"}]}`)
+		},
+		"rollout bad delay": func(s *wire.Schedule) {
+			s.RunsOn = wire.RunsOnBackend
+			s.Rollout = json.RawMessage(`{"waves":[{"group":"g","delay":"later"}]}`)
+		},
+		"wave past deadline": func(s *wire.Schedule) {
+			s.RunsOn, s.StartingDeadline = wire.RunsOnBackend, "30m"
+			s.Rollout = json.RawMessage(`{"waves":[{"group":"g","delay":"0s"},{"group":"h","delay":"30m"}]}`)
+		},
+		"deadline_at set": func(s *wire.Schedule) { at := time.Now(); s.DeadlineAt = &at },
 	} {
 		if err := mk(mut).Validate(); !errors.Is(err, wire.ErrInvalid) {
 			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
@@ -266,7 +298,7 @@ func TestJobUpstreamRoundTrip(t *testing.T) {
 		}
 	}
 	j, _ := wire.DecodeJob([]byte(upstreamJobFull))
-	if j.Execute.ScriptObject != "collect/0.1.0" || j.Execute.RunAs != wire.RunAsUser || j.TimeoutSecs() != 120 ||
+	if j.Execute.ScriptObject != "collect/0.1.0" || !j.Execute.BypassLocalLimit || j.Execute.RunAs != wire.RunAsUser || j.TimeoutSecs() != 120 ||
 		j.Staleness.Mode != wire.StalenessStrict || j.Finalize.Timeout != "30s" {
 		t.Errorf("decoded %+v", j)
 	}
@@ -309,5 +341,89 @@ func TestJobDecode(t *testing.T) {
 	bad := &wire.Job{ID: "j", Version: "1", Execute: wire.JobExecute{Shell: "sh", Script: "x", ScriptObject: "o/1", Timeout: "1s"}}
 	if err := bad.Validate(); err == nil {
 		t.Error("two script sources validated")
+	}
+}
+
+// TestJobValidateUpstreamRules checks Job.Validate against upstream's
+// create-time checks (manifest.rs Manifest::validate and
+// Execute::validate_script_source).
+func TestJobValidateUpstreamRules(t *testing.T) {
+	base := `"id":"j","version":"1",`
+	good := []string{
+		`{` + base + `"execute":{"shell":"powershell","script_object":"collect.v2/0.1.0-rc_1","timeout":"1s"}}`,
+		`{` + base + `"execute":{"shell":"powershell","script":"x","timeout":"1s"},"tier":"controller"}`,
+		`{` + base + `"execute":{"shell":"powershell","script":"x","timeout":"1s"},"collect":{"name":"c","max_size":"1GiB"},` +
+			`"finalize":{"shell":"pwsh","script":"y","on_each_bundle":true}}`,
+	}
+	for _, doc := range good {
+		j, err := wire.DecodeJob([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		if err := j.Validate(); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+	bad := map[string]string{
+		// A whitespace-only script is unset: no script source at all.
+		"blank script":                  `{` + base + `"execute":{"shell":"sh","script":"  \n","timeout":"1s"}}`,
+		"script_object without version": `{` + base + `"execute":{"shell":"sh","script_object":"collect","timeout":"1s"}}`,
+		"script_object with a space":    `{` + base + `"execute":{"shell":"sh","script_object":"collect/0.1 ","timeout":"1s"}}`,
+		"script_object three parts":     `{` + base + `"execute":{"shell":"sh","script_object":"a/b/c","timeout":"1s"}}`,
+		"unknown tier":                  `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"tier":"controler"}`,
+		"finalize sh":                   `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"finalize":{"shell":"sh","script":"y"}}`,
+		"on_each_bundle without collect": `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},` +
+			`"finalize":{"shell":"pwsh","script":"y","on_each_bundle":true}}`,
+		"collect bad max_size":      `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"collect":{"name":"c","max_size":"50 parsecs"}}`,
+		"collect blank name":        `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"collect":{"name":" "}}`,
+		"collect blank files_field": `{` + base + `"execute":{"shell":"sh","script":"x","timeout":"1s"},"collect":{"name":"c","files_field":""}}`,
+	}
+	for name, doc := range bad {
+		j, err := wire.DecodeJob([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: decode: %v", name, err)
+		}
+		if err := j.Validate(); !errors.Is(err, wire.ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
+		}
+	}
+	// A whitespace-only script beside a script_object is one source, as upstream.
+	j := &wire.Job{ID: "j", Version: "1", Execute: wire.JobExecute{Shell: "sh", Script: " ", ScriptObject: "o/1", Timeout: "1s"}}
+	if err := j.Validate(); err != nil {
+		t.Errorf("blank script beside script_object: %v", err)
+	}
+}
+
+// TestPerPolicyOncePerVersion checks upstream's third PerPolicy variant
+// (manifest.rs PerPolicy::OncePerVersion, the bare string
+// "once_per_version"): it decodes, encodes back to the same bytes, and
+// Validate allows it only on per_pc with runs_on backend, as upstream's
+// Schedule::validate.
+func TestPerPolicyOncePerVersion(t *testing.T) {
+	doc := `{"id":"redist","when":{"per_pc":"once_per_version"},"job_id":"install-app",` +
+		`"target":{"groups":["all-pcs"],"pcs":[],"all":false},"tz":"local","runs_on":"backend","enabled":true}`
+	s, err := wire.DecodeSchedule([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.When.PerPc; p == nil || !p.OncePerVersion || p.Once() || s.When.String() != "per_pc once_per_version" {
+		t.Fatalf("decoded %+v (%s)", s.When.PerPc, s.When)
+	}
+	if b, err := wire.Marshal(s); err != nil || string(b) != doc {
+		t.Errorf("encoding %s, %v\nwant     %s", b, err, doc)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	s.RunsOn = wire.RunsOnAgent
+	if err := s.Validate(); !errors.Is(err, wire.ErrInvalid) {
+		t.Errorf("runs_on agent: Validate = %v", err)
+	}
+	s.RunsOn, s.When = wire.RunsOnBackend, wire.When{PerTarget: &wire.PerPolicy{OncePerVersion: true}}
+	if err := s.Validate(); !errors.Is(err, wire.ErrInvalid) {
+		t.Errorf("per_target: Validate = %v", err)
+	}
+	if _, err := wire.DecodeSchedule([]byte(strings.Replace(doc, "once_per_version", "once_per_versoin", 1))); !errors.Is(err, wire.ErrInvalid) {
+		t.Errorf("typo decoded: %v", err)
 	}
 }

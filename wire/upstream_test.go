@@ -126,6 +126,20 @@ func TestUpstreamDocuments(t *testing.T) {
 			`{"result_id":"","request_id":"r","pc_id":"x","exit_code":0,"stdout":"","stderr":"",` +
 				`"started_at":"2026-05-16T00:00:00Z","finished_at":"2026-05-16T00:00:00Z"}`},
 
+		// chrono writes a DateTime<Utc> with SecondsFormat::AutoSi: 0, 3, 6
+		// or 9 fractional digits, never trimmed further (chrono's
+		// src/datetime/serde.rs, Serialize for DateTime).
+		{"exec result chrono fractions", `{"result_id":"r2","request_id":"req","pc_id":"PC1","exit_code":0,"stdout":"","stderr":"",` +
+			`"started_at":"2026-06-15T00:00:00.500Z","finished_at":"2026-06-15T00:00:01.000001500Z"}`,
+			result, wire.ExecResult{ResultID: "r2", RequestID: "req", PcID: "PC1",
+				StartedAt: utc(2026, 6, 15, 0, 0, 0, 500_000_000), FinishedAt: utc(2026, 6, 15, 0, 0, 1, 1_500)}, ""},
+		{"obs event chrono micros", `{"pc_id":"pc-01","at":"2026-05-28T10:41:00.120000Z","kind":"lock","source":"winlog:Security",` +
+			`"event_record_id":"5","payload":null}`,
+			obs, wire.ObsEvent{PcID: "pc-01", At: utc(2026, 5, 28, 10, 41, 0, 120_000_000), Kind: "lock", Source: "winlog:Security",
+				EventRecordID: "5", Payload: json.RawMessage(`null`)},
+			// 120 ms: chrono picks 3 digits.
+			`{"pc_id":"pc-01","at":"2026-05-28T10:41:00.120Z","kind":"lock","source":"winlog:Security","event_record_id":"5","payload":null}`},
+
 		// EventStarted (event.rs): every field required. Ours: result_id, request_id.
 		{"event started", `{"exec_id":"exec-uuid-1","pc_id":"minipc","started_at":"2026-05-20T12:00:00Z","manifest_id":"inventory-hw","version":"1.0.0"}`,
 			started, wire.EventStarted{ExecID: "exec-uuid-1", PcID: "minipc", StartedAt: utc(2026, 5, 20, 12, 0, 0, 0), ManifestID: "inventory-hw", Version: "1.0.0"},
@@ -149,6 +163,23 @@ func TestUpstreamDocuments(t *testing.T) {
 		{"obs fields omitted (serde default)", `{"pc_id":"pc-01","at":"2026-05-28T10:00:00Z","kind":"boot","source":"winlog:System"}`,
 			obs, wire.ObsEvent{PcID: "pc-01", At: utc(2026, 5, 28, 10, 0, 0, 0), Kind: "boot", Source: "winlog:System"},
 			`{"pc_id":"pc-01","at":"2026-05-28T10:00:00Z","kind":"boot","source":"winlog:System","event_record_id":null,"payload":null}`},
+
+		// An emit job's NDJSON line: upstream's agent reads it into an
+		// ObsEvent (payload a serde_json::Value, whose Map is a BTreeMap)
+		// and writes it again (kanade-agent commands.rs forward_obs_events):
+		// payload keys sorted, numbers and escapes in serde_json's form, at
+		// in UTC with chrono's fraction.
+		{"obs emit line rewritten as serde_json::Value",
+			`{"pc_id":"ignored","at":"2026-05-28T19:41:00.5+09:00","kind":"app_sample","source":"script:apps",` +
+				`"event_record_id":"a-1","payload":{"user":"CORP\\alice","foreground":{"app":"Teams.exe","title":"R\u0026D \/ <Q3>"},` +
+				`"count":1E2,"big":18446744073709551616,"neg":-0,"ratio":0.50,"dup":1,"dup":2,"ctl":"\u0001\u007f\u2028","list":[3,"two",null,true]}}`,
+			obs, wire.ObsEvent{PcID: "ignored", At: time.Date(2026, 5, 28, 19, 41, 0, 500_000_000, time.FixedZone("", 9*3600)), Kind: "app_sample",
+				Source: "script:apps", EventRecordID: "a-1",
+				Payload: json.RawMessage(`{"user":"CORP\\alice","foreground":{"app":"Teams.exe","title":"R\u0026D \/ <Q3>"},` +
+					`"count":1E2,"big":18446744073709551616,"neg":-0,"ratio":0.50,"dup":1,"dup":2,"ctl":"\u0001\u007f\u2028","list":[3,"two",null,true]}`)},
+			`{"pc_id":"ignored","at":"2026-05-28T10:41:00.500Z","kind":"app_sample","source":"script:apps","event_record_id":"a-1",` +
+				`"payload":{"big":1.8446744073709552e19,"count":100.0,"ctl":"\u0001` + "\x7f\u2028" + `","dup":2,` +
+				`"foreground":{"app":"Teams.exe","title":"R&D / <Q3>"},"list":[3,"two",null,true],"neg":0,"ratio":0.5,"user":"CORP\\alice"}}`},
 
 		// Heartbeat (heartbeat.rs): every Option skipped when None,
 		// quarantined_versions when empty. Ours: command_protocols, outbox.
@@ -188,6 +219,19 @@ func TestUpstreamDocuments(t *testing.T) {
 			`{"pc_id":"minipc","at":"2026-05-24T00:00:00Z","cpu_pct":0.0,"cpu_count":8,"mem_used_bytes":8000000000,` +
 				`"mem_total_bytes":16000000000,"swap_used_bytes":0,"swap_total_bytes":4000000000,"disk_read_bytes_per_sec":0.0,` +
 				`"disk_written_bytes_per_sec":0.0,"net_rx_bytes_per_sec":0.0,"net_tx_bytes_per_sec":0.0}`},
+
+		// ProcessPerf / ProcessSnapshot (process_perf.rs): processes always
+		// written; the disk rates are Option, skipped when None; f64 with a
+		// fraction.
+		{"process perf", `{"pc_id":"minipc","at":"2026-05-24T01:00:00Z","processes":[` +
+			`{"pid":4321,"name":"chrome.exe","cpu_pct":87.5,"rss_bytes":2000000000,"disk_read_bytes_per_sec":1048576.0,"disk_written_bytes_per_sec":0.0},` +
+			`{"pid":100,"name":"systemd","cpu_pct":0.1,"rss_bytes":50000000}]}`,
+			upstreamDecoder(wire.DecodeProcessPerf), wire.ProcessPerf{PcID: "minipc", At: utc(2026, 5, 24, 1, 0, 0, 0), Processes: []wire.ProcessSnapshot{
+				{PID: 4321, Name: "chrome.exe", CPUPct: 87.5, RSSBytes: 2000000000, DiskReadBytesPerSec: ptr(1048576.0), DiskWrittenBytesPerSec: ptr(0.0)},
+				{PID: 100, Name: "systemd", CPUPct: 0.1, RSSBytes: 50000000},
+			}}, ""},
+		{"process perf none", `{"pc_id":"minipc","at":"2026-05-24T01:00:00.250Z","processes":[]}`,
+			upstreamDecoder(wire.DecodeProcessPerf), wire.ProcessPerf{PcID: "minipc", At: utc(2026, 5, 24, 1, 0, 0, 250_000_000), Processes: []wire.ProcessSnapshot{}}, ""},
 
 		// ConfigScope (agent_config.rs): every field skipped when None.
 		// Ours: inventory_interval.

@@ -24,7 +24,7 @@ const (
 		"stdout": "",
 		"stderr": "timeout after 300s\n",
 		"started_at": "2026-03-01T10:15:00.123456Z",
-		"finished_at": "2026-03-01T10:20:00.5Z",
+		"finished_at": "2026-03-01T10:20:00.500Z",
 		"stdout_object": "req-01JQ5W0Z/stdout",
 		"stderr_object": "req-01JQ5W0Z/stderr",
 		"manifest_id": "inventory-hw",
@@ -63,7 +63,7 @@ const (
 	}`
 	obsEventFull = `{
 		"pc_id": "desktop-01",
-		"at": "2026-03-01T08:00:01.25Z",
+		"at": "2026-03-01T08:00:01.250Z",
 		"kind": "logon",
 		"source": "winlog:Security",
 		"event_record_id": "18446744073709551615",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +56,7 @@ type UpdatePayload struct {
 // stored, so a copy enqueued again after a crash is deduplicated by the
 // backend on (pc_id, source, event_record_id).
 func newEvent(from, to string, rolledBack bool, at time.Time) wire.ObsEvent {
-	payload, _ := json.Marshal(UpdatePayload{From: from, To: to, RolledBack: rolledBack})
+	payload, _ := wire.Marshal(UpdatePayload{From: from, To: to, RolledBack: rolledBack})
 	id := strconv.FormatUint(uint64(at.UnixNano()), 10)
 	return wire.ObsEvent{
 		At:            at.UTC(),
