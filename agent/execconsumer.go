@@ -79,19 +79,19 @@ func (a *Agent) runConsumer(ctx context.Context) {
 			var err error
 			if bind {
 				cons, err = a.js.Consumer(cctx, subject.StreamExec, name)
-				if err != nil {
-					// Ready does not wait for a consumer the operator has
-					// not created: live commands arrive meanwhile.
-					a.replayOnce.Do(func() { close(a.replayUp) })
-				}
 				if errors.Is(err, jetstream.ErrConsumerNotFound) {
-					return fmt.Errorf("consumer %s not found on stream %s: in bind mode the operator creates it: %w", name, subject.StreamExec, err)
+					err = fmt.Errorf("consumer %s not found on stream %s: in bind mode the operator creates it: %w", name, subject.StreamExec, err)
 				}
 			} else {
 				cfg, _ := execconsumer.Config(a.opts.PcID, a.kv.effectiveGroups())
 				cons, err = a.js.CreateOrUpdateConsumer(cctx, subject.StreamExec, cfg)
 			}
 			if err != nil {
+				// Ready does not wait for a consumer that cannot be had
+				// yet (one the operator has not created, a stream gone
+				// since the infrastructure check, a server refusing):
+				// live commands arrive meanwhile, and the replay follows.
+				a.replayOnce.Do(func() { close(a.replayUp) })
 				return err
 			}
 			cc, err = cons.Consume(func(m jetstream.Msg) {

@@ -208,3 +208,28 @@ func TestBindModeAgent(t *testing.T) {
 		t.Errorf("the bind-mode agent hit a permission violation:\n%s", grepLines(s, "ermissions"))
 	}
 }
+
+// TestCreateModeWithoutCreatePermission: an agent left in create mode
+// whose user may not create its EXEC consumer (the operator set up
+// bind-mode permissions, pc-c, and forgot --exec-consumer bind) is ready
+// all the same, runs live commands, and says why it has no replay.
+func TestCreateModeWithoutCreatePermission(t *testing.T) {
+	e := newPermEnv(t)
+	var log natstest.Buffer
+	a := startAgents(t, e.agentOpts("pc-c", &log), "pc-c")[0] // fails the test if never ready
+	live := command(echoScript("live"))
+	publishCommand(t, e.js, "commands.pc.pc-c", live)
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		rs, err := resultsFor(e.js, live.RequestID)
+		if err != nil {
+			return err
+		}
+		if len(rs) != 1 || rs[0].result.PcID != a.PcID() || rs[0].result.Stdout != "live"+nl {
+			return fmt.Errorf("results: %+v", rs)
+		}
+		return nil
+	})
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		return logHas(&log, "level=WARN", "waiting for EXEC consumer agent-pc-c")
+	})
+}
