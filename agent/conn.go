@@ -351,11 +351,11 @@ func (a *Agent) retry(ctx context.Context, what string, f func(context.Context) 
 // The check is shared by the agents of one process that dial the same
 // servers with the same credentials and JetStream domain (sharedCheck).
 func (a *Agent) waitInfra(ctx context.Context) error {
-	key := a.infraKey()
 	return a.retry(ctx, "streams and buckets", func(ctx context.Context) error {
 		if !a.nc.IsConnected() {
 			return errNotConnected
 		}
+		key := a.infraKey(a.nc.ConnectedServerId())
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		err := infraChecks.check(cctx, key, func(ctx context.Context) error { return provision.Check(ctx, a.js) })
@@ -369,16 +369,19 @@ func (a *Agent) waitInfra(ctx context.Context) error {
 }
 
 // infraKey names the account and JetStream domain the agent checks the
-// streams of, for sharedCheck: its servers, domain and credentials. It is
+// streams of, for sharedCheck: its servers, the server it reached, domain
+// and credentials. It is
 // "" (no sharing) for a caller's connection or extra NATS options, whose
 // account the agent cannot tell.
-func (a *Agent) infraKey() string {
+func (a *Agent) infraKey(serverID string) string {
 	o := a.opts
 	if o.Conn != nil || len(o.NATSOptions) > 0 {
 		return ""
 	}
 	c := o.Credentials
-	h := sha256.Sum256([]byte(strings.Join([]string{strings.Join(o.Servers, ","), o.JSDomain, c.Token, c.User, c.Password, c.CredsFile, c.NKeySeedFile}, "\x00")))
+	// The server's id (new at each start) keeps a success from standing
+	// for another server that took the same address since.
+	h := sha256.Sum256([]byte(strings.Join([]string{strings.Join(o.Servers, ","), serverID, o.JSDomain, c.Token, c.User, c.Password, c.CredsFile, c.NKeySeedFile}, "\x00")))
 	return hex.EncodeToString(h[:])
 }
 
