@@ -1,7 +1,10 @@
 package agent_test
 
 import (
+	"errors"
 	"fmt"
+	"github.com/kanade/kanade-agent/agent"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -44,6 +47,32 @@ func TestInfraCheckSharedInProcess(t *testing.T) {
 	if n := infos.Load(); n > 2*13 {
 		t.Fatalf("%d agents asked for %d stream infos, want one check's 13 (at most two checks)", agents, n)
 	}
+}
+
+// TestInfraCheckNotSharedAcrossServers: the shared check's success stands
+// for the server that passed it, not for another that took its address
+// since: an agent dialling the same URL, now served by a server without
+// the streams, checks again and waits for them.
+func TestInfraCheckNotSharedAcrossServers(t *testing.T) {
+	first := natstest.RunServerWith(t, natstest.Options{Direct: true}) // its port is freed at Shutdown
+	url := first.URL()
+	a := launch(t, agent.Options{PcID: "pc-addr1", DataDir: natstest.TempDir(t), Servers: []string{url}})
+	if err := readyOrErr(a, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stopWithin(t, a, 30*time.Second)
+	first.Shutdown()
+	natstest.RunServerWith(t, natstest.Options{Port: first.Port(), Bare: true})
+	var log natstest.Buffer
+	b := launch(t, agent.Options{PcID: "pc-addr2", DataDir: natstest.TempDir(t), Servers: []string{url},
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if !strings.Contains(log.String(), "waiting for streams and buckets") {
+			return errors.New("the agent on the bare server did not check its streams")
+		}
+		return nil
+	})
+	_ = b
 }
 
 // TestIdleAgentGoroutines: an idle agent runs its command intake, side
