@@ -4,8 +4,8 @@ import "golang.org/x/sys/unix"
 
 // waitNoReap blocks until process pid has exited, leaving it a zombie so
 // that its pid, and so its process group id, stay reserved until
-// exec.Cmd.Wait reaps it. It reports false if waitid failed, in which case
-// the caller must reap with Wait.
+// reap releases it. It reports false if waitid failed, in which case
+// the caller must reap.
 func waitNoReap(pid int) bool {
 	for {
 		var info unix.Siginfo
