@@ -146,6 +146,12 @@
 // forks one at a time anyway (syscall.ForkLock). Should that thread not
 // be available, the script is forked from the calling thread.
 //
+// While a script runs, the runner waits for its main process on a pidfd
+// through the Go runtime's poller (Linux 5.3 and later; waitid before),
+// so a running script holds no OS thread: with a blocking wait each held
+// one, and a process whose thousand agents ran a script at once grew to
+// hundreds of threads, each with 48 KiB of runtime stacks, that it kept.
+//
 // # Accounts
 //
 // RunAs user and system_gui exist on Windows only. user runs the script

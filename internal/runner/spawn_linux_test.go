@@ -2,10 +2,17 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kanade/kanade-agent/internal/natstest"
 )
 
 // openFiles opens n distinct descriptors on /dev/null (raising the soft
@@ -100,5 +107,76 @@ func TestSpawnerTableStaysSmall(t *testing.T) {
 	// 0, 1, 2, the socket, /dev/null, the poller's epoll and eventfd.
 	if n > 8 {
 		t.Fatalf("the spawner's table holds %d descriptors", n)
+	}
+}
+
+// threads returns the number of OS threads of this process.
+func threads(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads: in /proc/self/status")
+	return 0
+}
+
+// A running script holds no OS thread while the runner waits for it: a
+// process whose thousand agents run a script at once would otherwise grow
+// a thread per script, and keep them. (The runtime gives a thread blocked
+// in a system call a replacement only when other goroutines want to run:
+// busy goroutines stand for the agents' other work.)
+func TestRunningScriptsHoldNoThreads(t *testing.T) {
+	const n = 64
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	defer close(stop)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	before := threads(t)
+	done := make(chan Result, n)
+	for i := range n {
+		s := sh(`touch "$DIR/started.$I"; while [ ! -e "$DIR/go" ]; do sleep 0.05; done`)
+		s.Env = []string{"DIR=" + dir, "I=" + strconv.Itoa(i)}
+		go func() { done <- Run(context.Background(), s) }()
+	}
+	natstest.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+		m, err := filepath.Glob(filepath.Join(dir, "started.*"))
+		if err != nil || len(m) < n {
+			return fmt.Errorf("%d of %d scripts started (%v)", len(m), n, err)
+		}
+		return nil
+	})
+	during := threads(t)
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if r := <-done; r.Err != nil || r.ExitCode != 0 {
+			t.Fatalf("exit %d, err %v", r.ExitCode, r.Err)
+		}
+	}
+	t.Logf("%d threads before, %d with %d scripts running", before, during, n)
+	if during >= before+n/2 {
+		t.Fatalf("%d threads with %d scripts running, %d before", during, n, before)
 	}
 }
