@@ -19,14 +19,13 @@ func TestOutboxesShareConnectionPublisher(t *testing.T) {
 	base := nc.NumSubscriptions()
 
 	var mu sync.Mutex
-	acked := map[string]map[string]bool{} // outbox name -> ids
+	acked := map[string]map[string]bool{"ob0": {}, "ob1": {}, "ob2": {}} // outbox name -> ids
 	obs := make([]*Outbox[item], 3)
 	stops := make([]func(), 3)
 	ids := make([][]string, 3)
 	for i := range obs {
 		o := testOptions(natstest.TempDir(t), js)
 		o.Name = fmt.Sprintf("ob%d", i)
-		acked[o.Name] = map[string]bool{}
 		o.OnAck = func(id string, _ item) {
 			mu.Lock()
 			acked[o.Name][id] = true
