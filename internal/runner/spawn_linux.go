@@ -2,12 +2,11 @@ package runner
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +42,10 @@ type spawner struct {
 
 	mu   sync.Mutex // one request at a time: the socket's messages pair with reqs
 	reqs chan *spawnReq
+	// broken is set once a request's files did not arrive whole: the
+	// socket's messages might no longer pair with the requests, so every
+	// later fork happens on the calling thread.
+	broken atomic.Bool
 }
 
 type spawnReq struct {
@@ -70,10 +73,11 @@ var (
 // files, as the leader of a new process group, and returns its pid.
 func forkExec(argv0 string, argv, env []string, dir string, stdout, stderr *os.File) (int, error) {
 	spawnerOnce.Do(func() { theSpawner, _ = newSpawner() })
-	if s := theSpawner; s != nil {
+	if s := theSpawner; s != nil && !s.broken.Load() {
 		if res := s.start(argv0, argv, env, dir, stdout, stderr); !res.lost {
 			return res.pid, res.err
 		}
+		s.broken.Store(true)
 	}
 	return forkExecHere(argv0, argv, env, dir, stdout, stderr)
 }
@@ -242,16 +246,4 @@ func (s *spawner) fork(peer, null int, r *spawnReq) spawnRes {
 		return spawnRes{err: &os.PathError{Op: "fork/exec", Path: r.argv0, Err: err}}
 	}
 	return spawnRes{pid: pid}
-}
-
-// spawnerFiles returns the number of descriptors in the spawner thread's
-// table, or an error when there is no spawner (tests).
-func spawnerFiles() (int, error) {
-	spawnerOnce.Do(func() { theSpawner, _ = newSpawner() })
-	s := theSpawner
-	if s == nil {
-		return 0, errors.New("runner: no spawner thread")
-	}
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/self/task/%d/fd", s.tid))
-	return len(ents), err
 }

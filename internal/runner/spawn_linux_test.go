@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,6 +109,18 @@ func TestSpawnerTableStaysSmall(t *testing.T) {
 	if n > 8 {
 		t.Fatalf("the spawner's table holds %d descriptors", n)
 	}
+}
+
+// spawnerFiles returns the number of descriptors in the spawner thread's
+// table.
+func spawnerFiles() (int, error) {
+	spawnerOnce.Do(func() { theSpawner, _ = newSpawner() })
+	s := theSpawner
+	if s == nil {
+		return 0, errors.New("no spawner thread")
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/self/task/%d/fd", s.tid))
+	return len(ents), err
 }
 
 // threads returns the number of OS threads of this process.
