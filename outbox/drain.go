@@ -66,7 +66,7 @@ type drainer[T any] struct {
 	ctx    context.Context
 	js     jetstream.JetStream // as handed over
 	nc     *nats.Conn
-	pub    jetstream.JetStream // private publisher with our callbacks
+	pub    jetstream.JetStream // our share of the connection's publisher (sharedpub.go)
 	status chan nats.Status
 
 	inflight map[*nats.Msg]*flight
@@ -219,8 +219,9 @@ func (d *drainer[T]) learnMaxPayload() {
 	}
 }
 
-// ensureConn builds the private publisher for the latest JetStream handed
-// over, dropping the previous one (its publishes in flight are retried).
+// ensureConn takes a share of the connection's publisher (sharedpub.go)
+// for the latest JetStream handed over, dropping the previous one (its
+// publishes in flight are retried).
 func (d *drainer[T]) ensureConn() {
 	o := d.o
 	o.mu.Lock()
@@ -235,16 +236,7 @@ func (d *drainer[T]) ensureConn() {
 		return
 	}
 	nc := js.Conn()
-	pub, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(o.opts.Window),
-		jetstream.WithPublishAsyncTimeout(o.opts.AckTimeout),
-		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-			d.push(result{msg: m})
-		}),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			d.push(result{msg: m, err: err})
-		}),
-	)
+	pub, err := acquirePub(nc, o.opts.AckTimeout, d.push)
 	if err != nil {
 		o.log.Error("outbox: cannot use connection", "err", err)
 		return

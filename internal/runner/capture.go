@@ -6,9 +6,16 @@ import (
 	"os"
 )
 
-// readChunk is the size of one read from an output pipe. It is also the
-// only allocation a reader makes besides the kept bytes.
-const readChunk = 64 << 10
+// A reader's buffer starts at minReadChunk bytes and doubles, up to
+// readChunk, each time a read fills it: most scripts write little, and a
+// thousand agents of one process running one at once would otherwise hold
+// 128 MiB of read buffers (two 64 KiB ones per run) that the process then
+// keeps; a script that writes a lot reads 64 KiB at a time after a few
+// reads. It is the only allocation a reader makes besides the kept bytes.
+const (
+	minReadChunk = 512
+	readChunk    = 64 << 10
+)
 
 // capture keeps the first max bytes written to it and counts the rest.
 // It is owned by one goroutine until that goroutine signals done.
@@ -52,11 +59,14 @@ func (c *capture) truncated() bool { return c.total > int64(len(c.buf)) }
 // feeding c. It never stops reading because the cap was reached, so the
 // writer never blocks on a full pipe.
 func (c *capture) drain(r io.Reader) {
-	chunk := make([]byte, readChunk)
+	chunk := make([]byte, minReadChunk)
 	for {
 		n, err := r.Read(chunk)
 		if n > 0 {
 			c.add(chunk[:n])
+		}
+		if n == len(chunk) && len(chunk) < readChunk {
+			chunk = make([]byte, 2*len(chunk))
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {

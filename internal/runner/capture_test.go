@@ -80,3 +80,36 @@ func (b neverEnding) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// sizeRecorder returns its bytes in reads and records the largest buffer
+// it was given.
+type sizeRecorder struct {
+	left, largest int
+}
+
+func (r *sizeRecorder) Read(p []byte) (int, error) {
+	r.largest = max(r.largest, len(p))
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.left)
+	r.left -= n
+	return n, nil
+}
+
+// A stream that writes nothing (most scripts' stderr, and `true`'s both)
+// costs a small buffer, not 64 KiB; one that writes a lot soon reads
+// 64 KiB at a time.
+func TestCaptureReadBufferGrows(t *testing.T) {
+	quiet := &sizeRecorder{}
+	(&capture{max: 100}).drain(quiet)
+	if quiet.largest > 4<<10 {
+		t.Fatalf("a silent stream was read with a %d-byte buffer", quiet.largest)
+	}
+	loud := &sizeRecorder{left: 1 << 20}
+	c := &capture{max: 100}
+	c.drain(loud)
+	if loud.largest != readChunk || c.total != 1<<20 {
+		t.Fatalf("largest read %d (want %d), total %d", loud.largest, readChunk, c.total)
+	}
+}

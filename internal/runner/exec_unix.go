@@ -3,10 +3,11 @@
 package runner
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -45,13 +46,13 @@ func resolve(shell, runAs string) (string, error) {
 // unixProc is a script started in its own process group, whose id is the
 // main process's pid.
 type unixProc struct {
-	cmd *exec.Cmd
 	pid int
 
 	mu       sync.Mutex
 	finished bool // after finish, the pid may be reused: no more signals
-	exitErr  error
 	reaped   bool // wait had to reap (no waitid WNOWAIT on this OS)
+	status   syscall.WaitStatus
+	waitErr  error
 }
 
 // start starts the script (from st's file when st is not nil) with stdout
@@ -69,20 +70,63 @@ func start(s *Spec, exe string, st *stage, stdout, stderr *os.File) (proc, error
 	default: // pwsh, given the launcher
 		args = []string{exe, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File", st.run}
 	}
-	cmd := &exec.Cmd{
-		Path:   exe,
-		Args:   args,
-		Env:    append(scrubEnv(os.Environ(), false), s.Env...),
-		Dir:    s.Cwd,
-		Stdout: stdout, // *os.File: handed to the child as is, no copying goroutine
-		Stderr: stderr,
-		// Stdin nil: /dev/null.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-	}
-	if err := cmd.Start(); err != nil {
+	env := dedupEnv(append(scrubEnv(os.Environ(), false), s.Env...))
+	pid, err := forkExec(exe, args, env, s.Cwd, stdout, stderr)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
 	}
-	return &unixProc{cmd: cmd, pid: cmd.Process.Pid}, nil
+	return &unixProc{pid: pid}, nil
+}
+
+// forkExecHere is forkExec from the calling thread.
+func forkExecHere(argv0 string, argv, env []string, dir string, stdout, stderr *os.File) (int, error) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	pid, err := syscall.ForkExec(argv0, argv, &syscall.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: []uintptr{null.Fd(), stdout.Fd(), stderr.Fd()},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
+		return 0, &os.PathError{Op: "fork/exec", Path: argv0, Err: err}
+	}
+	return pid, nil
+}
+
+// dedupEnv returns env with only the last entry of each name, in the
+// order of those last entries (as os/exec does): a later entry of Spec.Env
+// wins over the base environment's.
+func dedupEnv(env []string) []string {
+	seen := make(map[string]bool, len(env))
+	out := make([]string, 0, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		kv := env[i]
+		name, _, ok := strings.Cut(kv, "=")
+		if ok {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+		}
+		out = append(out, kv)
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// reap waits for process pid and releases it.
+func reap(pid int) (syscall.WaitStatus, error) {
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws, err
+		}
+	}
 }
 
 func (p *unixProc) wait() {
@@ -93,9 +137,9 @@ func (p *unixProc) wait() {
 	// outlive its leader's pid; signalling it later is still right unless
 	// the pid was reused as a new group id in between, which needs the
 	// whole group to have died first.
-	err := p.cmd.Wait()
+	ws, err := reap(p.pid)
 	p.mu.Lock()
-	p.exitErr, p.reaped = err, true
+	p.status, p.waitErr, p.reaped = ws, err, true
 	p.mu.Unlock()
 }
 
@@ -116,24 +160,20 @@ func (p *unixProc) finish() (int32, error) {
 	// Whatever the script left in its group dies now (see Run).
 	p.stop(true)
 	p.mu.Lock()
-	reaped, err := p.reaped, p.exitErr
+	reaped, ws, err := p.reaped, p.status, p.waitErr
 	p.mu.Unlock()
 	if !reaped {
-		err = p.cmd.Wait()
+		ws, err = reap(p.pid)
 	}
 	p.mu.Lock()
 	p.finished = true
 	p.mu.Unlock()
-	var ee *exec.ExitError
 	switch {
-	case err == nil:
-		return 0, nil
-	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int32(ws.Signal()), nil
-		}
-		return int32(ee.ExitCode()), nil
-	default:
+	case err != nil:
 		return wire.ExitKilled, fmt.Errorf("%w: wait: %w", ErrSpawn, err)
+	case ws.Signaled():
+		return 128 + int32(ws.Signal()), nil
+	default:
+		return int32(ws.ExitStatus()), nil
 	}
 }

@@ -3,5 +3,5 @@
 package runner
 
 // waitNoReap reports false: outside Linux, the runner reaps the main
-// process with exec.Cmd.Wait before it kills the rest of the group.
+// process (reap) before it kills the rest of the group.
 func waitNoReap(pid int) bool { return false }
