@@ -32,6 +32,11 @@
 // (1 h for the protocol's streams, see provision). An item re-published
 // after more than that window is stored twice; consumers dedup on the id.
 //
+// The outboxes draining over one connection share one JetStream async
+// publisher (one reply subscription for all of them, sharedpub.go); each
+// PubAck is routed back to the outbox whose item it is, and each outbox
+// keeps its own Window and MaxInflightBytes.
+//
 // Items are published in enqueue order (FIFO) on each pass; a retry after
 // a failure can overtake nothing older but is overtaken by newer items.
 //

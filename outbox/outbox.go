@@ -106,12 +106,16 @@ func New[T any](opts Options[T]) (*Outbox[T], error) {
 		dir:        opts.Dir,
 		stuckDir:   filepath.Join(opts.Dir, stuckDirName),
 		corruptDir: filepath.Join(opts.Dir, corruptDirNam),
-		reqs:       make(chan *request, 1024),
-		comDone:    make(chan struct{}),
-		wake:       make(chan struct{}, 1),
-		jsCh:       make(chan struct{}, 1),
-		closing:    make(chan struct{}),
-		js:         opts.JetStream,
+		// Each Enqueue waits for its commit, so at most one request per
+		// concurrent caller is queued; more callers wait their turn here
+		// while the committer batches (8 KiB per outbox at 1024 entries
+		// was most of an idle embedded agent's outbox memory).
+		reqs:    make(chan *request, 64),
+		comDone: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		jsCh:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		js:      opts.JetStream,
 	}
 	mp := int64(opts.MaxPayload)
 	if mp == 0 {
