@@ -641,7 +641,9 @@ func finish(cfg *Config, sy *system) error {
 			check = func(p string) error { return checkSecret(cfg, f.flag, p) }
 			must = "readable and changeable only by root/SYSTEM/Administrators or the agent's user"
 		}
-		if err := check(f.path); err != nil {
+		if err := check(f.path); errors.Is(err, fs.ErrNotExist) {
+			return usageErrorf("%s %s: no such file", f.flag, f.path)
+		} else if err != nil {
 			return usageErrorf("%s %s refused: %w (it must be %s)", f.flag, f.path, err, must)
 		}
 	}

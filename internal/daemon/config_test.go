@@ -228,6 +228,8 @@ func TestConfigErrors(t *testing.T) {
 		{"creds without url", []string{"--nats-creds", "/c"}, nil, "", []string{"--nats-creds set but no --nats-url", "embedded"}},
 		{"tls without url", nil, map[string]string{"KANADE_TLS_CA": "/ca.pem"}, "", []string{"--tls-ca set but no --nats-url"}},
 		{"missing config file", []string{"--config", rootPath("/nonexistent/agent.toml")}, nil, "", []string{rootPath("/nonexistent/agent.toml")}},
+		{"missing creds file", []string{"--nats-url", "nats://x", "--nats-creds", rootPath("/nonexistent/agent.creds")}, nil, "", []string{"--nats-creds " + rootPath("/nonexistent/agent.creds") + ": no such file"}},
+		{"missing CA file", []string{"--nats-url", "nats://x", "--nats-token", "t", "--tls-ca", rootPath("/nonexistent/ca.pem")}, nil, "", []string{"--tls-ca " + rootPath("/nonexistent/ca.pem") + ": no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.args, tc.env, tc.file)
