@@ -362,15 +362,14 @@ func (a *Agent) run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(runCtx)
 	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
-	var drains sync.WaitGroup
-	for _, run := range a.drainers() {
-		drains.Add(1)
-		go func() {
-			defer drains.Done()
-			if err := run(drainCtx); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Error("outbox drain stopped", "err", err)
-			}
-		}()
+	var drainWaits []func()
+	for _, serve := range a.drainers() {
+		wait, err := serve(drainCtx)
+		if err != nil {
+			a.log.Error("outbox drain not started", "err", err)
+			continue
+		}
+		drainWaits = append(drainWaits, wait)
 	}
 	var watchers sync.WaitGroup
 	if run := a.startScheduler(); run != nil {
@@ -427,7 +426,9 @@ func (a *Agent) run(ctx context.Context) error {
 	// Give the drains a bounded last chance to deliver what the stop produced.
 	a.finalFlush(a.opts.ShutdownTimeout)
 	stopDrain()
-	drains.Wait()
+	for _, wait := range drainWaits {
+		wait()
+	}
 	if restartErr == nil && childErr != nil {
 		return fmt.Errorf("agent: %w", childErr)
 	}

@@ -162,23 +162,24 @@ func (a *Agent) eachOutbox(f func(name string, o outboxView)) {
 
 // outboxView is what the agent needs of an Outbox whatever its item type.
 type outboxView interface {
-	Run(context.Context) error
+	Serve(context.Context) (func(), error)
 	Stats() outbox.Stats
 	Flush(context.Context) error
 	Close() error
 }
 
-// drainers returns the Run functions of every outbox, with the connection
-// handed over first.
-func (a *Agent) drainers() []func(context.Context) error {
-	var out []func(context.Context) error
+// drainers returns the Serve functions of every outbox, with the connection
+// handed over first. An outbox served holds a goroutine only while it has
+// items to deliver (and IdleLinger after).
+func (a *Agent) drainers() []func(context.Context) (func(), error) {
+	var out []func(context.Context) (func(), error)
 	a.results.SetJetStream(a.js)
 	a.events.SetJetStream(a.js)
 	a.obs.SetJetStream(a.js)
 	if a.invBox != nil {
 		a.invBox.SetJetStream(a.js)
 	}
-	a.eachOutbox(func(_ string, o outboxView) { out = append(out, o.Run) })
+	a.eachOutbox(func(_ string, o outboxView) { out = append(out, o.Serve) })
 	return out
 }
 

@@ -93,6 +93,137 @@ type drainer[T any] struct {
 	res   []result
 	spare []result
 	resCh chan struct{}
+
+	// Serve's drainers end once idle for IdleLinger (serve != nil).
+	serve     *serving
+	idleSince time.Time
+}
+
+// serving is the state of a Serve: at most one drainer runs for it at a
+// time, started when items are committed.
+type serving struct {
+	ctx    context.Context
+	active bool // a drainer runs; guarded by Outbox.mu
+	ended  bool // no drainer starts any more; guarded by Outbox.mu
+	wg     sync.WaitGroup
+	done   chan struct{} // closed when the Serve has ended
+	stopCB func() bool   // stops the context.AfterFunc
+}
+
+// Serve drains the outbox like Run, in the background, holding no
+// goroutine while there is nothing to publish: it returns at once, and a
+// drain goroutine runs from when items are committed (or found at open)
+// until the outbox has been empty, with every ack in, for
+// Options.IdleLinger. The goroutine releases its share of the
+// connection's publisher when it ends, so an idle agent's outboxes cost
+// the connection nothing either.
+//
+// Serving ends when ctx ends or Close is called; wait, the function
+// returned, waits until then and for the running drain to stop as Run
+// does (StopTimeout for acks in flight; unacked items stay on disk).
+// Serve returns ErrClosed after Close and ErrRunning while Run or another
+// Serve is active.
+func (o *Outbox[T]) Serve(ctx context.Context) (wait func(), err error) {
+	o.encMu.RLock()
+	if o.closed {
+		o.encMu.RUnlock()
+		return nil, ErrClosed
+	}
+	if !o.running.CompareAndSwap(false, true) {
+		o.encMu.RUnlock()
+		return nil, ErrRunning
+	}
+	o.runWG.Add(1)
+	o.encMu.RUnlock()
+	sv := &serving{ctx: ctx, done: make(chan struct{})}
+	o.mu.Lock()
+	o.serve = sv
+	sv.stopCB = context.AfterFunc(ctx, o.endServe) // endServe waits for mu
+	o.startDrainLocked(sv)                         // items found at open, a previous Run's
+	o.mu.Unlock()
+	return func() { <-sv.done }, nil
+}
+
+// serveLocked starts Serve's drainer if none runs (items were committed).
+// o.mu must be held.
+func (o *Outbox[T]) serveLocked() {
+	if sv := o.serve; sv != nil && !sv.active && !sv.ended {
+		o.startDrainLocked(sv)
+	}
+}
+
+func (o *Outbox[T]) startDrainLocked(sv *serving) {
+	sv.active = true
+	sv.wg.Add(1)
+	o.drains.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		d := &drainer[T]{o: o, ctx: sv.ctx, inflight: map[*nats.Msg]*flight{}, resCh: make(chan struct{}, 1), serve: sv}
+		d.reset()
+		_ = d.loop()
+	}()
+}
+
+// endServe ends the Serve in progress (ctx ended, or Close): no drainer
+// starts any more; once the running one has stopped, Serve's wait returns.
+func (o *Outbox[T]) endServe() {
+	o.mu.Lock()
+	sv := o.serve
+	if sv == nil || sv.ended {
+		o.mu.Unlock()
+		return
+	}
+	sv.ended = true
+	o.serve = nil
+	o.mu.Unlock()
+	sv.stopCB() // sv.stopCB was set under mu before endServe could run
+	go func() {
+		sv.wg.Wait()
+		o.running.Store(false)
+		o.runWG.Done()
+		close(sv.done)
+	}()
+}
+
+// idleExit reports whether Serve's drainer may end now: nothing pending
+// or in flight, no ack to write, and quiet for IdleLinger. Otherwise wait
+// is shortened, if needed, to the end of the linger. When it returns true
+// the drainer is no longer active: a commit starts another.
+func (d *drainer[T]) idleExit(wait *time.Duration) bool {
+	o := d.o
+	d.resMu.Lock()
+	results := len(d.res)
+	d.resMu.Unlock()
+	o.mu.Lock()
+	quiet := o.pending == 0 && len(d.inflight) == 0 && len(d.retries) == 0 && !d.acksDirty && results == 0
+	o.mu.Unlock()
+	if !quiet {
+		d.idleSince = time.Time{}
+		return false
+	}
+	now := time.Now()
+	if d.idleSince.IsZero() {
+		d.idleSince = now
+	}
+	left := o.opts.IdleLinger - now.Sub(d.idleSince)
+	if left > 0 {
+		if *wait < 0 || *wait > left {
+			*wait = left
+		}
+		return false
+	}
+	// Give up the publisher while still active (no other drainer can
+	// start meanwhile); if items came, the loop takes a share again.
+	d.gc()
+	d.dropPub()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != 0 {
+		d.idleSince = time.Time{}
+		return false
+	}
+	d.serve.active = false
+	return true
 }
 
 // Run drains the outbox to JetStream until ctx ends or Close is called,
@@ -163,6 +294,9 @@ func (d *drainer[T]) loop() error {
 				d.flushAcks() // stuck or corrupt items finished by fill
 				wait = d.nextWait()
 			}
+		}
+		if d.serve != nil && d.idleExit(&wait) {
+			return nil
 		}
 		if wait >= 0 {
 			timer.Reset(wait)

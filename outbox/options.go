@@ -21,6 +21,7 @@ const (
 	DefaultMaxAttempts      = 10                // Item failures before stuck/.
 	DefaultAckTimeout       = 30 * time.Second  // Wait for one PubAck.
 	DefaultStopTimeout      = 5 * time.Second   // Wait for in-flight acks when Run ends.
+	DefaultIdleLinger       = 10 * time.Second  // Serve: an empty outbox's drain goroutine lingers.
 	DefaultSegmentBytes     = 8 << 20           // Segment size before rolling.
 	DefaultMaxItemBytes     = 64 << 20          // Hard limit on one encoded item.
 	DefaultMaxBytes         = 1 << 30           // Bound on the pending items' bytes.
@@ -78,6 +79,10 @@ type Options[T any] struct {
 	// StopTimeout is how long the end of Run (ctx done or Close) waits for
 	// the acks of publishes in flight; default 5 s. Unacked items stay on disk.
 	StopTimeout time.Duration
+	// IdleLinger is how long Serve's drain goroutine stays once the outbox
+	// is empty and every ack is in, before it ends (with its share of the
+	// connection's publisher); default 10 s. Run ignores it.
+	IdleLinger time.Duration
 	// SegmentBytes is the size at which the active segment file is closed
 	// and a new one started; default 8 MiB.
 	SegmentBytes int64
@@ -135,6 +140,9 @@ func (o *Options[T]) setDefaults() {
 	if o.SegmentBytes == 0 {
 		o.SegmentBytes = DefaultSegmentBytes
 	}
+	if o.IdleLinger == 0 {
+		o.IdleLinger = DefaultIdleLinger
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -165,8 +173,8 @@ func (o *Options[T]) Validate() error {
 		err = errors.New("Window, MaxInflightBytes and MaxAttempts must not be negative")
 	case o.BackoffBase < 0 || o.MaxBackoff < o.BackoffBase:
 		err = errors.New("need 0 <= BackoffBase <= MaxBackoff")
-	case o.AckTimeout < 0 || o.StopTimeout < 0 || o.SegmentBytes < 0:
-		err = errors.New("AckTimeout, StopTimeout and SegmentBytes must not be negative")
+	case o.AckTimeout < 0 || o.StopTimeout < 0 || o.SegmentBytes < 0 || o.IdleLinger < 0:
+		err = errors.New("AckTimeout, StopTimeout, SegmentBytes and IdleLinger must not be negative")
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)

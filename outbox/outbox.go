@@ -39,7 +39,12 @@ type Outbox[T any] struct {
 	closed     bool
 	reqs       chan *request
 	inEnqueue  atomic.Int64 // Enqueue calls in progress (group commit hint)
-	comDone    chan struct{}
+	// The committer runs only while requests are queued (an idle outbox
+	// holds no goroutine for it): cmu guards committing, and comWG counts
+	// the committer running.
+	cmu        sync.Mutex
+	committing bool
+	comWG      sync.WaitGroup
 	activeFile *os.File // committer only
 	lockF      *os.File // outbox.lock, held while open
 
@@ -63,6 +68,8 @@ type Outbox[T any] struct {
 	running atomic.Bool
 	loops   atomic.Int64 // drain loop iterations (tests: idle costs nothing)
 	runWG   sync.WaitGroup
+	serve   *serving // the Serve in progress, guarded by mu
+	drains  atomic.Int64 // drain goroutines started (tests)
 }
 
 type request struct {
@@ -111,7 +118,6 @@ func New[T any](opts Options[T]) (*Outbox[T], error) {
 		// while the committer batches (8 KiB per outbox at 1024 entries
 		// was most of an idle embedded agent's outbox memory).
 		reqs:    make(chan *request, 64),
-		comDone: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		jsCh:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
@@ -139,7 +145,6 @@ func New[T any](opts Options[T]) (*Outbox[T], error) {
 		o.closeFiles()
 		return nil, err
 	}
-	go o.committer()
 	return o, nil
 }
 
@@ -213,6 +218,7 @@ func (o *Outbox[T]) Enqueue(ctx context.Context, v T) (string, error) {
 		o.encMu.RUnlock()
 		return "", ctx.Err()
 	}
+	o.startCommitter() // under encMu: Close waits for it
 	o.encMu.RUnlock()
 	select {
 	case err := <-r.done:
@@ -249,10 +255,43 @@ func checkSubject(s string) error {
 	return nil
 }
 
+// startCommitter starts the committer unless it runs. Every request is
+// queued before its sender calls this, and the committer stops only when
+// it finds the queue empty under cmu, so no request is left unanswered.
+func (o *Outbox[T]) startCommitter() {
+	o.cmu.Lock()
+	defer o.cmu.Unlock()
+	if !o.committing {
+		o.committing = true
+		o.comWG.Add(1)
+		go o.committer()
+	}
+}
+
+// nextRequest returns the next queued request, or ok == false when the
+// queue is empty (the committer then stops) or closed.
+func (o *Outbox[T]) nextRequest() (r *request, ok bool) {
+	select {
+	case r, ok = <-o.reqs:
+		return r, ok
+	default:
+	}
+	o.cmu.Lock()
+	defer o.cmu.Unlock()
+	select {
+	case r, ok = <-o.reqs:
+		return r, ok
+	default:
+		o.committing = false
+		return nil, false
+	}
+}
+
 // committer appends batches of records to the active segment with one
-// write and one fdatasync per batch (group commit).
+// write and one fdatasync per batch (group commit). It runs while requests
+// are queued (startCommitter).
 func (o *Outbox[T]) committer() {
-	defer close(o.comDone)
+	defer o.comWG.Done()
 	var (
 		batch []*request
 		buf   []byte
@@ -261,7 +300,11 @@ func (o *Outbox[T]) committer() {
 		maxBatchBytes = 4 << 20
 		gatherWait    = 200 * time.Microsecond
 	)
-	for r := range o.reqs {
+	for {
+		r, ok := o.nextRequest()
+		if !ok {
+			return
+		}
 		batch = append(batch[:0], r)
 		size := len(r.buf)
 		// Take what is queued; while other Enqueue calls are still encoding
@@ -372,6 +415,7 @@ func (o *Outbox[T]) commit(batch []*request, buf []byte) error {
 		seg.active = false
 		o.active = nil
 	}
+	o.serveLocked()
 	o.mu.Unlock()
 	if roll {
 		_ = f.Close()
@@ -472,7 +516,8 @@ func (o *Outbox[T]) Close() error {
 	close(o.reqs)
 	close(o.closing)
 	o.encMu.Unlock()
-	<-o.comDone
+	o.comWG.Wait() // every request queued was answered
+	o.endServe()
 	o.runWG.Wait()
 	o.closeFiles()
 	return nil
