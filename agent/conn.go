@@ -181,6 +181,11 @@ func (a *Agent) natsOptions() ([]nats.Option, error) {
 	o := []nats.Option{
 		nats.Name("kanade-agent/" + a.opts.PcID),
 		nats.CustomInboxPrefix(a.opts.InboxPrefix),
+		// Requests (JetStream API calls, KV reads) are rare after start:
+		// each takes a subscription of its own for its reply rather than
+		// the connection keeping a reply subscription, its goroutine and
+		// its random source (about 10 KiB) for the agent's life.
+		nats.UseOldRequestStyle(),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
