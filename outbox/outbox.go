@@ -35,10 +35,10 @@ type Outbox[T any] struct {
 	maxPayload atomic.Int64
 
 	// Enqueue side.
-	encMu      sync.RWMutex
-	closed     bool
-	reqs       chan *request
-	inEnqueue  atomic.Int64 // Enqueue calls in progress (group commit hint)
+	encMu     sync.RWMutex
+	closed    bool
+	reqs      chan *request
+	inEnqueue atomic.Int64 // Enqueue calls in progress (group commit hint)
 	// The committer runs only while requests are queued (an idle outbox
 	// holds no goroutine for it): cmu guards committing, and comWG counts
 	// the committer running.
@@ -68,7 +68,7 @@ type Outbox[T any] struct {
 	running atomic.Bool
 	loops   atomic.Int64 // drain loop iterations (tests: idle costs nothing)
 	runWG   sync.WaitGroup
-	serve   *serving // the Serve in progress, guarded by mu
+	serve   *serving     // the Serve in progress, guarded by mu
 	drains  atomic.Int64 // drain goroutines started (tests)
 }
 
