@@ -5,7 +5,7 @@
 //		Dir:     filepath.Join(dataDir, "outbox", "obs"),
 //		Subject: func(e wire.ObsEvent) (string, error) { return subject.Obs(e.PcID) },
 //	})
-//	go ob.Run(ctx)          // drains; waits for a connection
+//	go ob.Run(ctx)          // drains; waits for a connection (or ob.Serve(ctx), below)
 //	ob.SetJetStream(js)     // whenever the agent has connected
 //	id, err := ob.Enqueue(ctx, ev)
 //	err = ob.Flush(ctx)     // everything enqueued so far is acknowledged
@@ -131,7 +131,8 @@
 // # Group commit
 //
 // Enqueue encodes and checksums its record on the caller's goroutine and
-// hands it to the committer goroutine, which takes every queued record
+// hands it to the committer goroutine (started by the first Enqueue that
+// finds it stopped; it stops when it finds nothing queued), which takes every queued record
 // (waiting up to 200 µs while other Enqueue calls are still encoding),
 // appends them with one write and makes them durable with one fdatasync,
 // then answers all their callers. A new segment is created with O_EXCL,
@@ -185,7 +186,12 @@
 // it returned. Stats is cheap (counters in memory, no disk access). An idle
 // outbox costs nothing: Run sleeps on channels (Enqueue, acks, connection
 // events) and a timer armed only for the next backoff deadline; there is no
-// polling tick.
+// polling tick. Serve is Run for hosts of many outboxes (an agent has
+// three or four, a fleet simulator thousands): it returns at once, and its
+// drain goroutine runs only while items are pending and IdleLinger after
+// the last ack, then ends and gives up its share of the connection's
+// publisher (whose reply subscription and goroutine go with the last
+// share); an idle served outbox holds no goroutine at all.
 //
 // Memory: ids, subjects, enqueue times and items stay on disk. The index
 // of pending items is packed per segment, about 3 bytes per item (length

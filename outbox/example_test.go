@@ -80,27 +80,10 @@ func ExampleOutbox_Flush() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	go srv.Start()
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		log.Fatal("server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, stopServer := exampleServer(dir) // an embedded, provisioned JetStream server
+	defer stopServer()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := provision.Ensure(ctx, js); err != nil {
-		log.Fatal(err)
-	}
 
 	ob, err := outbox.New(outbox.Options[wire.ObsEvent]{
 		Dir:       filepath.Join(dir, "obs"),
@@ -126,4 +109,70 @@ func ExampleOutbox_Flush() {
 	fmt.Println("pending:", st.Pending, "moved to stuck/:", st.Stuck-stuck)
 	// Output:
 	// pending: 0 moved to stuck/: 0
+}
+
+// Serve drains in the background: a drain goroutine runs while items are
+// pending, and none once the outbox is empty (after IdleLinger).
+func ExampleOutbox_Serve() {
+	dir, err := os.MkdirTemp("", "outbox-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	js, stopServer := exampleServer(dir) // an embedded, provisioned JetStream server
+	defer stopServer()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ob, err := outbox.New(outbox.Options[wire.ObsEvent]{
+		Dir:        filepath.Join(dir, "obs"),
+		Subject:    func(e wire.ObsEvent) (string, error) { return subject.Obs(e.PcID) },
+		JetStream:  js,
+		IdleLinger: time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ob.Close()
+	serveCtx, stop := context.WithCancel(ctx)
+	wait, err := ob.Serve(serveCtx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := ob.Enqueue(ctx, wire.ObsEvent{PcID: "pc1", At: time.Now(), Kind: "logon", Source: "agent:example"}); err != nil {
+		log.Fatal(err)
+	}
+	if err := ob.Flush(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pending:", ob.Stats().Pending)
+	stop()
+	wait() // the drain goroutine, if still lingering, has stopped
+	// Output:
+	// pending: 0
+}
+
+// exampleServer starts an embedded JetStream server with the protocol's
+// streams, storing in dir/js.
+func exampleServer(dir string) (jetstream.JetStream, func()) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "js"), NoLog: true, NoSigs: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := provision.Ensure(ctx, js); err != nil {
+		log.Fatal(err)
+	}
+	return js, func() { nc.Close(); srv.Shutdown(); srv.WaitForShutdown() }
 }
