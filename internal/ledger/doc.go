@@ -90,8 +90,12 @@
 // committer goroutine takes everything queued, writes it with one write and
 // one fsync, and then answers every caller (group commit: concurrent callers
 // share an fsync, and callers arriving during an fsync form the next batch).
+// The committer runs only while records are queued: the write that finds it
+// stopped starts it, and it stops when it finds nothing queued, so an idle
+// ledger holds no goroutine.
 //
-// Compaction, on the committer between batches, when the log exceeds
+// Compaction, on the committer between batches (and at an hourly check on
+// a timer, since entries also expire with time alone), when the log exceeds
 // max(CompactBytes, 2 × its size after the previous compaction), or the
 // finished count exceeds MaxEntries by an eighth, or an entry expired:
 // prune; encode every launching and finished entry, oldest first, as a

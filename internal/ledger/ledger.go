@@ -181,17 +181,22 @@ type Ledger struct {
 	recovered []Entry
 	corrupt   []string
 
-	qmu     sync.Mutex // guards queue and qclosed
-	queue   []request
-	qclosed bool
-	wake    chan struct{} // capacity 1: queue is non-empty
-	compact chan chan error
-	stop    chan struct{}
-	done    chan struct{}
+	// The committer goroutine runs only while records are queued (an
+	// idle ledger holds no goroutine): submit starts it, and it ends when
+	// it finds the queue empty.
+	qmu        sync.Mutex // guards queue, qclosed and committing
+	queue      []request
+	qclosed    bool
+	committing bool
+	comWG      sync.WaitGroup
 
 	failed atomic.Pointer[error] // sticky write failure
 
-	// Owned by the committer goroutine (and by Open before it starts).
+	// Guarded by fmu, held by the committer, Compact and the periodic
+	// check (and by nobody during Open).
+	fmu         sync.Mutex
+	fclosed     bool
+	check       *time.Timer // the periodic compaction check
 	f           *os.File
 	logSize     int64
 	compactBase int64 // log size right after the last compaction
@@ -227,10 +232,6 @@ func Open(dir string, opts Options) (*Ledger, error) {
 		opts:    opts,
 		log:     opts.Logger.With("component", "ledger", "dir", dir),
 		entries: make(map[string]*entry),
-		wake:    make(chan struct{}, 1),
-		compact: make(chan chan error),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
 
 		testHookCommit: opts.commitHook,
 	}
@@ -246,7 +247,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 		lf.Close()
 		return nil, err
 	}
-	go l.run()
+	l.check = time.AfterFunc(checkInterval, l.periodicCheck)
 	return l, nil
 }
 
@@ -403,13 +404,29 @@ func (l *Ledger) CorruptFiles() []string { return slices.Clone(l.corrupt) }
 // ledger compacts on its own when the log grows; Compact is for tests and
 // maintenance. It waits for writes queued before it.
 func (l *Ledger) Compact() error {
-	ch := make(chan error, 1)
-	select {
-	case l.compact <- ch:
-		return <-ch
-	case <-l.done:
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	if l.fclosed {
 		return ErrClosed
 	}
+	l.commitQueued(false)
+	return l.compactNow()
+}
+
+// periodicCheck compacts when due (finished entries expire with time
+// alone) and arms the next check.
+func (l *Ledger) periodicCheck() {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	if l.fclosed {
+		return
+	}
+	if l.compactDue() {
+		if err := l.compactNow(); err != nil {
+			l.log.Warn("compaction failed", "err", err)
+		}
+	}
+	l.check.Reset(checkInterval)
 }
 
 // Close stops the ledger: writes already submitted are committed, later
@@ -427,12 +444,15 @@ func (l *Ledger) Close() error {
 		l.qmu.Lock()
 		l.qclosed = true
 		l.qmu.Unlock()
-		close(l.stop)
-		<-l.done
+		l.comWG.Wait() // commits what was queued
+		l.fmu.Lock()
+		l.fclosed = true
+		l.check.Stop()
 		var errs []error
 		if l.f != nil {
 			errs = append(errs, l.f.Close())
 		}
+		l.fmu.Unlock()
 		errs = append(errs, l.lockF.Close())
 		if err := errors.Join(errs...); err != nil {
 			l.closeErr = fmt.Errorf("ledger: close: %w", err)
@@ -479,50 +499,50 @@ func (l *Ledger) submit(rec []byte) error {
 		return ErrClosed
 	}
 	l.queue = append(l.queue, request{rec: rec, done: done})
-	l.qmu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if !l.committing {
+		l.committing = true
+		l.comWG.Add(1)
+		go l.run()
 	}
+	l.qmu.Unlock()
 	return <-done
 }
 
 // run is the committer goroutine: it takes every queued record at once,
 // writes them with one write and one fsync (group commit), answers their
-// callers, and compacts when due. Only it touches l.f after Open.
+// callers, and compacts when due, until it finds the queue empty.
 func (l *Ledger) run() {
-	defer close(l.done)
-	tick := time.NewTicker(checkInterval)
-	defer tick.Stop()
-	var batch []request
+	defer l.comWG.Done()
 	for {
-		var reply chan error
-		stopping := false
-		select {
-		case <-l.wake:
-		case reply = <-l.compact:
-		case <-tick.C:
-		case <-l.stop:
-			stopping = true
-		}
-		l.qmu.Lock()
-		batch, l.queue = l.queue, batch[:0]
-		l.qmu.Unlock()
-		if len(batch) > 0 {
-			l.commit(batch)
-			clear(batch)
-		}
-		switch {
-		case stopping:
-			return
-		case reply != nil:
-			reply <- l.compactNow()
-		case l.compactDue():
+		l.fmu.Lock()
+		n := l.commitQueued(true)
+		if n > 0 && l.compactDue() {
 			if err := l.compactNow(); err != nil {
 				l.log.Warn("compaction failed", "err", err)
 			}
 		}
+		l.fmu.Unlock()
+		if n == 0 {
+			return
+		}
 	}
+}
+
+// commitQueued commits every queued record and returns how many there
+// were. With none and committer set, the committer stops: committing is
+// cleared under the lock submit checks it with. l.fmu must be held.
+func (l *Ledger) commitQueued(committer bool) int {
+	l.qmu.Lock()
+	batch := l.queue
+	l.queue = nil
+	if len(batch) == 0 && committer {
+		l.committing = false
+	}
+	l.qmu.Unlock()
+	if len(batch) > 0 {
+		l.commit(batch)
+	}
+	return len(batch)
 }
 
 // commit appends the batch to the log and fsyncs it once.

@@ -625,3 +625,45 @@ func TestStateString(t *testing.T) {
 		}
 	}
 }
+
+// The committer runs only while writes are queued; the next write starts
+// it again. The periodic check compacts an idle ledger whose finished
+// entries expired, and does nothing once the ledger is closed.
+func TestIdleLedgerHoldsNoGoroutine(t *testing.T) {
+	dir := natstest.TempDir(t)
+	clk := newClock()
+	opts := Options{Now: clk.Now, Retention: 30 * 24 * time.Hour}
+	l := openT(t, dir, opts)
+	running := func() bool {
+		l.qmu.Lock()
+		defer l.qmu.Unlock()
+		return l.committing
+	}
+	if running() {
+		t.Fatal("a committer runs before the first write")
+	}
+	for i := 0; i < 5; i++ {
+		claimFinish(t, l, fmt.Sprint("a", i))
+	}
+	waitFor(t, "the committer to stop", func() bool { return !running() })
+	claimFinish(t, l, "b")
+	waitFor(t, "the committer to stop again", func() bool { return !running() })
+
+	clk.Advance(40 * 24 * time.Hour) // every entry expired
+	before := l.compactions.Load()
+	l.periodicCheck()
+	if n := l.compactions.Load() - before; n != 1 {
+		t.Fatalf("periodic check compacted %d times, want 1", n)
+	}
+	mustState(t, l, "a0", StateNone)
+	l.periodicCheck() // nothing due: no compaction
+	if n := l.compactions.Load() - before; n != 1 {
+		t.Fatalf("periodic check compacted with nothing due (%d)", n)
+	}
+	claimFinish(t, l, "c")
+	closeT(t, l)
+	l.periodicCheck() // after Close: a no-op
+	l = openT(t, dir, opts)
+	mustState(t, l, "c", StateFinished)
+	mustState(t, l, "b", StateNone)
+}
