@@ -76,6 +76,18 @@
 // A message over the server's max payload can never succeed and moves to
 // stuck/ at once. Attempt counts live in memory: a restart starts them over.
 //
+// A publish that gets no answer at all (sent on to a stream leader that
+// crashed) would wait for AckTimeout. Instead, once the oldest publish in
+// flight has waited HedgeAfter (5 s), a copy of it is sent with the same
+// Nats-Msg-Id, one copy at a time, and whichever is answered first settles
+// the item. A copy acknowledged while its first publish is not shows that
+// the path to the stream works again while what went before it got no
+// answer: every publish sent before the copy is sent again at once. Each
+// such re-send is dropped by the duplicate window if the first was stored
+// after all, so hedging costs a few duplicate publishes, never a duplicate
+// item; a copy that fails leaves its first publish waiting, and the next
+// copy waits HedgeAfter again.
+//
 // jetstream.ErrTooManyStalledMsgs is backpressure, not failure: publishing
 // waits for acks and the item is retried without counting an attempt.
 //

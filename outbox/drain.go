@@ -24,6 +24,12 @@ type flight struct {
 	id   string
 	orig []byte // the item as stored
 	size int
+	m    *nats.Msg // as published
+	sent int64     // when, in Options.Now's Unix nanoseconds
+	// A hedged item has two publishes in flight, the first and its copy
+	// (hedge), each flight naming the other's message (twin).
+	twin  *nats.Msg
+	hedge bool
 }
 
 type result struct {
@@ -97,6 +103,14 @@ type drainer[T any] struct {
 	// Serve's drainers end once idle for IdleLinger (serve != nil).
 	serve     *serving
 	idleSince time.Time
+
+	// Hedging (Options.HedgeAfter): sent holds the publishes in the order
+	// they went out (entries no longer in flight are skipped and dropped),
+	// hedging is the copy in flight if any, hedgeNext when the next copy
+	// may go after one failed.
+	sent      []*nats.Msg
+	hedging   *flight
+	hedgeNext int64
 }
 
 // serving is the state of a Serve: at most one drainer runs for it at a
@@ -294,6 +308,9 @@ func (d *drainer[T]) loop() error {
 				d.flushAcks() // stuck or corrupt items finished by fill
 				wait = d.nextWait()
 			}
+			if hw := d.hedge(now); hw >= 0 && (wait < 0 || hw < wait) {
+				wait = hw
+			}
 		}
 		if d.serve != nil && d.idleExit(&wait) {
 			return nil
@@ -390,6 +407,8 @@ func (d *drainer[T]) dropPub() {
 		d.requeueLocked(f.seg, f.idx, 0)
 	}
 	d.nBytes, d.nsProbe = 0, nil
+	clear(d.sent)
+	d.sent, d.hedging = d.sent[:0], nil
 	d.o.mu.Unlock()
 	d.pub.CleanupPublisher()
 	d.nc.RemoveStatusListener(d.status)
@@ -756,6 +775,7 @@ func (d *drainer[T]) publishOne(c cand, raw []byte) {
 		return
 	}
 	m := &nats.Msg{Subject: subj, Data: out, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	f.m, f.sent = m, o.opts.Now().UnixNano()
 	d.inflight[m] = f
 	d.nBytes += f.size
 	_, err := d.pub.PublishMsgAsync(m)
@@ -763,6 +783,7 @@ func (d *drainer[T]) publishOne(c cand, raw []byte) {
 		if c.probe {
 			d.nsProbe = f
 		}
+		d.sent = append(d.sent, m)
 		return
 	}
 	delete(d.inflight, m)
@@ -882,6 +903,7 @@ func (d *drainer[T]) handleResults() {
 	var acked, failed []*flight
 	var errs []error
 	var transportErr error
+	var lostBefore int64 // publishes sent before this are presumed lost (hedging)
 	o.mu.Lock()
 	for _, r := range res {
 		f := d.inflight[r.msg]
@@ -890,6 +912,11 @@ func (d *drainer[T]) handleResults() {
 		}
 		delete(d.inflight, r.msg)
 		d.nBytes -= f.size
+		if f.twin != nil {
+			if d.pairAnswered(f, r.err, &lostBefore) {
+				continue
+			}
+		}
 		if f == d.nsProbe && (r.err == nil || !isNoStream(r.err)) {
 			d.nsProbe = nil // answered otherwise: the next probe may go
 		}
@@ -909,6 +936,9 @@ func (d *drainer[T]) handleResults() {
 			failed = append(failed, f)
 			errs = append(errs, r.err)
 		}
+	}
+	if lostBefore != 0 {
+		d.resendBeforeLocked(lostBefore)
 	}
 	o.mu.Unlock()
 	clear(res)
@@ -1077,4 +1107,134 @@ out:
 	d.flushAcks()
 	d.gc()
 	return nil
+}
+
+// Hedging. A publish in flight to a stream leader that crashes gets no
+// answer at all, and waits for its ack timeout (30 s in the agent) before
+// it is sent again. So when the oldest publish in flight has waited
+// Options.HedgeAfter, a copy of it (same Nats-Msg-Id: the stream's
+// duplicate window keeps it from being stored twice) is sent; one copy at
+// a time. Whichever is answered first settles the item. When the copy is
+// acknowledged before the first publish, the path to the stream works
+// again while what went before it got no answer: every publish sent before
+// the copy is presumed lost and sent again at once, rather than after its
+// ack timeout (a publish that was not lost is then dropped as a duplicate).
+
+// hedge sends a copy of the oldest publish in flight if it has waited
+// HedgeAfter and no copy is in flight; it returns how long until that is
+// due, or -1 if nothing is to be waited for.
+func (d *drainer[T]) hedge(now time.Time) time.Duration {
+	o := d.o
+	if o.opts.HedgeAfter <= 0 || d.hedging != nil || d.stalled || now.Before(d.pausedUntil) {
+		return -1
+	}
+	f := d.oldestSent()
+	if f == nil {
+		return -1
+	}
+	nowNs := now.UnixNano()
+	due := max(f.sent+int64(o.opts.HedgeAfter), d.hedgeNext)
+	if nowNs < due {
+		return time.Duration(due - nowNs)
+	}
+	m := &nats.Msg{Subject: f.m.Subject, Data: f.m.Data, Header: nats.Header{jetstream.MsgIDHeader: []string{f.id}}}
+	c := &flight{seg: f.seg, idx: f.idx, id: f.id, orig: f.orig, size: f.size, m: m, sent: nowNs, twin: f.m, hedge: true}
+	f.twin = m
+	d.inflight[m] = c
+	d.nBytes += c.size
+	d.hedging = c
+	if _, err := d.pub.PublishMsgAsync(m); err != nil {
+		delete(d.inflight, m)
+		d.nBytes -= c.size
+		f.twin, d.hedging = nil, nil
+		d.hedgeNext = nowNs + int64(o.opts.HedgeAfter)
+		return -1
+	}
+	o.log.Debug("outbox: no answer yet; sending a copy", "id", f.id, "after", time.Duration(nowNs-f.sent))
+	return -1
+}
+
+// oldestSent returns the oldest first publish still in flight, dropping
+// the entries of sent that are no longer in flight from its front (and
+// from all of it when it has grown well past what is in flight).
+func (d *drainer[T]) oldestSent() *flight {
+	for len(d.sent) > 0 {
+		if f := d.inflight[d.sent[0]]; f != nil {
+			if len(d.sent) > 2*len(d.inflight)+64 {
+				kept := d.sent[:0]
+				for _, m := range d.sent {
+					if d.inflight[m] != nil {
+						kept = append(kept, m)
+					}
+				}
+				clear(d.sent[len(kept):])
+				d.sent = kept
+			}
+			return f
+		}
+		d.sent[0] = nil
+		d.sent = d.sent[1:]
+	}
+	return nil
+}
+
+// pairAnswered handles the answer (err) to one of a hedged item's two
+// publishes, f, already taken out of flight; the other one's answer, if
+// it comes, is ignored. It returns true when the answer needs no more
+// handling: a copy that failed while the first publish is still in
+// flight. When the copy was acknowledged first, *lostBefore is set to
+// when it was sent. o.mu must be held.
+func (d *drainer[T]) pairAnswered(f *flight, err error, lostBefore *int64) bool {
+	twin := d.inflight[f.twin]
+	if f.hedge {
+		d.hedging = nil
+		if err != nil {
+			if twin != nil {
+				twin.twin = nil // the first publish goes on waiting
+				d.hedgeNext = d.o.opts.Now().UnixNano() + int64(d.o.opts.HedgeAfter)
+				return true
+			}
+			return false // cannot happen: a twin's answer removes both
+		}
+		*lostBefore = max(*lostBefore, f.sent)
+	} else if twin != nil && twin.hedge {
+		d.hedging = nil
+	}
+	if twin != nil {
+		delete(d.inflight, f.twin)
+		d.nBytes -= twin.size
+		if twin == d.nsProbe {
+			d.nsProbe = f // this answer settles the probe
+		}
+	}
+	return false
+}
+
+// resendBeforeLocked sends again, at once, every first publish in flight
+// that went out before t: a copy sent after them was acknowledged while
+// they were not. o.mu must be held.
+func (d *drainer[T]) resendBeforeLocked(t int64) {
+	n := 0
+	for m, f := range d.inflight {
+		if f.hedge || f.sent >= t {
+			continue
+		}
+		delete(d.inflight, m)
+		d.nBytes -= f.size
+		if f == d.nsProbe {
+			d.nsProbe = nil
+		}
+		if f.twin != nil { // cannot be: one copy at a time
+			if tw := d.inflight[f.twin]; tw != nil {
+				delete(d.inflight, f.twin)
+				d.nBytes -= tw.size
+			}
+			d.hedging = nil
+		}
+		d.requeueLocked(f.seg, f.idx, 0)
+		n++
+	}
+	if n > 0 {
+		d.o.log.Info("outbox: a copy was acknowledged before its first publish; sending again what went before it", "n", n)
+	}
 }

@@ -22,6 +22,7 @@ const (
 	DefaultAckTimeout       = 30 * time.Second  // Wait for one PubAck.
 	DefaultStopTimeout      = 5 * time.Second   // Wait for in-flight acks when Run ends.
 	DefaultIdleLinger       = 10 * time.Second  // Serve: an empty outbox's drain goroutine lingers.
+	DefaultHedgeAfter       = 5 * time.Second   // Unanswered publish: send a copy.
 	DefaultSegmentBytes     = 8 << 20           // Segment size before rolling.
 	DefaultMaxItemBytes     = 64 << 20          // Hard limit on one encoded item.
 	DefaultMaxBytes         = 1 << 30           // Bound on the pending items' bytes.
@@ -79,6 +80,12 @@ type Options[T any] struct {
 	// StopTimeout is how long the end of Run (ctx done or Close) waits for
 	// the acks of publishes in flight; default 5 s. Unacked items stay on disk.
 	StopTimeout time.Duration
+	// HedgeAfter is how long the oldest publish in flight waits for its
+	// ack before a copy of it is sent (same Nats-Msg-Id), one copy at a
+	// time; a copy acknowledged first has what was sent before it sent
+	// again at once instead of after AckTimeout (see drain.go, Hedging).
+	// Default 5 s; negative turns hedging off.
+	HedgeAfter time.Duration
 	// IdleLinger is how long Serve's drain goroutine stays once the outbox
 	// is empty and every ack is in, before it ends (with its share of the
 	// connection's publisher); default 10 s. Run ignores it.
@@ -142,6 +149,9 @@ func (o *Options[T]) setDefaults() {
 	}
 	if o.IdleLinger == 0 {
 		o.IdleLinger = DefaultIdleLinger
+	}
+	if o.HedgeAfter == 0 {
+		o.HedgeAfter = DefaultHedgeAfter
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

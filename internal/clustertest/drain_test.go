@@ -27,14 +27,20 @@ const drainItems = 4000
 // still on the way and are lost: the outbox re-sends them (after its ack
 // timeout, from a survivor) and only the stream's duplicate window keeps
 // them from being stored twice.
-func TestDrainLeaderCrashClientOnLeader(t *testing.T) { drainThroughCrash(t, true) }
+func TestDrainLeaderCrashClientOnLeader(t *testing.T) { drainThroughCrash(t, true, 5*time.Second) }
 
 // TestDrainLeaderCrashClientOnSurvivor is TestDrainLeaderCrashClientOnLeader
 // with the outbox connected straight to a node that survives: what it had
 // sent on to the leader is lost with it, and only the ack timeout says so.
-func TestDrainLeaderCrashClientOnSurvivor(t *testing.T) { drainThroughCrash(t, false) }
+func TestDrainLeaderCrashClientOnSurvivor(t *testing.T) { drainThroughCrash(t, false, 5*time.Second) }
 
-func drainThroughCrash(t *testing.T, onLeader bool) {
+// TestDrainLeaderCrashHedged is TestDrainLeaderCrashClientOnSurvivor with
+// an ack timeout of 10 minutes: what the crash swallowed must still arrive
+// within the test's 40 s, re-sent because a copy of the oldest publish in
+// flight (outbox.Options.HedgeAfter, 5 s) was acknowledged before it.
+func TestDrainLeaderCrashHedged(t *testing.T) { drainThroughCrash(t, false, 10*time.Minute) }
+
+func drainThroughCrash(t *testing.T, onLeader bool, ackTimeout time.Duration) {
 	began := time.Now()
 	c := natstest.RunCluster(t, 3)
 	leader := c.WaitStreamLeader(subject.StreamResults, 10*time.Second)
@@ -56,7 +62,7 @@ func drainThroughCrash(t *testing.T, onLeader bool) {
 		Dir:        natstest.TempDir(t),
 		Name:       "results",
 		Subject:    func(r wire.ExecResult) (string, error) { return subject.Result(r.RequestID) },
-		AckTimeout: 5 * time.Second,
+		AckTimeout: ackTimeout,
 		Window:     256,
 		Logger:     testLogger(t),
 	})
