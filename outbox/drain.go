@@ -172,9 +172,7 @@ func (o *Outbox[T]) startDrainLocked(sv *serving) {
 	o.drains.Add(1)
 	go func() {
 		defer sv.wg.Done()
-		d := &drainer[T]{o: o, ctx: sv.ctx, inflight: map[*nats.Msg]*flight{}, resCh: make(chan struct{}, 1), serve: sv}
-		d.reset()
-		_ = d.loop()
+		_ = o.newDrainer(sv.ctx, sv).loop()
 	}()
 }
 
@@ -205,12 +203,17 @@ func (o *Outbox[T]) endServe() {
 // the drainer is no longer active: a commit starts another.
 func (d *drainer[T]) idleExit(wait *time.Duration) bool {
 	o := d.o
-	d.resMu.Lock()
-	results := len(d.res)
-	d.resMu.Unlock()
-	o.mu.Lock()
-	quiet := o.pending == 0 && len(d.inflight) == 0 && len(d.retries) == 0 && !d.acksDirty && results == 0
-	o.mu.Unlock()
+	quiet := len(d.inflight) == 0 && len(d.retries) == 0 && !d.acksDirty // the drainer's own: no lock
+	if quiet {
+		d.resMu.Lock()
+		quiet = len(d.res) == 0
+		d.resMu.Unlock()
+	}
+	if quiet {
+		o.mu.Lock()
+		quiet = o.pending == 0
+		o.mu.Unlock()
+	}
 	if !quiet {
 		d.idleSince = time.Time{}
 		return false
@@ -261,9 +264,15 @@ func (o *Outbox[T]) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer o.running.Store(false)
-	d := &drainer[T]{o: o, ctx: ctx, inflight: map[*nats.Msg]*flight{}, resCh: make(chan struct{}, 1)}
+	return o.newDrainer(ctx, nil).loop()
+}
+
+// newDrainer returns the state of one Run (sv nil) or of one of Serve's
+// drains, with every unfinished item made pending again.
+func (o *Outbox[T]) newDrainer(ctx context.Context, sv *serving) *drainer[T] {
+	d := &drainer[T]{o: o, ctx: ctx, inflight: map[*nats.Msg]*flight{}, resCh: make(chan struct{}, 1), serve: sv}
 	d.reset()
-	return d.loop()
+	return d
 }
 
 // reset makes every unfinished item pending again and puts the cursor at
@@ -1224,13 +1233,8 @@ func (d *drainer[T]) resendBeforeLocked(t int64) {
 		if f == d.nsProbe {
 			d.nsProbe = nil
 		}
-		if f.twin != nil { // cannot be: one copy at a time
-			if tw := d.inflight[f.twin]; tw != nil {
-				delete(d.inflight, f.twin)
-				d.nBytes -= tw.size
-			}
-			d.hedging = nil
-		}
+		// No other pair is in flight: one copy at a time, and the copy
+		// acknowledged took its first publish out with it.
 		d.requeueLocked(f.seg, f.idx, 0)
 		n++
 	}

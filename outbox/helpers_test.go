@@ -70,6 +70,21 @@ func startRun[T any](t testing.TB, ob *Outbox[T]) (stop func()) {
 	return stop
 }
 
+// enqueueOffline stores n items (seq 0..n-1) in a new outbox in dir with
+// no connection, closes it and returns their ids.
+func enqueueOffline(t testing.TB, dir string, n int) []string {
+	t.Helper()
+	ob, err := New(testOptions(dir, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := enqueueN(t, ob, 0, n)
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 func enqueueN(t testing.TB, ob *Outbox[item], from, n int) []string {
 	t.Helper()
 	ids := make([]string, 0, n)

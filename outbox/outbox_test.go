@@ -60,15 +60,8 @@ func TestRestartWithPending(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
 	dir := natstest.TempDir(t)
-	ob, err := New(testOptions(dir, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := enqueueN(t, ob, 0, 300)
-	if err := ob.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ob = mustNew(t, testOptions(dir, js))
+	ids := enqueueOffline(t, dir, 300)
+	ob := mustNew(t, testOptions(dir, js))
 	if p := ob.Stats().Pending; p != 300 {
 		t.Fatalf("pending after reopen = %d, want 300", p)
 	}

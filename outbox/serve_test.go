@@ -112,18 +112,11 @@ func TestServePendingAtOpenAndBrokerDown(t *testing.T) {
 	s := natstest.RunServer(t)
 	js := natstest.JetStream(t, natstest.Connect(t, s.URL()))
 	dir := natstest.TempDir(t)
-	ob, err := New(testOptions(dir, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := enqueueN(t, ob, 0, 30)
-	if err := ob.Close(); err != nil {
-		t.Fatal(err)
-	}
+	ids := enqueueOffline(t, dir, 30)
 	o := testOptions(dir, js)
 	o.IdleLinger = 20 * time.Millisecond
 	o.BackoffBase, o.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
-	ob = mustNew(t, o)
+	ob := mustNew(t, o)
 	startServe(t, ob)
 	waitDelivered(t, ob, js, 30)
 
